@@ -1,0 +1,48 @@
+# The two commands a newcomer needs are `make demo` and `make test`; both start from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EMULATORS := emulators/node_modules/.installed
+
+.PHONY: demo test install emulators lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# npm emulators for Azure (Azurite, cosmosdb-server with its 404 fix); pinned in emulators/.
+$(EMULATORS): emulators/package.json emulators/package-lock.json
+	cd emulators && npm ci --no-audit --no-fund --loglevel=error
+	sed -i 's/if (data\[path\] !== clientKeys\[i\])/if (!data || data[path] !== clientKeys[i])/' \
+	  emulators/node_modules/@vercel/cosmosdb-server/lib/handler/read-document.js
+	touch $@
+
+emulators: $(EMULATORS)
+
+demo: install
+	$(BIN)/multiregion demo
+
+lint: install
+	$(BIN)/ruff check src tests benches examples
+	$(BIN)/ruff format --check src tests benches examples
+
+typecheck: install
+	$(BIN)/mypy --strict src
+
+unit: install emulators
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: install emulators
+	$(BIN)/python -m benches
+
+clean:
+	rm -rf $(VENV) emulators/node_modules .pytest_cache .mypy_cache

@@ -1,0 +1,323 @@
+"""The four provider-neutral interfaces and the capability flags each provider declares.
+
+A provider that cannot do something says so in its capabilities and raises ``Unsupported``
+when asked anyway; it never quietly does something else. The contract suite in
+``multiregion.testing`` reads the same flags to decide what to ask of each provider.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from multiregion.errors import Unsupported
+from multiregion.model import (
+    Answer,
+    ConflictPolicy,
+    EndpointHealth,
+    EndpointStatus,
+    FencingToken,
+    HealthCheck,
+    Item,
+    ObjectInfo,
+    Plan,
+    Policy,
+    ProbeTarget,
+    Route,
+)
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes moved since the last call."""
+
+# --------------------------------------------------------------------------- capabilities
+
+
+@attrs.frozen
+class RouterCapabilities:
+    policies: frozenset[type[Any]]
+    """Policy classes the router can serve (``Failover``, ``Weighted``, ``Latency``, ``Geo``)."""
+    health_checked: bool = True
+    """Endpoints of a route with a health check leave the answer when they fail."""
+    cname_targets: bool = True
+    """Endpoints may be host names (CNAME) as well as addresses."""
+
+
+@attrs.frozen
+class StoreCapabilities:
+    multi_writer: bool
+    """Active-active: every region accepts writes (``put(region=...)``), conflicts resolved by
+    the store's declared policy."""
+    pinned_reads: bool
+    """``get``/``scan`` with ``region=`` read that region's replica, which may lag."""
+    replication_lag: bool
+    """``replication_lag(region)`` measures how far a replica is behind."""
+    strong: bool
+    """Every acknowledged write is in every region (``regions`` is one logical store)."""
+    max_item_bytes: int
+    max_batch: int
+    """How many writes ``put_many`` sends to the service at once."""
+
+
+@attrs.frozen
+class BucketCapabilities:
+    conditional_delete: bool = True
+    """``delete(if_match=...)`` is enforced by the service."""
+    retention: bool = False
+    """``put(retain_until=...)`` makes the object undeletable until then."""
+    native_checksum: str | None = None
+    """The checksum the service itself keeps (``sha256``, ``crc32c``, ``md5``), if any."""
+
+
+@attrs.frozen
+class ProbeCapabilities:
+    protocols: frozenset[str]
+    managed: bool
+    """Checks run in the provider's infrastructure and keep running without this process."""
+    intervals_s: tuple[float, ...] | None = None
+    """The only intervals allowed, or None for any."""
+    min_interval_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- interfaces
+
+
+class TrafficRouter(abc.ABC):
+    """Declarative routing of one DNS name to regional endpoints."""
+
+    capabilities: RouterCapabilities
+
+    def supports(self, policy: Policy) -> bool:
+        return type(policy) in self.capabilities.policies
+
+    def require_supported(self, route: Route) -> None:
+        """Raise ``Unsupported`` for a route this router cannot serve exactly as written."""
+        if not self.supports(route.policy):
+            raise Unsupported(
+                f"{type(self).__name__} cannot serve {type(route.policy).__name__} routing"
+            )
+        if not self.capabilities.cname_targets and any(
+            e.record_type == "CNAME" for e in route.endpoints
+        ):
+            raise Unsupported(f"{type(self).__name__} cannot route to host names")
+
+    @abc.abstractmethod
+    def plan(self, route: Route) -> Plan:
+        """The changes ``apply(route)`` would make; empty when the route is already in place."""
+
+    @abc.abstractmethod
+    def apply(self, route: Route) -> Plan:
+        """Create or update the route (idempotent) and return the changes made."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> Route:
+        """The route as applied. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def list(self) -> list[str]:
+        """Names of the routes this router manages, sorted."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove the route and what the library created for it. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
+        """Force an endpoint in (UP) or out (DOWN) of answers, or let health decide (AUTO)."""
+
+    @abc.abstractmethod
+    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        """The override in force for each endpoint of the route."""
+
+    @abc.abstractmethod
+    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+        """The answer DNS gives for ``name`` now, given policy, overrides and health."""
+
+    @abc.abstractmethod
+    def expected_failover_s(self, route: Route) -> float:
+        """Mean time from an endpoint failing to DNS caches answering the next one."""
+
+    def close(self) -> None:  # noqa: B027 - a no-op is right for routers holding nothing
+        """Release connections and background work."""
+
+
+class ReplicatedStore(abc.ABC):
+    """A document store replicated across regions, with versions and fencing."""
+
+    capabilities: StoreCapabilities
+    conflict_policy: ConflictPolicy
+
+    @property
+    @abc.abstractmethod
+    def regions(self) -> tuple[str, ...]:
+        """Every region holding a replica."""
+
+    @property
+    @abc.abstractmethod
+    def write_region(self) -> str:
+        """The region that takes writes (in active-active stores, the default one)."""
+
+    @abc.abstractmethod
+    def get(self, key: str, *, region: str | None = None) -> Item:
+        """Read ``key``, from ``region``'s replica if given. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def put(
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        if_version: str | None = None,
+        create_only: bool = False,
+        fence: FencingToken | None = None,
+        region: str | None = None,
+    ) -> Item:
+        """Write a document.
+
+        ``create_only`` raises ``AlreadyExists`` if the key exists; ``if_version`` raises
+        ``PreconditionFailed`` unless the stored version is that one; ``fence`` raises
+        ``PreconditionFailed`` once a newer token has been issued. ``region`` picks the
+        accepting region in a multi-writer store; a single-writer store refuses any region
+        other than its write region with ``PreconditionFailed``.
+        """
+
+    @abc.abstractmethod
+    def delete(
+        self,
+        key: str,
+        *,
+        if_version: str | None = None,
+        fence: FencingToken | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Remove ``key``. Raises ``NotFound`` if absent, ``PreconditionFailed`` as for put."""
+
+    @abc.abstractmethod
+    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
+        """Every item whose key starts with ``prefix``, in key order."""
+
+    @abc.abstractmethod
+    def put_many(
+        self,
+        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        fence: FencingToken | None = None,
+    ) -> int:
+        """Unconditional writes in batches of at most ``max_batch``; returns how many.
+
+        Every item is validated before the first batch is sent.
+        """
+
+    @abc.abstractmethod
+    def promote(self, region: str) -> FencingToken:
+        """Make ``region`` the write region and issue a token newer than every earlier one.
+
+        Needs nothing from the old write region, which may be down.
+        """
+
+    @abc.abstractmethod
+    def fence(self) -> FencingToken:
+        """The newest token issued."""
+
+    def replication_lag(self, region: str) -> float:
+        """Seconds of writes that ``region`` has not received yet."""
+        raise Unsupported(f"{type(self).__name__} cannot measure replication lag")
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections and background work."""
+
+
+class BackupBucket(abc.ABC):
+    """Object storage for backups, with an end-to-end SHA-256 verified on every read."""
+
+    capabilities: BucketCapabilities
+
+    @abc.abstractmethod
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retain_until: float | None = None,
+    ) -> ObjectInfo:
+        """Store an object. ``create_only`` raises ``AlreadyExists``; ``if_match`` raises
+        ``PreconditionFailed`` unless the stored version is that one."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """The whole object, verified. Raises ``NotFound``, or ``CorruptData`` on a mismatch."""
+
+    @abc.abstractmethod
+    def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object in chunks; the last ``next`` raises ``CorruptData`` on a mismatch,
+        so a consumer must not act on the bytes before the iterator is exhausted."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo:
+        """Metadata only. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order, paging as needed."""
+
+    @abc.abstractmethod
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Remove an object. Raises ``NotFound``, or ``PreconditionFailed`` on a stale version
+        or an object under retention."""
+
+    @abc.abstractmethod
+    def upload_file(
+        self,
+        path: str | Path,
+        key: str,
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> ObjectInfo:
+        """Upload a file in parts with bounded memory."""
+
+    @abc.abstractmethod
+    def download_file(
+        self, key: str, path: str | Path, *, progress: Progress | None = None
+    ) -> ObjectInfo:
+        """Download to ``path`` with bounded memory; the file appears only once verified."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections."""
+
+
+class HealthProbe(abc.ABC):
+    """Health checks on regional endpoints, run by this process or by the provider."""
+
+    capabilities: ProbeCapabilities
+
+    @abc.abstractmethod
+    def ensure(self, target: ProbeTarget) -> str:
+        """Create the check for ``target`` or bring it up to date; returns the check's id."""
+
+    @abc.abstractmethod
+    def status(self, name: str) -> EndpointHealth:
+        """The current verdict for the check named ``name``. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def list(self) -> list[str]:
+        """Names of the checks this probe manages, sorted."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove the check. Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    def expected_detection_s(self, check: HealthCheck) -> float:
+        """Mean seconds from an outage until this provider's checks call the endpoint down."""
+
+    def close(self) -> None:  # noqa: B027
+        """Stop probing and release connections."""
