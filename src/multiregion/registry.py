@@ -55,10 +55,11 @@ class Provider:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if self.extra is None or (exc.name or "").startswith("multiregion"):
+            missing = exc.name or ""
+            if self.extra is None or missing.split(".")[0] == "multiregion":
                 raise
             hint = f"pip install 'multiregion[{self.extra}]'"
-            raise Unsupported(f"provider {self.name!r} needs {exc.name!r}: {hint}") from exc
+            raise Unsupported(f"provider {self.name!r} needs {missing!r}: {hint}") from exc
         factory: Factory = getattr(module, attr)
         return factory
 

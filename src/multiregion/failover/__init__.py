@@ -1,0 +1,1 @@
+"""Failover on top of the interfaces: decisions with hysteresis, controllers, runbooks."""
