@@ -16,7 +16,7 @@ from multiregion.interfaces import BackupBucket, HealthProbe, ReplicatedStore, T
 from multiregion.model import HealthCheck
 
 if TYPE_CHECKING:
-    from multiregion.testing.endpoints import LoopbackEndpoint  # type: ignore[import-not-found]
+    from multiregion.testing.endpoints import LoopbackEndpoint
 
 
 @attrs.define
