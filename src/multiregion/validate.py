@@ -17,6 +17,11 @@ _ENDPOINT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62})$")
 
 MAX_KEY_BYTES = 1024
 MAX_TTL = 2**31 - 1
+# Object metadata every bucket service can hold: S3 allows 2 KiB of user metadata in all,
+# Azure only C#-identifier names (adapters encode the '-'), so names stay small and plain.
+MAX_METADATA_BYTES = 1024
+RESERVED_METADATA_PREFIX = "multiregion-"
+_METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def dns_name(field: str, value: object) -> str:
@@ -134,3 +139,24 @@ def one_of(field: str, value: object, allowed: Mapping[str, Any] | frozenset[str
     if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
     return value
+
+
+def metadata(field: str, value: object) -> dict[str, str]:
+    """User metadata of a bucket object: lowercase ``[a-z0-9-]`` names, printable ASCII values,
+    at most MAX_METADATA_BYTES in all; names starting ``multiregion-`` belong to the library."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, f"must map names to values, not {type(value).__name__}")
+    total = 0
+    for name, text in value.items():
+        if not isinstance(name, str) or not _METADATA_NAME.match(name):
+            raise InvalidInput(field, f"name {name!r} must be lowercase [a-z0-9-]")
+        if name.startswith(RESERVED_METADATA_PREFIX):
+            raise InvalidInput(field, f"names starting {RESERVED_METADATA_PREFIX!r} are kept")
+        if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
+            raise InvalidInput(field, f"the value of {name!r} must be printable ASCII text")
+        total += len(name) + len(text)
+    if total > MAX_METADATA_BYTES:
+        raise InvalidInput(field, f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
+    return dict(value)

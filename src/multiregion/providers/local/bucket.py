@@ -29,7 +29,6 @@ import fcntl
 import io
 import json
 import os
-import re
 import struct
 import tempfile
 import time
@@ -53,16 +52,12 @@ from multiregion.model import ObjectInfo
 
 MAX_SEGMENT_BYTES = 253
 """A file name is at most 255 bytes; two go to the ``o.``/``d.`` tag."""
-MAX_METADATA_BYTES = 1024
-"""User metadata, names plus values; well inside S3's 2 KiB so backups can move between clouds."""
-RESERVED_METADATA_PREFIX = "multiregion-"
 STALE_TMP_S = 24 * 3600.0
 """A write that has not finished in a day was cut short by a crash."""
 
 _FOOTER = struct.Struct(">Q8s")
 _MAGIC = b"mrobj\x00v1"
 _MAX_TRAILER = 64 * 1024
-_METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _OBJECT, _DIR = "o", "d"
 _TMP_PREFIX = "put-"
 
@@ -101,25 +96,6 @@ def _segments(key: str) -> list[str]:
                 "key", f"each '/'-separated segment is at most {MAX_SEGMENT_BYTES} bytes here"
             )
     return segments
-
-
-def _metadata(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("metadata", f"must map names to values, not {type(value).__name__}")
-    total = 0
-    for name, text in value.items():
-        if not isinstance(name, str) or not _METADATA_NAME.match(name):
-            raise InvalidInput("metadata", f"name {name!r} must be lowercase [a-z0-9-]")
-        if name.startswith(RESERVED_METADATA_PREFIX):
-            raise InvalidInput("metadata", f"names starting {RESERVED_METADATA_PREFIX!r} are kept")
-        if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
-            raise InvalidInput("metadata", f"the value of {name!r} must be printable ASCII text")
-        total += len(name) + len(text)
-    if total > MAX_METADATA_BYTES:
-        raise InvalidInput("metadata", f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
-    return dict(value)
 
 
 def _data(value: object) -> bytes | IO[bytes]:
@@ -386,7 +362,7 @@ class LocalBucket(BackupBucket):
     ) -> ObjectInfo:
         path = self.object_path(key)
         source = _data(data)
-        meta = _metadata(metadata)
+        meta = validate.metadata("metadata", metadata)
         self._conditions(create_only, if_match)
         until = _retain_until(retain_until)
         pieces = integrity.chunks(source, integrity.DEFAULT_CHUNK)
@@ -404,7 +380,7 @@ class LocalBucket(BackupBucket):
     ) -> ObjectInfo:
         source = _file_path("path", path)
         target = self.object_path(key)
-        meta = _metadata(metadata)
+        meta = validate.metadata("metadata", metadata)
         self._conditions(create_only, if_match)
         _progress(progress)
         try:
