@@ -6,7 +6,7 @@ one bad round, or an endpoint that fails every other round, never moves the writ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import attrs
@@ -16,6 +16,10 @@ from multiregion.errors import InvalidInput
 from multiregion.model import HealthState
 
 Action = Literal["failover", "failback"]
+
+
+def _order(regions: Iterable[str]) -> tuple[str, ...]:
+    return tuple(regions)
 
 
 @attrs.frozen
@@ -36,7 +40,7 @@ class ActivePassivePolicy:
     ``failback_after`` consecutive observations).
     """
 
-    order: tuple[str, ...] = attrs.field(converter=tuple)
+    order: tuple[str, ...] = attrs.field(converter=_order)
     confirm: int = 2
     failback: Literal["manual", "auto"] = "manual"
     failback_after: int = 3

@@ -1,0 +1,227 @@
+"""Failover controllers: what an operator's process runs beside the provider's data plane.
+
+DNS already moves traffic away from a failed endpoint on its own (health-checked records are
+provisioned ahead: static stability). The controllers add what DNS cannot: the store's write
+region follows traffic with a new fencing token, so the old primary can no longer write; the
+failed region is pinned out of the answer so that it does not come back on its own; failback is
+a decision (manual by default). Every decision is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from multiregion import validate
+from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unsupported
+from multiregion.failover.decision import ActivePassivePolicy, Decision
+from multiregion.interfaces import HealthProbe, ReplicatedStore, TrafficRouter
+from multiregion.model import (
+    EndpointStatus,
+    Failover,
+    FencingToken,
+    HealthState,
+    ProbeTarget,
+    Route,
+    Weighted,
+)
+
+logger = logging.getLogger("multiregion.failover")
+
+HealthSource = Callable[[], Mapping[str, HealthState]]
+"""Health per region, as the controller should see it now."""
+
+
+@attrs.frozen
+class Move:
+    """A failover or failback that was carried out."""
+
+    decision: Decision
+    fence: FencingToken | None
+    duration_s: float
+
+
+def probe_health(probe: HealthProbe, route: Route) -> HealthSource:
+    """Health per region from ``probe``, which is told to check every endpoint of ``route``."""
+    if route.health_check is None:
+        raise InvalidInput("route.health_check", "a health-driven controller needs a check")
+    names = {}
+    for endpoint in route.endpoints:
+        name = probe.ensure(ProbeTarget(endpoint.name, endpoint.target, route.health_check))
+        names[endpoint.region] = name
+
+    def read() -> dict[str, HealthState]:
+        states = {}
+        for region, name in names.items():
+            try:
+                states[region] = probe.status(name).state
+            except MultiregionError as exc:
+                logger.warning("health of %s unreadable: %s", region, exc)
+                states[region] = HealthState.UNKNOWN
+        return states
+
+    return read
+
+
+class ActivePassiveController:
+    """Keeps one write region, following a Failover route's health.
+
+    ``failover`` and ``failback`` need nothing from the region being left: the router's
+    control plane and the store's other replicas are enough.
+    """
+
+    def __init__(
+        self,
+        router: TrafficRouter,
+        route_name: str,
+        *,
+        health: HealthSource,
+        store: ReplicatedStore | None = None,
+        confirm: int = 2,
+        failback: str = "manual",
+        failback_after: int = 3,
+        catch_up_s: float = 10.0,
+    ) -> None:
+        route = router.get(route_name)
+        if not isinstance(route.policy, Failover):
+            raise InvalidInput("route.policy", "an active-passive controller needs Failover")
+        self.router, self.route, self.store, self._health = router, route, store, health
+        self.catch_up_s = validate.finite_non_negative("catch_up_s", catch_up_s)
+        regions = [route.endpoint(name).region for name in route.policy.order]
+        active = store.write_region if store is not None else regions[0]
+        if active not in regions:
+            raise InvalidInput("store", f"write region {active!r} is not a region of the route")
+        self.policy = ActivePassivePolicy(
+            regions,
+            confirm=confirm,
+            failback=failback,  # type: ignore[arg-type]  # validated by the policy
+            failback_after=failback_after,
+            active=active,
+        )
+        self.moves: list[Move] = []
+
+    @property
+    def active(self) -> str:
+        return self.policy.active
+
+    def step(self, now: float | None = None) -> Move | None:
+        """Read health once and act on the policy's decision, if any."""
+        at = time.time() if now is None else now
+        decision = self.policy.observe(self._health(), at)
+        return None if decision is None else self._carry_out(decision)
+
+    def failover(self, to_region: str, reason: str = "manual failover") -> Move:
+        return self._manual("failover", to_region, reason)
+
+    def failback(self, reason: str = "manual failback") -> Move:
+        return self._manual("failback", self.policy.order[0], reason)
+
+    def run(self, stop: threading.Event, interval_s: float) -> None:
+        """Step every ``interval_s`` until ``stop`` is set; a failed step is logged, not fatal."""
+        validate.seconds("interval_s", interval_s, 0, 3600)
+        while not stop.wait(interval_s):
+            try:
+                self.step()
+            except MultiregionError as exc:
+                logger.error("controller step failed: %s", exc)
+
+    def _manual(self, action: str, to_region: str, reason: str) -> Move:
+        if to_region not in self.policy.order:
+            raise InvalidInput("to_region", f"{to_region!r} is not one of {self.policy.order}")
+        if to_region == self.active:
+            raise InvalidInput("to_region", f"{to_region!r} is already the active region")
+        decision = Decision(action, self.active, to_region, reason, time.time())  # type: ignore[arg-type]
+        self.policy.moved(to_region)
+        return self._carry_out(decision)
+
+    def _endpoints_in(self, region: str) -> list[str]:
+        return [e.name for e in self.route.endpoints if e.region == region]
+
+    def _carry_out(self, decision: Decision) -> Move:
+        started = time.monotonic()
+        logger.warning(
+            "%s %s -> %s: %s",
+            decision.action,
+            decision.from_region,
+            decision.to_region,
+            decision.reason,
+        )
+        if decision.action == "failback":
+            self._wait_for_catch_up(decision.to_region)
+        fence = None
+        if self.store is not None:
+            fence = self.store.promote(decision.to_region)
+            logger.warning("store write region is %s, fence epoch %d", fence.region, fence.epoch)
+        for name in self._endpoints_in(decision.to_region):
+            self.router.set_endpoint_status(self.route.name, name, EndpointStatus.AUTO)
+        for name in self._endpoints_in(decision.from_region):
+            # Pinned out until a deliberate failback, so a flapping region cannot pull traffic.
+            self.router.set_endpoint_status(self.route.name, name, EndpointStatus.DOWN)
+        move = Move(decision, fence, time.monotonic() - started)
+        self.moves.append(move)
+        return move
+
+    def _wait_for_catch_up(self, region: str) -> None:
+        """Before writes move back, let the returning region receive what it missed."""
+        if self.store is None or not self.store.capabilities.replication_lag:
+            return
+        deadline = time.monotonic() + self.catch_up_s
+        while True:
+            try:
+                lag = self.store.replication_lag(region)
+            except (Unsupported, NotFound):
+                return
+            if lag == 0 or time.monotonic() > deadline:
+                if lag:
+                    logger.warning("failing back with %s still %.2fs behind", region, lag)
+                return
+            time.sleep(0.05)
+
+
+class ActiveActiveController:
+    """Weighted routing over every region: drain one (weight 0, then out) and restore it."""
+
+    def __init__(self, router: TrafficRouter, route_name: str) -> None:
+        route = router.get(route_name)
+        if not isinstance(route.policy, Weighted):
+            raise InvalidInput("route.policy", "an active-active controller needs Weighted")
+        self.router, self.name = router, route.name
+
+    def weights(self) -> dict[str, float]:
+        route = self.router.get(self.name)
+        assert isinstance(route.policy, Weighted)
+        return dict(route.policy.weights)
+
+    def drain(self, region: str) -> Route:
+        """Stop sending new traffic to ``region``; it stays provisioned for ``restore``."""
+        route = self._set_region_weight(region, 0.0)
+        for endpoint in route.endpoints:
+            if endpoint.region == region:
+                self.router.set_endpoint_status(self.name, endpoint.name, EndpointStatus.DOWN)
+        logger.warning("drained %s", region)
+        return route
+
+    def restore(self, region: str, weight: float = 1.0) -> Route:
+        validate.finite_non_negative("weight", weight)
+        route = self._set_region_weight(region, weight)
+        for endpoint in route.endpoints:
+            if endpoint.region == region:
+                self.router.set_endpoint_status(self.name, endpoint.name, EndpointStatus.AUTO)
+        logger.warning("restored %s with weight %g", region, weight)
+        return route
+
+    def _set_region_weight(self, region: str, weight: float) -> Route:
+        route = self.router.get(self.name)
+        if region not in {e.region for e in route.endpoints}:
+            raise InvalidInput("region", f"{region!r} is not a region of {self.name}")
+        weights = self.weights()
+        for endpoint in route.endpoints:
+            if endpoint.region == region:
+                weights[endpoint.name] = weight
+        updated = attrs.evolve(route, policy=Weighted(weights))
+        self.router.apply(updated)
+        return updated
