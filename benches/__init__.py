@@ -1,0 +1,1 @@
+"""Benchmarks: each module has a ``main()``; ``python -m benches`` runs them all."""
