@@ -158,9 +158,11 @@ class ActivePassiveController:
             logger.warning("store write region is %s, fence epoch %d", fence.region, fence.epoch)
         for name in self._endpoints_in(decision.to_region):
             self.router.set_endpoint_status(self.route.name, name, EndpointStatus.AUTO)
+        # A failed region is pinned out until a deliberate failback, so that a flapping region
+        # cannot pull traffic back; a standby left by a failback stays a healthy backup.
+        left = EndpointStatus.DOWN if decision.action == "failover" else EndpointStatus.AUTO
         for name in self._endpoints_in(decision.from_region):
-            # Pinned out until a deliberate failback, so a flapping region cannot pull traffic.
-            self.router.set_endpoint_status(self.route.name, name, EndpointStatus.DOWN)
+            self.router.set_endpoint_status(self.route.name, name, left)
         move = Move(decision, fence, time.monotonic() - started)
         self.moves.append(move)
         return move

@@ -1,0 +1,1 @@
+"""Drills: inject a fault, measure detection, switch, RTO and RPO, fail back, report."""

@@ -1,0 +1,103 @@
+"""Faults a drill can inject, each with its exact undo.
+
+``ForceDown`` works on every provider (it is the router's own override). ``StoreOutage`` needs
+a store that can fail a region on purpose (the local provider); elsewhere it raises
+``Unsupported`` before anything changes. ``StopEndpoints`` takes the caller's own levers, since
+only the caller knows how to stop its service in a region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from multiregion.errors import InvalidInput, Unsupported
+from multiregion.interfaces import ReplicatedStore, TrafficRouter
+from multiregion.model import EndpointStatus
+
+
+class Fault(Protocol):
+    description: str
+
+    def inject(self) -> None: ...
+
+    def revert(self) -> None: ...
+
+
+class ForceDown:
+    """Every endpoint of ``region`` forced out of the route's answers."""
+
+    def __init__(self, router: TrafficRouter, route_name: str, region: str) -> None:
+        route = router.get(route_name)
+        self._names = [e.name for e in route.endpoints if e.region == region]
+        if not self._names:
+            raise InvalidInput("region", f"{region!r} has no endpoint in {route.name}")
+        self.router, self.route_name = router, route.name
+        self.description = f"force {region} down in {route.name}"
+        self._before: dict[str, EndpointStatus] = {}
+
+    def inject(self) -> None:
+        self._before = self.router.endpoint_status(self.route_name)
+        for name in self._names:
+            self.router.set_endpoint_status(self.route_name, name, EndpointStatus.DOWN)
+
+    def revert(self) -> None:
+        for name in self._names:
+            previous = self._before.get(name, EndpointStatus.AUTO)
+            self.router.set_endpoint_status(self.route_name, name, previous)
+
+
+class StoreOutage:
+    """The store's replica in ``region`` unreachable, as in a regional outage."""
+
+    def __init__(self, store: ReplicatedStore, region: str) -> None:
+        fail = getattr(store, "fail_region", None)
+        heal = getattr(store, "heal_region", None)
+        if not callable(fail) or not callable(heal):
+            raise Unsupported(f"{type(store).__name__} cannot take a region down on purpose")
+        if region not in store.regions:
+            raise InvalidInput("region", f"{region!r} is not one of {', '.join(store.regions)}")
+        self._fail: Callable[[str], None] = fail
+        self._heal: Callable[[str], None] = heal
+        self.region = region
+        self.description = f"store replica in {region} unreachable"
+
+    def inject(self) -> None:
+        self._fail(self.region)
+
+    def revert(self) -> None:
+        self._heal(self.region)
+
+
+class StopEndpoints:
+    """The service in a region stopped and started again by the caller's own functions."""
+
+    def __init__(self, region: str, stop: Callable[[], None], start: Callable[[], None]) -> None:
+        self.description = f"endpoints in {region} stopped"
+        self._stop, self._start = stop, start
+
+    def inject(self) -> None:
+        self._stop()
+
+    def revert(self) -> None:
+        self._start()
+
+
+class Together:
+    """Several faults at the same instant (a whole-region outage), undone in reverse order."""
+
+    def __init__(self, faults: Sequence[Fault]) -> None:
+        if not faults:
+            raise InvalidInput("faults", "give at least one fault")
+        self.faults = list(faults)
+        self.description = " + ".join(f.description for f in self.faults)
+        self._injected: list[Fault] = []
+
+    def inject(self) -> None:
+        for fault in self.faults:
+            fault.inject()
+            self._injected.append(fault)
+
+    def revert(self) -> None:
+        while self._injected:
+            self._injected.pop().revert()

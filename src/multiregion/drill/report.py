@@ -1,0 +1,128 @@
+"""What a drill measured, judged against the objectives, as text, JSON and a picture.
+
+Every duration is in seconds from the instant the fault was injected:
+``detection_s`` until the failed region's health turned unhealthy; ``dns_switch_s`` until DNS
+first answered another region; ``promote_s`` until the controller moved the write region;
+``rto_s`` until the first successful request; ``write_rto_s`` until the first acknowledged write;
+``rpo_s`` the span of acknowledgement times among writes missing from the surviving write region
+(with ``lost_writes`` their count); ``expected_rto_s`` the router's computed mean failover time,
+``worst_rto_s`` its worst case. A figure that never happened is None.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console
+from rich.table import Table
+
+from multiregion.drill.timeline import Timeline, write_svg
+
+
+@attrs.frozen
+class Failback:
+    attempted: bool
+    ok: bool
+    seconds: float | None
+    detail: str
+
+
+@attrs.frozen
+class DrillReport:
+    route: str
+    fault: str
+    region: str
+    to_region: str | None
+    outcome: str
+    detection_s: float | None
+    dns_switch_s: float | None
+    promote_s: float | None
+    rto_s: float | None
+    write_rto_s: float | None
+    rpo_s: float
+    lost_writes: int
+    acknowledged_writes: int
+    expected_rto_s: float
+    worst_rto_s: float
+    objective_rto_s: float | None
+    objective_rpo_s: float | None
+    requests_ok: int
+    requests_failed: int
+    failback: Failback
+    timeline: Timeline = attrs.field(eq=False, repr=False)
+
+    @property
+    def rto_met(self) -> bool | None:
+        if self.objective_rto_s is None:
+            return None
+        return self.rto_s is not None and self.rto_s <= self.objective_rto_s
+
+    @property
+    def rpo_met(self) -> bool | None:
+        if self.objective_rpo_s is None:
+            return None
+        return self.rpo_s <= self.objective_rpo_s
+
+    @property
+    def passed(self) -> bool:
+        """Recovered, within every declared objective, and failed back when asked."""
+        return (
+            self.outcome == "recovered"
+            and self.rto_met is not False
+            and self.rpo_met is not False
+            and (self.failback.ok or not self.failback.attempted)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self, filter=lambda a, _: a.name != "timeline")
+        data.update(rto_met=self.rto_met, rpo_met=self.rpo_met, passed=self.passed)
+        data["events"] = [{"at": m.at, "text": m.label} for m in self.timeline.events()]
+        return data
+
+    def write_svg(self, path: str | Path) -> Path:
+        title = f"Drill of {self.route}: {self.fault} ({self.outcome})"
+        return write_svg(self.timeline, title, path)
+
+    def show(self, console: Console) -> None:
+        def seconds(value: float | None) -> str:
+            return "never" if value is None else f"{value:.2f} s"
+
+        def verdict(met: bool | None) -> str:
+            return "" if met is None else ("[green]met[/]" if met else "[red]missed[/]")
+
+        table = Table(title=f"Drill: {self.fault}", show_header=True)
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_column("objective", justify="right")
+        table.add_column("")
+        objective_rto = seconds(self.objective_rto_s) if self.objective_rto_s is not None else ""
+        objective_rpo = seconds(self.objective_rpo_s) if self.objective_rpo_s is not None else ""
+        table.add_row("outcome", self.outcome, "", "")
+        table.add_row("detection", seconds(self.detection_s), "", "")
+        table.add_row("DNS switch", seconds(self.dns_switch_s), "", "")
+        table.add_row("write region moved", seconds(self.promote_s), "", "")
+        table.add_row("RTO (requests)", seconds(self.rto_s), objective_rto, verdict(self.rto_met))
+        table.add_row("RTO (writes)", seconds(self.write_rto_s), "", "")
+        table.add_row("expected RTO (mean)", seconds(self.expected_rto_s), "", "")
+        table.add_row("worst-case RTO", seconds(self.worst_rto_s), "", "")
+        table.add_row(
+            "RPO",
+            f"{self.rpo_s:.2f} s, {self.lost_writes} writes lost",
+            objective_rpo,
+            verdict(self.rpo_met),
+        )
+        table.add_row("requests", f"{self.requests_ok} ok, {self.requests_failed} failed", "", "")
+        back = self.failback
+        table.add_row(
+            "failback",
+            f"{'ok' if back.ok else 'failed'} in {seconds(back.seconds)}"
+            if back.attempted
+            else "not attempted",
+            "",
+            back.detail,
+        )
+        console.print(table)
+        for number, mark in enumerate(self.timeline.events(), start=1):
+            console.print(f"  {number}. {mark.at:6.2f}s  {mark.label}")

@@ -1,0 +1,381 @@
+"""Run a drill: steady traffic, a fault, the failover layer's reaction, measurement, failback.
+
+Traffic is what a client sees: it resolves the route through the router (keeping the answer
+for its TTL, like a stub resolver), sends the route's health-check request to the answered
+address, and writes one document per tick to the store. Every figure is measured from the
+instant the fault is injected. Lost writes are counted before anything is healed, since healing
+would let replication bring them back and hide the data loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import attrs
+
+from multiregion import validate
+from multiregion.deployment import Objectives
+from multiregion.drill.faults import Fault
+from multiregion.drill.report import DrillReport, Failback
+from multiregion.drill.timeline import Timeline, spans_from_samples
+from multiregion.errors import InvalidInput, MultiregionError, NotFound
+from multiregion.failover.controller import ActivePassiveController, HealthSource
+from multiregion.interfaces import ReplicatedStore, TrafficRouter
+from multiregion.model import EndpointStatus, Failover, HealthState
+from multiregion.probing import probe_once
+
+logger = logging.getLogger("multiregion.drill")
+
+OnEvent = Callable[[float, str], None]
+
+
+@attrs.frozen
+class DrillSettings:
+    steady_s: float = 1.0
+    """Traffic before the fault, to show the baseline."""
+    timeout_s: float = 30.0
+    """How long to wait for recovery before calling the drill failed."""
+    confirm_s: float = 1.0
+    """Traffic kept after recovery, to show it holds."""
+    tick_s: float = 0.05
+    failback: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        validate.seconds("steady_s", self.steady_s, 0, 600)
+        validate.seconds("timeout_s", self.timeout_s, 0, 3600)
+        validate.seconds("confirm_s", self.confirm_s, 0, 600)
+        validate.seconds("tick_s", self.tick_s, 0, 10)
+
+
+class Aborted(Exception):
+    """Raised inside the drill loop when the abort event is set."""
+
+
+@attrs.define
+class _Observations:
+    health: dict[str, list[tuple[float, str]]] = attrs.field(factory=dict)
+    dns: list[tuple[float, str]] = attrs.field(factory=list)
+    acked: dict[str, float] = attrs.field(factory=dict)
+    first: dict[str, float] = attrs.field(factory=dict)
+    requests_ok: int = 0
+    requests_failed: int = 0
+    writes_failed: int = 0
+
+    def once(self, what: str, at: float) -> bool:
+        """Record the first time ``what`` happened; True if this was it."""
+        if what in self.first:
+            return False
+        self.first[what] = at
+        return True
+
+
+class Drill:
+    """A drill of one Failover route, its store, and the active-passive controller."""
+
+    def __init__(
+        self,
+        router: TrafficRouter,
+        route_name: str,
+        *,
+        fault: Fault,
+        region: str,
+        health: HealthSource,
+        store: ReplicatedStore | None = None,
+        objectives: Objectives | None = None,
+        settings: DrillSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        on_event: OnEvent | None = None,
+    ) -> None:
+        route = router.get(route_name)
+        if not isinstance(route.policy, Failover):
+            raise InvalidInput("route.policy", "a drill needs a Failover route")
+        if route.health_check is None:
+            raise InvalidInput("route.health_check", "a drill sends the route's health check")
+        if region not in {e.region for e in route.endpoints}:
+            raise InvalidInput("region", f"{region!r} is not a region of {route.name}")
+        self.router, self.route, self.store, self.fault = router, route, store, fault
+        self.region, self.health = region, health
+        self.objectives = objectives or Objectives()
+        self.settings = settings or DrillSettings()
+        self._ssl = ssl_context
+        self._on_event = on_event
+        self.controller = ActivePassiveController(router, route.name, health=health, store=store)
+        self.timeline = Timeline()
+        self._obs = _Observations()
+        self._run_id = uuid.uuid4().hex[:8]
+        self._seq = 0
+        self._start = 0.0
+        self._fault_at: float | None = None
+        self._answer: tuple[str, str, float] | None = None  # address, endpoint, valid until
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, abort: threading.Event | None = None) -> DrillReport:
+        abort = abort or threading.Event()
+        overrides = self.router.endpoint_status(self.route.name)
+        write_region = self.store.write_region if self.store is not None else None
+        self._start = time.monotonic()
+        outcome = "recovered"
+        to_region: str | None = None
+        lost: list[float] = []
+        failback = Failback(attempted=False, ok=False, seconds=None, detail="not attempted")
+        try:
+            self._event("steady traffic")
+            self._loop(self.settings.steady_s, abort)
+            self._event(f"fault: {self.fault.description}")
+            self._fault_at = self._now()
+            self.fault.inject()
+            recovered = self._loop(self.settings.timeout_s, abort, until_recovered=True)
+            if recovered:
+                self._event("recovered: requests and writes succeed again")
+                self._loop(self.settings.confirm_s, abort)
+            else:
+                outcome = "not recovered"
+                self._event(f"not recovered within {self.settings.timeout_s:g}s")
+            to_region = self.controller.active if self.controller.active != self.region else None
+            lost = self._lost_writes(to_region)
+            if self.settings.failback:
+                failback = self._failback(abort)
+        except Aborted:
+            outcome = "aborted"
+            self._event("aborted: restoring routing and write region")
+            self._restore(overrides, write_region)
+        finally:
+            with contextlib.suppress(MultiregionError):
+                self.fault.revert()
+            self._cleanup()
+        return self._report(outcome, to_region, lost, failback)
+
+    def _loop(
+        self, seconds: float, abort: threading.Event, *, until_recovered: bool = False
+    ) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if abort.is_set():
+                raise Aborted
+            tick = time.monotonic()
+            self._tick()
+            if until_recovered and self._recovered():
+                return True
+            abort.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
+        return not until_recovered
+
+    def _recovered(self) -> bool:
+        first = self._obs.first
+        need = ["request-after-fault"] + (["write-after-fault"] if self.store is not None else [])
+        return all(key in first for key in need)
+
+    # ------------------------------------------------------------------ one tick
+
+    def _tick(self) -> None:
+        self._sample_health()
+        self._request()
+        self._write()
+        try:
+            move = self.controller.step()
+        except MultiregionError as exc:
+            logger.warning("controller step failed: %s", exc)
+        else:
+            if move is not None and self._fault_at is not None:
+                at = self._now()
+                self._obs.once("promote", at)
+                epoch = f", fence epoch {move.fence.epoch}" if move.fence is not None else ""
+                self._event(f"{move.decision.action} to {move.decision.to_region}{epoch}")
+
+    def _sample_health(self) -> None:
+        at = self._now()
+        for region, state in self.health().items():
+            self._obs.health.setdefault(region, []).append((at, state.value))
+            if (
+                region == self.region
+                and state is HealthState.UNHEALTHY
+                and self._fault_at is not None
+                and self._obs.once("detect", at)
+            ):
+                self._event(f"{region} detected unhealthy")
+
+    def _resolve(self) -> tuple[str, str] | None:
+        now = time.monotonic()
+        if self._answer is not None and now < self._answer[2]:
+            return self._answer[0], self._answer[1]
+        try:
+            answer = self.router.resolve(self.route.name)
+        except MultiregionError as exc:
+            logger.info("resolve failed: %s", exc)
+            self._answer = None
+            return None
+        if not answer.records:
+            self._answer = None
+            return None
+        endpoint = answer.endpoints[0] if answer.endpoints else answer.records[0]
+        self._answer = (answer.records[0], endpoint, now + answer.ttl)
+        region = self._region_of(endpoint)
+        at = self._now()
+        self._obs.dns.append((at, region))
+        if region != self.region and self._fault_at is not None and self._obs.once("switch", at):
+            self._event(f"DNS answers {region}")
+        return answer.records[0], endpoint
+
+    def _region_of(self, endpoint: str) -> str:
+        try:
+            return self.route.endpoint(endpoint).region
+        except InvalidInput:
+            return endpoint
+
+    def _request(self) -> None:
+        resolved = self._resolve()
+        at = self._now()
+        ok = False
+        if resolved is not None:
+            check = self.route.health_check
+            assert check is not None
+            result = asyncio.run(probe_once(resolved[0], check, ssl_context=self._ssl))
+            ok = result.ok
+            if not ok:
+                self._answer = None  # a client retries the lookup after a failed connection
+        self.timeline.mark("requests", at, "ok" if ok else "failed", ok)
+        if ok:
+            self._obs.requests_ok += 1
+            # Recovery means being served elsewhere: a cached answer may still reach a region
+            # that was only forced out of DNS.
+            assert resolved is not None
+            if self._fault_at is not None and self._region_of(resolved[1]) != self.region:
+                self._obs.once("request-after-fault", at)
+        else:
+            self._obs.requests_failed += 1
+
+    def _write(self) -> None:
+        if self.store is None:
+            return
+        self._seq += 1
+        key = f"multiregion-drill/{self._run_id}/{self._seq:06d}"
+        try:
+            self.store.put(key, {"seq": self._seq})
+        except MultiregionError:
+            self._obs.writes_failed += 1
+            return
+        at = self._now()
+        self._obs.acked[key] = at
+        if self._fault_at is not None:
+            self._obs.once("write-after-fault", at)
+
+    # ------------------------------------------------------------------ after the fault
+
+    def _lost_writes(self, to_region: str | None) -> list[float]:
+        """Acknowledgement times of writes the surviving write region does not have."""
+        if self.store is None:
+            return []
+        region = to_region or self.store.write_region
+        lost = []
+        for key, at in self._obs.acked.items():
+            try:
+                self.store.get(key, region=region)
+            except NotFound:
+                lost.append(at)
+            except MultiregionError as exc:
+                logger.warning("could not check %s in %s: %s", key, region, exc)
+        return sorted(lost)
+
+    def _failback(self, abort: threading.Event) -> Failback:
+        started = self._now()
+        self._event("failback: fault reverted")
+        try:
+            self.fault.revert()
+            deadline = time.monotonic() + self.settings.timeout_s
+            while self.health().get(self.region) is not HealthState.HEALTHY:
+                if time.monotonic() > deadline:
+                    return Failback(True, False, None, f"{self.region} never became healthy")
+                self._tick()
+                abort.wait(self.settings.tick_s)
+            if self.controller.active != self.region:
+                self.controller.failback("drill failback")
+            self._answer = None
+            while True:
+                resolved = self._resolve()
+                if resolved is not None and self._region_of(resolved[1]) == self.region:
+                    break
+                if time.monotonic() > deadline:
+                    return Failback(True, False, None, "DNS did not answer the primary again")
+                self._answer = None
+                abort.wait(self.settings.tick_s)
+            seconds = self._now() - started
+            self._event(f"failback complete: {self.region} serves again")
+            return Failback(True, True, seconds, "primary serving again")
+        except MultiregionError as exc:
+            return Failback(True, False, None, f"failback failed: {exc}")
+
+    def _restore(self, overrides: dict[str, EndpointStatus], write_region: str | None) -> None:
+        with contextlib.suppress(MultiregionError):
+            self.fault.revert()
+        for name, status in overrides.items():
+            with contextlib.suppress(MultiregionError):
+                self.router.set_endpoint_status(self.route.name, name, status)
+        if self.store is not None and write_region is not None:
+            with contextlib.suppress(MultiregionError):
+                if self.store.write_region != write_region:
+                    self.store.promote(write_region)
+
+    def _cleanup(self) -> None:
+        if self.store is None:
+            return
+        for key in self._obs.acked:
+            with contextlib.suppress(MultiregionError):
+                self.store.delete(key)
+
+    # ------------------------------------------------------------------ reporting
+
+    def _now(self) -> float:
+        return time.monotonic() - self._start
+
+    def _event(self, text: str) -> None:
+        at = self._now()
+        self.timeline.mark("events", at, text)
+        logger.info("%.2fs %s", at, text)
+        if self._on_event is not None:
+            self._on_event(at, text)
+
+    def _since_fault(self, what: str) -> float | None:
+        at = self._obs.first.get(what)
+        if at is None or self._fault_at is None:
+            return None
+        return round(at - self._fault_at, 3)
+
+    def _report(
+        self, outcome: str, to_region: str | None, lost: list[float], failback: Failback
+    ) -> DrillReport:
+        end = self._now()
+        for region, samples in sorted(self._obs.health.items()):
+            self.timeline.spans.extend(spans_from_samples(f"health:{region}", samples, end))
+        self.timeline.spans.extend(spans_from_samples("dns", self._obs.dns, end))
+        check = self.route.health_check
+        assert check is not None
+        return DrillReport(
+            route=self.route.name,
+            fault=self.fault.description,
+            region=self.region,
+            to_region=to_region,
+            outcome=outcome,
+            detection_s=self._since_fault("detect"),
+            dns_switch_s=self._since_fault("switch"),
+            promote_s=self._since_fault("promote"),
+            rto_s=self._since_fault("request-after-fault"),
+            write_rto_s=self._since_fault("write-after-fault"),
+            rpo_s=round(lost[-1] - lost[0], 3) if lost else 0.0,
+            lost_writes=len(lost),
+            acknowledged_writes=len(self._obs.acked),
+            expected_rto_s=round(self.router.expected_failover_s(self.route), 3),
+            worst_rto_s=round(check.worst_detection_s() + self.route.ttl, 3),
+            objective_rto_s=self.objectives.rto_s,
+            objective_rpo_s=self.objectives.rpo_s,
+            requests_ok=self._obs.requests_ok,
+            requests_failed=self._obs.requests_failed,
+            failback=failback,
+            timeline=self.timeline,
+        )

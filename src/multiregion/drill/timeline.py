@@ -1,0 +1,183 @@
+"""A drill's timeline, and the picture of it: one SVG a person can open in any browser.
+
+Lanes from top to bottom: health verdicts per region, the DNS answer, requests (one tick each,
+green ok, red failed), and decisions (fault, detection, switch, promotion, recovery, failback)
+as labelled vertical markers across all lanes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+import attrs
+
+WIDTH = 1000
+LEFT = 150
+RIGHT = 30
+LANE = 34
+TOP = 60
+
+_COLOURS = {
+    "healthy": "#2e9d4f",
+    "unhealthy": "#d64541",
+    "unknown": "#b0b0b0",
+    "ok": "#2e9d4f",
+    "failed": "#d64541",
+}
+_PALETTE = ("#3b6fd4", "#e08a1e", "#8e44ad", "#16a085", "#c0392b", "#7f8c8d")
+
+
+@attrs.frozen
+class Span:
+    """A state that held over ``[start, end)`` in one lane (``health:region-a`` or ``dns``)."""
+
+    lane: str
+    start: float
+    end: float
+    state: str
+
+
+@attrs.frozen
+class Mark:
+    """A moment: a request outcome (lane ``requests``) or a decision (lane ``events``)."""
+
+    lane: str
+    at: float
+    label: str
+    ok: bool = True
+
+
+@attrs.define
+class Timeline:
+    """Everything a drill saw, in seconds since the drill started."""
+
+    spans: list[Span] = attrs.field(factory=list)
+    marks: list[Mark] = attrs.field(factory=list)
+
+    def span(self, lane: str, start: float, end: float, state: str) -> None:
+        self.spans.append(Span(lane, start, max(start, end), state))
+
+    def mark(self, lane: str, at: float, label: str, ok: bool = True) -> None:
+        self.marks.append(Mark(lane, at, label, ok))
+
+    @property
+    def end(self) -> float:
+        ends = [s.end for s in self.spans] + [m.at for m in self.marks]
+        return max(ends, default=1.0) or 1.0
+
+    def events(self) -> list[Mark]:
+        return sorted((m for m in self.marks if m.lane == "events"), key=lambda m: m.at)
+
+    def lanes(self) -> list[str]:
+        seen: list[str] = []
+        for span in self.spans:
+            if span.lane not in seen:
+                seen.append(span.lane)
+        health = sorted(lane for lane in seen if lane.startswith("health:"))
+        return [*health, *(lane for lane in seen if not lane.startswith("health:")), "requests"]
+
+
+def _x(at: float, end: float) -> float:
+    return LEFT + (WIDTH - LEFT - RIGHT) * at / end
+
+
+def _colour(state: str, others: dict[str, str]) -> str:
+    if state in _COLOURS:
+        return _COLOURS[state]
+    if state not in others:
+        others[state] = _PALETTE[len(others) % len(_PALETTE)]
+    return others[state]
+
+
+def render_svg(timeline: Timeline, title: str) -> str:
+    """The timeline as a standalone SVG document."""
+    end = timeline.end
+    lanes = timeline.lanes()
+    events = timeline.events()
+    height = TOP + LANE * len(lanes) + 40 + 16 * len(events)
+    others: dict[str, str] = {}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
+        f'<text x="{LEFT}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>',
+    ]
+    for index, lane in enumerate(lanes):
+        y = TOP + index * LANE
+        label = lane.removeprefix("health:") + (" health" if lane.startswith("health:") else "")
+        label = "DNS answer" if lane == "dns" else label
+        out.append(f'<text x="{LEFT - 8}" y="{y + 20}" text-anchor="end">{escape(label)}</text>')
+        out.append(
+            f'<rect x="{LEFT}" y="{y + 4}" width="{WIDTH - LEFT - RIGHT}" height="{LANE - 8}" '
+            'fill="#f4f4f4"/>'
+        )
+        for span in (s for s in timeline.spans if s.lane == lane):
+            x0, x1 = _x(span.start, end), _x(span.end, end)
+            out.append(
+                f'<rect x="{x0:.1f}" y="{y + 6}" width="{max(x1 - x0, 1):.1f}" '
+                f'height="{LANE - 12}" fill="{_colour(span.state, others)}">'
+                f"<title>{escape(span.state)} {span.start:.2f}-{span.end:.2f}s</title></rect>"
+            )
+            if x1 - x0 > 60:
+                out.append(
+                    f'<text x="{x0 + 4:.1f}" y="{y + 21}" fill="white">{escape(span.state)}</text>'
+                )
+        if lane == "requests":
+            for mark in (m for m in timeline.marks if m.lane == "requests"):
+                x = _x(mark.at, end)
+                colour = _COLOURS["ok" if mark.ok else "failed"]
+                out.append(
+                    f'<line x1="{x:.1f}" y1="{y + 6}" x2="{x:.1f}" y2="{y + LANE - 6}" '
+                    f'stroke="{colour}" stroke-width="1.5"/>'
+                )
+    bottom = TOP + LANE * len(lanes)
+    for number, mark in enumerate(events, start=1):
+        x = _x(mark.at, end)
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom}" stroke="#333" '
+            'stroke-dasharray="4 3"/>'
+        )
+        out.append(f'<text x="{x + 2:.1f}" y="{TOP - 4}" font-size="10">{number}</text>')
+        out.append(
+            f'<text x="{LEFT}" y="{bottom + 36 + 16 * (number - 1)}">{number}. '
+            f"{mark.at:.2f}s {escape(mark.label)}</text>"
+        )
+    step = _tick_step(end)
+    tick = 0.0
+    while tick <= end + 1e-9:
+        x = _x(tick, end)
+        out.append(
+            f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 5}" stroke="#333"/>'
+        )
+        out.append(f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle">{tick:g}s</text>')
+        tick += step
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _tick_step(end: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 30, 60, 120, 300):
+        if end / step <= 12:
+            return float(step)
+    return 600.0
+
+
+def write_svg(timeline: Timeline, title: str, path: str | Path) -> Path:
+    target = Path(path)
+    target.write_text(render_svg(timeline, title), encoding="utf-8")
+    return target
+
+
+def spans_from_samples(lane: str, samples: Sequence[tuple[float, str]], end: float) -> list[Span]:
+    """Turn (time, state) samples into spans, merging consecutive equal states."""
+    spans: list[Span] = []
+    for index, (at, state) in enumerate(samples):
+        until = samples[index + 1][0] if index + 1 < len(samples) else end
+        if spans and spans[-1].state == state:
+            last = spans.pop()
+            spans.append(Span(lane, last.start, until, state))
+        else:
+            spans.append(Span(lane, at, until, state))
+    return spans

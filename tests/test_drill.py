@@ -1,0 +1,187 @@
+"""Drills on the local provider: a region outage measured end to end, failback, abort."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multiregion import (
+    Endpoint,
+    EndpointStatus,
+    Failover,
+    HealthCheck,
+    HealthState,
+    InvalidInput,
+    Route,
+    Unsupported,
+)
+from multiregion.deployment import Objectives
+from multiregion.drill.faults import ForceDown, StopEndpoints, StoreOutage, Together
+from multiregion.drill.runner import Drill, DrillSettings
+from multiregion.providers.local.bucket import LocalBucket
+from multiregion.providers.local.router import LocalRouter
+from multiregion.providers.local.store import LocalStore
+from multiregion.testing.endpoints import LoopbackEndpoint, start_endpoints
+
+NAME = "app.drill.test"
+SETTINGS = DrillSettings(steady_s=0.6, timeout_s=8, confirm_s=0.3, tick_s=0.03)
+
+
+@pytest.fixture
+def endpoints() -> Iterator[list[LoopbackEndpoint]]:
+    started = start_endpoints(2)
+    yield started
+    for endpoint in started:
+        endpoint.close()
+
+
+@pytest.fixture
+def router(tmp_path: Path, endpoints: list[LoopbackEndpoint]) -> Iterator[LocalRouter]:
+    with LocalRouter(tmp_path / "dns") as r:
+        r.apply(
+            Route(
+                name=NAME,
+                endpoints=[
+                    Endpoint("a", "region-a", endpoints[0].address),
+                    Endpoint("b", "region-b", endpoints[1].address),
+                ],
+                policy=Failover("a", ["b"]),
+                ttl=1,
+                health_check=HealthCheck(
+                    "http", endpoints[0].port, interval_s=0.1, timeout_s=0.1, failure_threshold=3
+                ),
+            )
+        )
+        yield r
+
+
+def dns_health(router: LocalRouter):
+    route = router.get(NAME)
+
+    def read() -> dict[str, HealthState]:
+        return {route.endpoint(n).region: h.state for n, h in router.health(NAME).items()}
+
+    return read
+
+
+def outage(store: LocalStore, endpoint: LoopbackEndpoint) -> Together:
+    return Together(
+        [StopEndpoints("region-a", endpoint.stop, endpoint.start), StoreOutage(store, "region-a")]
+    )
+
+
+@pytest.mark.parametrize(("replication", "loses_writes"), [("async", True), ("sync", False)])
+def test_a_region_outage_is_measured_and_failed_back(
+    tmp_path: Path,
+    router: LocalRouter,
+    endpoints: list[LoopbackEndpoint],
+    replication: str,
+    loses_writes: bool,
+) -> None:
+    with LocalStore(
+        tmp_path / "store", ["region-a", "region-b"], replication=replication, lag_s=0.4
+    ) as store:
+        events: list[str] = []
+        drill = Drill(
+            router,
+            NAME,
+            fault=outage(store, endpoints[0]),
+            region="region-a",
+            health=dns_health(router),
+            store=store,
+            objectives=Objectives(rto_s=10, rpo_s=5),
+            settings=SETTINGS,
+            on_event=lambda at, text: events.append(text),
+        )
+        report = drill.run()
+        assert report.outcome == "recovered", report
+        assert report.to_region == "region-b"
+        assert report.detection_s is not None
+        assert report.dns_switch_s is not None
+        assert report.promote_s is not None
+        assert report.rto_s is not None
+        assert 0 < report.detection_s <= report.promote_s
+        assert report.dns_switch_s <= report.rto_s <= 1.5 * report.worst_rto_s
+        assert (report.lost_writes > 0) == loses_writes
+        if not loses_writes:
+            assert report.rpo_s == 0
+        assert report.rto_met is True
+        assert report.failback.ok, report.failback
+        assert store.write_region == "region-a"
+        assert router.endpoint_status(NAME) == {"a": EndpointStatus.AUTO, "b": EndpointStatus.AUTO}
+        assert any(e.startswith("fault:") for e in events)
+        assert any("failback complete" in e for e in events)
+        # the drill's own writes are gone again
+        assert list(store.scan("multiregion-drill/")) == []
+        svg = report.write_svg(tmp_path / "drill.svg").read_text()
+        assert svg.startswith("<svg")
+        assert "region-a health" in svg
+        assert "DNS answer" in svg
+        assert report.to_dict()["passed"] is report.passed
+
+
+def test_a_forced_down_region_needs_no_detection(
+    tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
+) -> None:
+    with LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="sync") as store:
+        report = Drill(
+            router,
+            NAME,
+            fault=ForceDown(router, NAME, "region-a"),
+            region="region-a",
+            health=dns_health(router),
+            store=store,
+            settings=DrillSettings(steady_s=0.3, timeout_s=2, confirm_s=0.2, failback=False),
+        ).run()
+    # routing moved at once, but nothing told the controller to move the write region
+    assert report.dns_switch_s is not None
+    assert report.dns_switch_s < 1.5
+    assert report.detection_s is None
+    assert report.promote_s is None
+    assert report.outcome == "recovered"
+    assert report.failback.attempted is False
+    assert router.endpoint_status(NAME)["a"] is EndpointStatus.AUTO  # the fault was reverted
+
+
+def test_an_aborted_drill_leaves_everything_as_it_was(
+    tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
+) -> None:
+    with LocalStore(tmp_path / "store", ["region-a", "region-b"], lag_s=0.05) as store:
+        abort = threading.Event()
+
+        def on_event(at: float, text: str) -> None:
+            if text.startswith("failover"):
+                abort.set()  # the worst moment: right after the write region moved
+
+        report = Drill(
+            router,
+            NAME,
+            fault=outage(store, endpoints[0]),
+            region="region-a",
+            health=dns_health(router),
+            store=store,
+            settings=SETTINGS,
+            on_event=on_event,
+        ).run(abort)
+        assert report.outcome == "aborted"
+        assert store.write_region == "region-a"
+        assert router.endpoint_status(NAME) == {"a": EndpointStatus.AUTO, "b": EndpointStatus.AUTO}
+        assert endpoints[0].listening
+        store.put("after/abort", {"ok": True})  # the original write region takes writes again
+
+
+def test_bad_drills_are_refused(tmp_path: Path, router: LocalRouter) -> None:
+    with pytest.raises(InvalidInput) as info:
+        Drill(
+            router, NAME, fault=ForceDown(router, NAME, "region-a"), region="region-x", health=dict
+        )
+    assert info.value.field == "region"
+    with pytest.raises(InvalidInput):
+        ForceDown(router, NAME, "region-x")
+    with pytest.raises(InvalidInput):
+        DrillSettings(tick_s=0)
+    with pytest.raises(Unsupported):
+        StoreOutage(LocalBucket(tmp_path / "b"), "region-a")  # type: ignore[arg-type]
