@@ -1,0 +1,1 @@
+"""Tests of the failover layer: runbooks, their journal and notifiers."""
