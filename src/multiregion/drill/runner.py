@@ -307,6 +307,7 @@ class Drill:
                 abort.wait(self.settings.tick_s)
             seconds = self._now() - started
             self._event(f"failback complete: {self.region} serves again")
+            self._loop(self.settings.confirm_s, abort)
             return Failback(True, True, seconds, "primary serving again")
         except MultiregionError as exc:
             return Failback(True, False, None, f"failback failed: {exc}")

@@ -17,7 +17,7 @@ WIDTH = 1000
 LEFT = 150
 RIGHT = 30
 LANE = 34
-TOP = 60
+TOP = 80
 
 _COLOURS = {
     "healthy": "#2e9d4f",
@@ -102,8 +102,10 @@ def render_svg(timeline: Timeline, title: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
-        f'<text x="{LEFT}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>',
     ]
+    for line_number, line in enumerate(_wrap(title, 100)):
+        weight = ' font-weight="bold" font-size="15"' if line_number == 0 else ""
+        out.append(f'<text x="20" y="{22 + 16 * line_number}"{weight}>{escape(line)}</text>')
     for index, lane in enumerate(lanes):
         y = TOP + index * LANE
         label = lane.removeprefix("health:") + (" health" if lane.startswith("health:") else "")
@@ -133,13 +135,16 @@ def render_svg(timeline: Timeline, title: str) -> str:
                     f'stroke="{colour}" stroke-width="1.5"/>'
                 )
     bottom = TOP + LANE * len(lanes)
+    last_x, lift = -100.0, 0
     for number, mark in enumerate(events, start=1):
         x = _x(mark.at, end)
+        lift = lift + 10 if x - last_x < 14 else 0  # close markers: stack their numbers
+        last_x = x
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom}" stroke="#333" '
+            f'<line x1="{x:.1f}" y1="{TOP - lift}" x2="{x:.1f}" y2="{bottom}" stroke="#333" '
             'stroke-dasharray="4 3"/>'
         )
-        out.append(f'<text x="{x + 2:.1f}" y="{TOP - 4}" font-size="10">{number}</text>')
+        out.append(f'<text x="{x + 2:.1f}" y="{TOP - 4 - lift}" font-size="10">{number}</text>')
         out.append(
             f'<text x="{LEFT}" y="{bottom + 36 + 16 * (number - 1)}">{number}. '
             f"{mark.at:.2f}s {escape(mark.label)}</text>"
@@ -155,6 +160,16 @@ def render_svg(timeline: Timeline, title: str) -> str:
         tick += step
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[:3]
 
 
 def _tick_step(end: float) -> float:
