@@ -1,0 +1,472 @@
+"""The BackupBucket on Azure Blob Storage (block blobs in one container).
+
+Objects up to one block go up in a single Put Blob; larger ones are staged block by block,
+``max_concurrency`` blocks in flight, and committed with one Put Block List that carries the
+conditions (``If-None-Match: *`` for create-only, ``If-Match`` for compare-and-swap) and the
+SHA-256 the library computed while the bytes passed. A failed commit leaves only uncommitted
+blocks, which Azure discards; readers never see a partial object.
+
+The SHA-256 is kept in the metadata name ``multiregion_sha256``: Azure metadata names must be
+C# identifiers, so the library's ``-`` becomes ``_`` (user names never hold ``_``, which keeps
+the mapping reversible) and a name starting with a digit gets a leading ``_``.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import io
+import os
+import re
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from azure.core import MatchConditions
+from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, BlobServiceClient
+
+from multiregion import integrity, validate
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unsupported,
+)
+from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.model import ObjectInfo
+from multiregion.providers.azure.credentials import endpoint_url, is_loopback, token_credential
+from multiregion.providers.azure.errors import translated
+
+SHA256_METADATA = integrity.METADATA_KEY.replace("-", "_")
+RESERVED_METADATA_PREFIX = "multiregion-"
+MAX_METADATA_BYTES = 1024
+"""User metadata, names plus values, as for every bucket: backups can move between clouds."""
+_METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+class BlobBucket(BackupBucket):
+    """Objects in the Blob container ``container`` of the account at ``account_url``.
+
+    ``credential`` is any TokenCredential (``DefaultAzureCredential()`` when omitted);
+    ``account_key`` uses Shared Key instead (Azurite's development key, for instance).
+    """
+
+    def __init__(
+        self,
+        account_url: str,
+        container: str,
+        *,
+        credential: Any = None,
+        account_key: str | None = None,
+        create: bool = True,
+        block_size: int = 8 * 1024 * 1024,
+        max_concurrency: int = 4,
+        timeout_s: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        self._account_url = endpoint_url("account_url", account_url)
+        if not isinstance(container, str) or not _CONTAINER.match(container):
+            raise InvalidInput("container", f"{container!r} is not a Blob container name")
+        self._container_name = container
+        self.block_size = validate.int_range("block_size", block_size, 64 * 1024, 100 * 1024**2)
+        self._concurrency = validate.int_range("max_concurrency", max_concurrency, 1, 64)
+        timeout = validate.seconds("timeout_s", timeout_s, 0, 600)
+        retries = validate.int_range("retries", retries, 0, 10)
+        if not isinstance(create, bool):
+            raise InvalidInput("create", "must be True or False")
+        if account_key is not None and credential is not None:
+            raise InvalidInput("account_key", "give either an account key or a credential")
+        if account_key is not None:
+            if not isinstance(account_key, str) or not account_key:
+                raise InvalidInput("account_key", "must be the storage account key")
+            from azure.core.credentials import AzureNamedKeyCredential
+
+            auth: Any = AzureNamedKeyCredential(_account_name(self._account_url), account_key)
+        else:
+            auth = token_credential(credential)
+        self.capabilities = BucketCapabilities(
+            conditional_delete=True, retention=False, native_checksum=None
+        )
+        self._service = BlobServiceClient(
+            self._account_url,
+            credential=auth,
+            max_single_get_size=self.block_size,
+            max_chunk_get_size=self.block_size,
+            max_block_size=self.block_size,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+            retry_total=retries,
+        )
+        self._container = self._service.get_container_client(container)
+        if create:
+            with contextlib.suppress(AlreadyExists), translated(f"create container {container}"):
+                self._container.create_container()
+
+    def __repr__(self) -> str:
+        return f"BlobBucket({self._account_url!r}, {self._container_name!r})"
+
+    def _blob(self, key: str) -> BlobClient:
+        return self._container.get_blob_client(key)
+
+    # ----------------------------------------------------------------------- reads
+
+    def head(self, key: str) -> ObjectInfo:
+        key = _key(key)
+        with translated(f"head {key!r}"):
+            properties = self._blob(key).get_blob_properties()
+        return _info(key, properties)
+
+    def get(self, key: str) -> bytes:
+        key = _key(key)
+        with translated(f"get {key!r}"):
+            downloader = self._blob(key).download_blob(max_concurrency=self._concurrency)
+            data: bytes = downloader.readall()
+        digest = integrity.Digest()
+        digest.update(data)
+        digest.check(downloader.properties.metadata.get(SHA256_METADATA), key)
+        return data
+
+    def stream(self, key: str, chunk_size: int = integrity.DEFAULT_CHUNK) -> Iterator[bytes]:
+        key = _key(key)
+        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+        with translated(f"stream {key!r}"):
+            downloader = self._blob(key).download_blob()
+        expected = downloader.properties.metadata.get(SHA256_METADATA)
+        return integrity.verified(self._pieces(key, downloader.chunks(), chunk_size), expected, key)
+
+    @staticmethod
+    def _pieces(key: str, chunks: Iterator[bytes], chunk_size: int) -> Iterator[bytes]:
+        """The downloaded blocks re-cut to at most ``chunk_size`` bytes."""
+        with translated(f"stream {key!r}"):
+            for block in chunks:
+                view = memoryview(block)
+                for start in range(0, len(view), chunk_size):
+                    yield bytes(view[start : start + chunk_size])
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        prefix = validate.prefix("prefix", prefix)
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        with translated(f"list {prefix!r}"):
+            for properties in self._container.list_blobs(
+                name_starts_with=prefix or None, include=["metadata"]
+            ):
+                yield _info(properties.name, properties)
+
+    # ----------------------------------------------------------------------- writes
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retain_until: float | None = None,
+    ) -> ObjectInfo:
+        key = _key(key)
+        source = _data(data)
+        stored = _metadata(metadata)
+        _conditions(create_only, if_match)
+        if retain_until is not None:
+            validate.finite_non_negative("retain_until", retain_until)
+            raise Unsupported("BlobBucket does not set immutability policies (retention)")
+        pieces = integrity.chunks(source, self.block_size)
+        return self._write(key, pieces, create_only, if_match, stored, None)
+
+    def upload_file(
+        self,
+        path: str | Path,
+        key: str,
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> ObjectInfo:
+        source = _file_path("path", path)
+        key = _key(key)
+        stored = _metadata(metadata)
+        _conditions(create_only, if_match)
+        _progress(progress)
+        try:
+            f = open(source, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise InvalidInput("path", f"{source} is not a readable file") from exc
+        with f:
+            pieces = integrity.chunks(f, self.block_size)
+            return self._write(key, pieces, create_only, if_match, stored, progress)
+
+    def _write(
+        self,
+        key: str,
+        pieces: Iterable[bytes],
+        create_only: bool,
+        if_match: str | None,
+        metadata: dict[str, str],
+        progress: Progress | None,
+    ) -> ObjectInfo:
+        if create_only or if_match is not None:
+            self._admit(key, create_only, if_match)  # fail before streaming; enforced at commit
+        blob = self._blob(key)
+        conditions: dict[str, Any] = {}
+        if create_only:
+            conditions = {"match_condition": MatchConditions.IfMissing}
+        elif if_match is not None:
+            conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        digest = integrity.Digest()
+        source = iter(digest.passing(pieces))
+        first = next(source, b"")
+        second = next(source, None)
+        operation = f"put {key!r}"
+        try:
+            if second is None:
+                metadata[SHA256_METADATA] = digest.hexdigest()
+                with translated(operation):
+                    result = blob.upload_blob(
+                        first,
+                        length=len(first),
+                        overwrite=not create_only,
+                        metadata=metadata,
+                        **conditions,
+                    )
+                if progress is not None:
+                    progress(len(first))
+            else:
+                blocks = self._stage(blob, key, _chain((first, second), source), progress)
+                metadata[SHA256_METADATA] = digest.hexdigest()
+                with translated(operation):
+                    result = blob.commit_block_list([*blocks], metadata=metadata, **conditions)
+        except NotFound as exc:
+            # If-Match on an absent blob
+            raise PreconditionFailed(
+                f"{operation}: if_match given but no object is stored"
+            ) from exc
+        del metadata[SHA256_METADATA]
+        return ObjectInfo(
+            key=key,
+            size=digest.size,
+            version=_etag(result["etag"]),
+            sha256=digest.hexdigest(),
+            updated_at=result["last_modified"].timestamp(),
+            metadata={_from_azure(name): value for name, value in metadata.items()},
+        )
+
+    def _stage(
+        self,
+        blob: BlobClient,
+        key: str,
+        pieces: Iterator[bytes],
+        progress: Progress | None,
+    ) -> Sequence[BlobBlock]:
+        """Stages every piece as a block, at most ``max_concurrency`` in flight (and in memory)."""
+        upload = uuid.uuid4().hex
+        blocks: list[BlobBlock] = []
+        pending: collections.deque[tuple[Future[Any], int]] = collections.deque()
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="blob-stage") as pool:
+
+            def settle(keep: int) -> None:
+                while len(pending) > keep:
+                    future, size = pending.popleft()
+                    with translated(f"put {key!r}"):
+                        future.result()
+                    if progress is not None:
+                        progress(size)
+
+            try:
+                for index, piece in enumerate(pieces):
+                    block_id = base64.b64encode(f"{upload}-{index:08d}".encode()).decode()
+                    blocks.append(BlobBlock(block_id=block_id))
+                    settle(self._concurrency - 1)
+                    future = pool.submit(blob.stage_block, block_id, piece, length=len(piece))
+                    pending.append((future, len(piece)))
+                settle(0)
+            except BaseException:
+                for future, _size in pending:
+                    future.cancel()
+                raise
+        return blocks
+
+    def _admit(self, key: str, create_only: bool, if_match: str | None) -> None:
+        try:
+            current = self.head(key)
+        except NotFound:
+            if if_match is not None:
+                raise PreconditionFailed(f"{key}: if_match given but no object is stored") from None
+            return
+        if create_only:
+            raise AlreadyExists(f"{key}: an object is already stored")
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailed(f"{key}: stored version differs from if_match")
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        key = _key(key)
+        _conditions(False, if_match)
+        conditions: dict[str, Any] = {}
+        if if_match is not None:
+            conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        with translated(f"delete {key!r}"):
+            self._blob(key).delete_blob(**conditions)
+
+    def download_file(
+        self, key: str, path: str | Path, *, progress: Progress | None = None
+    ) -> ObjectInfo:
+        key = _key(key)
+        target = _file_path("path", path)
+        _progress(progress)
+        if target.is_dir():
+            raise InvalidInput("path", f"{target} is a directory")
+        if not target.parent.is_dir():
+            raise InvalidInput("path", f"{target.parent} is not an existing directory")
+        hook = None if progress is None else _Deltas(progress)
+        with translated(f"download {key!r}"):
+            downloader = self._blob(key).download_blob(
+                max_concurrency=self._concurrency, progress_hook=hook
+            )
+        info = _info(key, downloader.properties)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "w+b") as out:
+                with translated(f"download {key!r}"):
+                    downloader.readinto(out)
+                out.flush()
+                out.seek(0)
+                digest = integrity.Digest()
+                for piece in iter(lambda: out.read(self.block_size), b""):
+                    digest.update(piece)
+                digest.check(info.sha256 or None, key)
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return info
+
+    def close(self) -> None:
+        self._service.close()
+
+
+class _Deltas:
+    """Turns the SDK's cumulative progress (from worker threads) into byte counts moved."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, current: int, _total: int | None) -> None:
+        with self._lock:
+            delta, self._seen = current - self._seen, max(current, self._seen)
+            if delta > 0:
+                self._progress(delta)
+
+
+def _etag(value: object) -> str:
+    """Azure's ETag in one form (quoted): listings give it bare, properties quoted."""
+    text = str(value)
+    return text if text.startswith('"') else f'"{text}"'
+
+
+def _chain(head: Iterable[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from head
+    yield from rest
+
+
+def _info(key: str, properties: BlobProperties) -> ObjectInfo:
+    stored = dict(properties.metadata or {})
+    sha256 = stored.pop(SHA256_METADATA, "")
+    return ObjectInfo(
+        key=key,
+        size=int(properties.size),
+        version=_etag(properties.etag),
+        sha256=sha256,
+        updated_at=properties.last_modified.timestamp(),
+        metadata={_from_azure(name): value for name, value in stored.items()},
+    )
+
+
+def _to_azure(name: str) -> str:
+    azure = name.replace("-", "_")
+    return f"_{azure}" if azure[0].isdigit() else azure
+
+
+def _from_azure(name: str) -> str:
+    return name.removeprefix("_").replace("_", "-")
+
+
+def _account_name(account_url: str) -> str:
+    """The account of a Blob URL: the host's first label, or the first path segment on an
+    emulator's IP address (``http://127.0.0.1:10000/devstoreaccount1``)."""
+    parts = urlsplit(account_url)
+    if is_loopback(account_url):
+        return parts.path.strip("/").split("/")[0]
+    return (parts.hostname or "").split(".")[0]
+
+
+def _key(value: object) -> str:
+    key = validate.key("key", value)
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("key", "must be valid Unicode text (no lone surrogates)") from None
+    return key
+
+
+def _metadata(value: object) -> dict[str, str]:
+    """The user's metadata checked as every bucket checks it, with Azure names."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput("metadata", f"must map names to values, not {type(value).__name__}")
+    total = 0
+    for name, text in value.items():
+        if not isinstance(name, str) or not _METADATA_NAME.match(name):
+            raise InvalidInput("metadata", f"name {name!r} must be lowercase [a-z0-9-]")
+        if name.startswith(RESERVED_METADATA_PREFIX):
+            raise InvalidInput("metadata", f"names starting {RESERVED_METADATA_PREFIX!r} are kept")
+        if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
+            raise InvalidInput("metadata", f"the value of {name!r} must be printable ASCII text")
+        total += len(name) + len(text)
+    if total > MAX_METADATA_BYTES:
+        raise InvalidInput("metadata", f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
+    return {_to_azure(name): text for name, text in value.items()}
+
+
+def _data(value: object) -> bytes | IO[bytes]:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, io.TextIOBase) or not callable(getattr(value, "read", None)):
+        raise InvalidInput("data", f"must be bytes or a binary stream, not {type(value).__name__}")
+    stream: IO[bytes] = value  # type: ignore[assignment]  # duck-typed: anything with read()
+    return stream
+
+
+def _conditions(create_only: object, if_match: object) -> None:
+    if not isinstance(create_only, bool):
+        raise InvalidInput("create_only", "must be True or False")
+    if if_match is not None:
+        validate.version("if_match", if_match)
+        if create_only:
+            raise InvalidInput("if_match", "cannot be combined with create_only")
+
+
+def _file_path(field: str, value: object) -> Path:
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise InvalidInput(field, "must be a file system path")
+    return Path(value)
+
+
+def _progress(value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidInput("progress", "must be a callable taking a byte count")

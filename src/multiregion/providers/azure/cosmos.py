@@ -1,0 +1,509 @@
+"""The ReplicatedStore on Azure Cosmos DB (NoSQL API).
+
+One container, partition key ``/pk``. A document's id and partition value are the SHA-256 of
+its key (Cosmos ids are limited to 255 characters and may not hold ``/ \\ ? #``); the real key
+is kept in the ``key`` field, which scans filter (``STARTSWITH``) and sort on across
+partitions. Versions are Cosmos ``_etag`` values: compare-and-swap is ``replace`` with
+if-match, create-only is ``create``.
+
+The write region and the fencing epoch live in one meta document of the same container.
+Every write reads it first and then writes: a promotion that lands between the two (one round
+trip) is not seen by that write. Cosmos offers no cross-partition transaction that could close
+this window; a fenced writer is refused from its next write on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import attrs
+from azure.core import MatchConditions
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+
+from multiregion import validate
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+    Unsupported,
+)
+from multiregion.interfaces import ReplicatedStore, StoreCapabilities
+from multiregion.model import ConflictPolicy, FencingToken, Item, LastWriterWins
+from multiregion.providers.azure.credentials import endpoint_url, token_credential
+from multiregion.providers.azure.errors import translated
+
+MAX_ITEM_BYTES = 2 * 1024 * 1024 - 64 * 1024
+"""Cosmos takes 2 MiB per item, envelope and system properties included; 64 KiB are kept for
+those (the key alone may take 6 KiB once JSON-escaped)."""
+MAX_BATCH = 50
+CONSISTENCY_LEVELS = frozenset(
+    {"Strong", "BoundedStaleness", "Session", "ConsistentPrefix", "Eventual"}
+)
+META_ID = "multiregion-meta"
+"""The meta document's id; item ids are 64 hex digits, so they never collide with it."""
+LWW_PATH = "/lww"
+"""The container's last-writer-wins path: write time for items, epoch for the meta document."""
+_T = TypeVar("_T")
+_SCAN = "SELECT * FROM c WHERE STARTSWITH(c.key, @prefix) ORDER BY c.key"
+_BAD_ID_CHARS = frozenset("/\\?#")
+
+
+@attrs.frozen
+class _Meta:
+    epoch: int
+    write_region: str
+    etag: str
+
+
+class CosmosStore(ReplicatedStore):
+    """A store in one Cosmos DB container of an account replicated to ``regions``.
+
+    ``regions`` are the library's region names; ``locations`` maps them to Azure location
+    names (``{"westeurope": "West Europe"}``) for the SDK's preferred locations, and each
+    region gets a client preferring it, so ``region=`` reads that replica.
+    ``region_endpoints`` overrides the URL per region (emulators: one server per region).
+    ``multi_writer=True`` needs an account with multiple write locations; concurrent writes are
+    resolved by Cosmos last-writer-wins on ``/lww`` (the write time).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        database: str,
+        container: str,
+        regions: Iterable[str],
+        *,
+        credential: Any = None,
+        key: str | None = None,
+        region_endpoints: Mapping[str, str] | None = None,
+        locations: Mapping[str, str] | None = None,
+        write_region: str | None = None,
+        consistency_level: str = "Session",
+        multi_writer: bool = False,
+        create: bool = True,
+        max_concurrency: int = 8,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        conflict_policy: ConflictPolicy | None = None,
+    ) -> None:
+        self._endpoint = endpoint_url("endpoint", endpoint)
+        self._database = _resource_id("database", database)
+        self._container_name = _resource_id("container", container)
+        self._regions = _regions(regions)
+        self._region_endpoints = {
+            self._region("region_endpoints", region): endpoint_url("region_endpoints", url)
+            for region, url in _mapping("region_endpoints", region_endpoints).items()
+        }
+        self._locations = {
+            self._region("locations", region): _text("locations", name)
+            for region, name in _mapping("locations", locations).items()
+        }
+        initial = self._regions[0] if write_region is None else write_region
+        self._initial = self._region("write_region", initial)
+        self._consistency = validate.one_of(
+            "consistency_level", consistency_level, CONSISTENCY_LEVELS
+        )
+        for name, flag in (("multi_writer", multi_writer), ("create", create)):
+            if not isinstance(flag, bool):
+                raise InvalidInput(name, "must be True or False")
+        self._multi_writer = multi_writer
+        self._concurrency = validate.int_range("max_concurrency", max_concurrency, 1, 64)
+        self._timeout_s = validate.seconds("timeout_s", timeout_s, 0, 300)
+        self._retries = validate.int_range("retries", retries, 0, 10)
+        if conflict_policy is not None and not isinstance(conflict_policy, LastWriterWins):
+            raise Unsupported("Cosmos DB resolves conflicts by last writer wins only")
+        self.conflict_policy = LastWriterWins()
+        if key is not None and credential is not None:
+            raise InvalidInput("key", "give either an account key or a credential, not both")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise InvalidInput("key", "must be the account key")
+        self._credential = key if key is not None else token_credential(credential)
+        self.capabilities = StoreCapabilities(
+            multi_writer=True,
+            pinned_reads=True,
+            replication_lag=False,
+            strong=self._consistency == "Strong",
+            max_item_bytes=MAX_ITEM_BYTES,
+            max_batch=MAX_BATCH,
+        )
+        self._clients: dict[str, CosmosClient] = {}
+        self._lock = threading.Lock()
+        self._home = self._initial
+        if create:
+            self._create_container()
+        self._create_meta()
+
+    def __repr__(self) -> str:
+        return (
+            f"CosmosStore({self._endpoint!r}, {self._database!r}, {self._container_name!r}, "
+            f"{list(self._regions)!r}, multi_writer={self._multi_writer})"
+        )
+
+    # ------------------------------------------------------------------ connections
+
+    def _client(self, region: str) -> CosmosClient:
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                preferred = [region, *(r for r in self._regions if r != region)]
+                pinned = region in self._region_endpoints
+                with translated(f"connect to Cosmos DB in {region}"):
+                    client = CosmosClient(
+                        self._region_endpoints.get(region, self._endpoint),
+                        # An explicit regional endpoint is used as given, not rediscovered.
+                        enable_endpoint_discovery=not pinned,
+                        credential=self._credential,
+                        consistency_level=self._consistency,
+                        preferred_locations=[self._locations.get(r, r) for r in preferred],
+                        multiple_write_locations=self._multi_writer,
+                        connection_timeout=self._timeout_s,
+                        retry_total=self._retries,
+                        retry_connect=self._retries,
+                        retry_read=self._retries,
+                        retry_backoff_max=2,
+                    )
+                self._clients[region] = client
+            return client
+
+    def _container(self, region: str) -> ContainerProxy:
+        database = self._client(region).get_database_client(self._database)
+        return database.get_container_client(self._container_name)
+
+    def _create_container(self) -> None:
+        def create(region: str) -> None:
+            client = self._client(region)
+            with translated("create the Cosmos DB database and container"):
+                database = client.create_database_if_not_exists(self._database)
+                database.create_container_if_not_exists(
+                    self._container_name,
+                    partition_key=PartitionKey(path="/pk"),
+                    indexing_policy={
+                        "indexingMode": "consistent",
+                        "includedPaths": [{"path": "/key/?"}],
+                        "excludedPaths": [{"path": "/*"}],
+                    },
+                    conflict_resolution_policy={
+                        "mode": "LastWriterWins",
+                        "conflictResolutionPath": LWW_PATH,
+                    },
+                )
+
+        self._any_region("create the container", create)
+
+    def _create_meta(self) -> None:
+        body = {"id": META_ID, "pk": META_ID, "epoch": 0, "write_region": self._initial, "lww": 0}
+
+        def create(region: str) -> None:
+            try:
+                with translated("create the store's meta document"):
+                    self._container(region).create_item(body)
+            except AlreadyExists:
+                pass
+
+        self._any_region("create the meta document", create)
+
+    def _any_region(self, operation: str, call: Callable[[str], _T]) -> _T:
+        """``call(region)`` in the first region that answers, the last-known write region first,
+        so that a handle works (and opens) while one region is down."""
+        failure: Unavailable | None = None
+        for region in (self._home, *(r for r in self._regions if r != self._home)):
+            try:
+                return call(region)
+            except Unavailable as exc:
+                failure = exc
+        raise Unavailable(f"{operation}: no region of the Cosmos DB account answered") from failure
+
+    # ------------------------------------------------------------------ topology and fencing
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self._regions
+
+    @property
+    def write_region(self) -> str:
+        return self.fence().region
+
+    def fence(self) -> FencingToken:
+        meta = self._meta()
+        return FencingToken(meta.epoch, meta.write_region)
+
+    def _meta(self) -> _Meta:
+        """The meta document, read from the first region that answers."""
+
+        def read(region: str) -> dict[str, Any]:
+            with translated("read the store's meta document"):
+                doc: dict[str, Any] = self._container(region).read_item(
+                    META_ID, partition_key=META_ID
+                )
+            return doc
+
+        doc = self._any_region("read the store's meta document", read)
+        meta = _Meta(int(doc["epoch"]), str(doc["write_region"]), str(doc["_etag"]))
+        self._home = meta.write_region
+        return meta
+
+    def promote(self, region: str) -> FencingToken:
+        """Write a newer epoch through ``region``'s client (compare-and-swap on the meta
+        document, so concurrent promotions get distinct epochs)."""
+        region = self._region("region", region)
+        container = self._container(region)
+        while True:
+            meta = self._meta()
+            epoch = meta.epoch + 1
+            body = {"id": META_ID, "pk": META_ID, "epoch": epoch, "write_region": region}
+            try:
+                with translated(f"promote {region}"):
+                    container.replace_item(
+                        META_ID,
+                        {**body, "lww": epoch},
+                        etag=meta.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except PreconditionFailed:
+                continue
+            self._home = region
+            return FencingToken(epoch, region)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: str, *, region: str | None = None) -> Item:
+        key = _key(key)
+        doc_id = _doc_id(key)
+        if region is not None:
+            region = self._region("region", region)
+            with translated(f"get {key!r} in {region}"):
+                return _item(self._container(region).read_item(doc_id, partition_key=doc_id))
+
+        def read(where: str) -> Item:
+            with translated(f"get {key!r}"):
+                return _item(self._container(where).read_item(doc_id, partition_key=doc_id))
+
+        return self._any_region(f"get {key!r}", read)
+
+    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
+        prefix = validate.prefix("prefix", prefix)
+        _encodable("prefix", prefix)
+        where = self._home if region is None else self._region("region", region)
+        return self._scan(prefix, where)
+
+    def _scan(self, prefix: str, region: str) -> Iterator[Item]:
+        with translated(f"scan {prefix!r} in {region}"):
+            pages = self._container(region).query_items(
+                _SCAN,
+                parameters=[{"name": "@prefix", "value": prefix}],
+                enable_cross_partition_query=True,
+            )
+            for doc in pages:
+                yield _item(doc)
+
+    # ------------------------------------------------------------------ writes
+
+    def put(
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        if_version: str | None = None,
+        create_only: bool = False,
+        fence: FencingToken | None = None,
+        region: str | None = None,
+    ) -> Item:
+        key = _key(key)
+        document = _document(value)
+        _conditions(if_version, fence)
+        if not isinstance(create_only, bool):
+            raise InvalidInput("create_only", "must be True or False")
+        if create_only and if_version is not None:
+            raise InvalidInput("if_version", "cannot be combined with create_only")
+        wanted = None if region is None else self._region("region", region)
+        target, epoch = self._admit(wanted, fence)
+        body = _envelope(key, document, target, epoch)
+        container = self._container(target)
+        operation = f"put {key!r}"
+        if create_only:
+            with translated(operation):
+                return _item(container.create_item(body))
+        if if_version is None:
+            with translated(operation):
+                return _item(container.upsert_item(body))
+        try:
+            with translated(operation):
+                written = container.replace_item(
+                    body["id"], body, etag=if_version, match_condition=MatchConditions.IfNotModified
+                )
+        except NotFound as exc:
+            raise PreconditionFailed(
+                f"{operation}: if_version given but no item is stored"
+            ) from exc
+        return _item(written)
+
+    def delete(
+        self,
+        key: str,
+        *,
+        if_version: str | None = None,
+        fence: FencingToken | None = None,
+        region: str | None = None,
+    ) -> None:
+        key = _key(key)
+        _conditions(if_version, fence)
+        wanted = None if region is None else self._region("region", region)
+        target, _epoch = self._admit(wanted, fence)
+        doc_id = _doc_id(key)
+        condition = None if if_version is None else MatchConditions.IfNotModified
+        with translated(f"delete {key!r}"):
+            self._container(target).delete_item(
+                doc_id, partition_key=doc_id, etag=if_version, match_condition=condition
+            )
+
+    def put_many(
+        self,
+        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        fence: FencingToken | None = None,
+    ) -> int:
+        """Upserts ``max_batch`` at a time, ``max_concurrency`` in flight; the fence is checked
+        before each batch. Cosmos transactional batches hold one partition only, so a batch is
+        not atomic."""
+        _conditions(None, fence)
+        pairs = items.items() if isinstance(items, Mapping) else items
+        if isinstance(pairs, str | bytes) or not isinstance(pairs, Iterable):
+            raise InvalidInput("items", "must be a mapping or an iterable of (key, value) pairs")
+        checked: list[tuple[str, dict[str, Any]]] = []
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InvalidInput(f"items[{index}]", "must be a (key, value) pair")
+            checked.append((_key(pair[0]), _document(pair[1])))
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="cosmos-put") as pool:
+            for start in range(0, len(checked), MAX_BATCH):
+                target, epoch = self._admit(None, fence)
+                container = self._container(target)
+                bodies = [
+                    _envelope(k, v, target, epoch) for k, v in checked[start : start + MAX_BATCH]
+                ]
+                with translated("put_many"):
+                    list(pool.map(container.upsert_item, bodies))
+        return len(checked)
+
+    def _admit(self, wanted: str | None, fence: FencingToken | None) -> tuple[str, int]:
+        """The region taking a write and the epoch, once the token and the role are checked."""
+        meta = self._meta()
+        if fence is not None and fence.epoch < meta.epoch:
+            raise PreconditionFailed(
+                f"fencing token epoch {fence.epoch} is older than the store's {meta.epoch}"
+            )
+        if wanted is None or wanted == meta.write_region:
+            return meta.write_region, meta.epoch
+        if not self._multi_writer:
+            raise PreconditionFailed(f"{wanted} is not the write region ({meta.write_region})")
+        return wanted, meta.epoch
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
+
+    def _region(self, field: str, region: object) -> str:
+        if region not in self._regions:
+            raise InvalidInput(field, f"{region!r} is not one of {', '.join(self._regions)}")
+        assert isinstance(region, str)
+        return region
+
+
+def _doc_id(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _envelope(key: str, document: dict[str, Any], region: str, epoch: int) -> dict[str, Any]:
+    doc_id = _doc_id(key)
+    now = time.time()
+    return {
+        "id": doc_id,
+        "pk": doc_id,
+        "key": key,
+        "value": document,
+        "region": region,
+        "updated_at": now,
+        "lww": now,
+        "epoch": epoch,
+    }
+
+
+def _item(doc: Mapping[str, Any]) -> Item:
+    return Item(
+        key=str(doc["key"]),
+        value=dict(doc["value"]),
+        version=str(doc["_etag"]),
+        updated_at=float(doc["updated_at"]),
+        region=str(doc["region"]),
+    )
+
+
+def _regions(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput("regions", "must be a list of region names")
+    regions = tuple(validate.region("regions", region) for region in value)
+    if not regions:
+        raise InvalidInput("regions", "a store needs at least one region")
+    if len(set(regions)) != len(regions):
+        raise InvalidInput("regions", "a region appears twice")
+    return regions
+
+
+def _mapping(field: str, value: object) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, "must map region names to values")
+    return value
+
+
+def _text(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(field, "must be a non-empty string")
+    return value
+
+
+def _resource_id(field: str, value: object) -> str:
+    text = _text(field, value)
+    if len(text) > 255 or any(c in _BAD_ID_CHARS for c in text) or text != text.strip():
+        raise InvalidInput(field, f"{text!r} is not a Cosmos DB id (1-255 chars, no / \\ ? #)")
+    return text
+
+
+def _encodable(field: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)") from None
+
+
+def _key(value: object) -> str:
+    key = validate.key("key", value)
+    _encodable("key", key)
+    return key
+
+
+def _document(value: object) -> dict[str, Any]:
+    document = validate.document("value", value)
+    size = validate.document_size(document)
+    if size > MAX_ITEM_BYTES:
+        raise InvalidInput("value", f"is {size} bytes; Cosmos DB items hold {MAX_ITEM_BYTES}")
+    return document
+
+
+def _conditions(if_version: object, fence: object) -> None:
+    if if_version is not None:
+        validate.version("if_version", if_version)
+    if fence is not None and not isinstance(fence, FencingToken):
+        raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")

@@ -1,0 +1,379 @@
+"""The TrafficRouter on Azure Traffic Manager: one profile per route.
+
+Failover -> Priority (priorities 1..n in failover order), Weighted -> Weighted (whole weights
+1-1000; a weight of 0 keeps the endpoint Disabled, so it never answers, not even when every
+other endpoint is down), Latency -> Performance (``endpointLocation`` is the endpoint's region,
+which must then be an Azure region name), Geo -> Geographic (``geoMapping`` codes; the default
+endpoint also gets ``WORLD``). The route's health check is the profile's monitorConfig; a
+route without one still needs a monitorConfig, so its endpoints are set to Always Serve.
+
+Overrides: DOWN is ``endpointStatus: Disabled``; UP is Always Serve (probing off, always in
+the answer); AUTO is Enabled without Always Serve. On a route without a health check every
+endpoint is always served, so UP reads back as AUTO there.
+
+What Traffic Manager cannot hold (the route's DNS name, endpoint regions and order, zero
+weights, "no health check") is kept in profile tags, so ``get`` returns the route applied.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from multiregion import planning, selection, validate
+from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unsupported
+from multiregion.interfaces import RouterCapabilities, TrafficRouter
+from multiregion.model import (
+    Answer,
+    Endpoint,
+    EndpointStatus,
+    Failover,
+    Geo,
+    HealthState,
+    Latency,
+    Plan,
+    Policy,
+    Route,
+    Weighted,
+)
+from multiregion.providers.azure import profiles as tm
+from multiregion.providers.azure.errors import translated
+
+ROUTE_TAG = "multiregion-route"
+NO_CHECK_TAG = "multiregion-check"
+ZERO_TAG = "multiregion-zero-weight"
+ENDPOINT_TAG = "multiregion-endpoint-"
+WORLD = "WORLD"
+MAX_WEIGHT = 1000
+_METHODS: dict[type[Any], str] = {
+    Failover: "Priority",
+    Weighted: "Weighted",
+    Latency: "Performance",
+    Geo: "Geographic",
+}
+_DEFAULT_MONITOR = {
+    "protocol": "HTTP",
+    "port": 80,
+    "path": "/",
+    "intervalInSeconds": 30,
+    "timeoutInSeconds": 10,
+    "toleratedNumberOfFailures": 3,
+}
+
+
+class TrafficManagerRouter(TrafficRouter):
+    """Routes as Traffic Manager profiles in ``resource_group``.
+
+    ``endpoint`` is the Resource Manager URL (the fake's for tests); ``connection_verify`` a CA
+    bundle path for it, or False for a loopback endpoint only.
+    """
+
+    capabilities = RouterCapabilities(policies=frozenset(_METHODS), cname_targets=True)
+
+    def __init__(
+        self,
+        subscription_id: str,
+        resource_group: str,
+        *,
+        credential: Any = None,
+        endpoint: str = tm.ARM,
+        connection_verify: bool | str = True,
+        retries: int = 3,
+        timeout_s: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
+        self._client = tm.management_client(
+            subscription_id,
+            resource_group,
+            credential=credential,
+            endpoint=endpoint,
+            connection_verify=connection_verify,
+            retries=retries,
+            timeout_s=timeout_s,
+        )
+        self._group = resource_group
+        self._rng = random.Random(seed)
+
+    def __repr__(self) -> str:
+        return f"TrafficManagerRouter(resource_group={self._group!r})"
+
+    # ------------------------------------------------------------------ control plane
+
+    def plan(self, route: Route) -> Plan:
+        self._body(_route(route), {})
+        return planning.diff_routes(route.name, self._current(route.name), route)
+
+    def apply(self, route: Route) -> Plan:
+        self._body(_route(route), {})
+        profile = self._profile(route.name, missing_ok=True)
+        current = None if profile is None else _route_of(profile)
+        plan = planning.diff_routes(route.name, current, route)
+        if plan:
+            body = self._body(route, profile or {})
+            with translated(f"apply {route.name}"):
+                self._client.profiles.create_or_update(
+                    self._group, tm.profile_name("route", route.name), body
+                )
+        return plan
+
+    def get(self, name: str) -> Route:
+        return _route_of(self._require(name))
+
+    def list(self) -> list[str]:
+        with translated("list routes"):
+            found = self._client.profiles.list_by_resource_group(self._group)
+            names = [(p.tags or {}).get(ROUTE_TAG) for p in found]
+        return sorted(n for n in names if n)
+
+    def delete(self, name: str) -> None:
+        name = _name(name)
+        self._require(name)
+        with translated(f"delete {name}"):
+            self._client.profiles.delete(self._group, tm.profile_name("route", name))
+
+    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
+        name = _name(name)
+        if not isinstance(status, EndpointStatus):
+            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
+        validate.endpoint_name("endpoint", endpoint)
+        profile = self._require(name)
+        route = _route_of(profile)
+        route.endpoint(endpoint)
+        if endpoint in _zero_weights(profile):
+            raise Unsupported(
+                f"{endpoint} has weight 0, which keeps it Disabled on Traffic Manager; "
+                "give it a weight to override it"
+            )
+        served = status is EndpointStatus.UP or route.health_check is None
+        patch = {
+            "properties": {
+                "endpointStatus": "Disabled" if status is EndpointStatus.DOWN else "Enabled",
+                "alwaysServe": "Enabled" if served else "Disabled",
+            }
+        }
+        with translated(f"set {endpoint} of {name} {status.value}"):
+            self._client.endpoints.update(
+                self._group, tm.profile_name("route", name), tm.EXTERNAL, endpoint, patch
+            )
+
+    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        profile = self._require(name)
+        route = _route_of(profile)
+        zero = _zero_weights(profile)
+        statuses = {}
+        for endpoint in profile["properties"].get("endpoints") or []:
+            props = endpoint["properties"]
+            if props.get("endpointStatus") == "Disabled" and endpoint["name"] not in zero:
+                statuses[endpoint["name"]] = EndpointStatus.DOWN
+            elif props.get("alwaysServe") == "Enabled" and route.health_check is not None:
+                statuses[endpoint["name"]] = EndpointStatus.UP
+            else:
+                statuses[endpoint["name"]] = EndpointStatus.AUTO
+        return statuses
+
+    # ------------------------------------------------------------------ answers
+
+    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+        """The answer Traffic Manager gives: Disabled endpoints never, Always Serve ones always,
+        Degraded ones not, unless every enabled endpoint is Degraded (then all of them)."""
+        name = _name(name)
+        if client_region is not None:
+            client_region = validate.region("client_region", client_region)
+        profile = self._require(name)
+        route = _route_of(profile)
+        health: dict[str, HealthState] = {}
+        overrides: dict[str, EndpointStatus] = {}
+        for endpoint in profile["properties"].get("endpoints") or []:
+            props = endpoint["properties"]
+            health[endpoint["name"]] = tm.health_of(props.get("endpointMonitorStatus"))
+            if props.get("endpointStatus") == "Disabled":
+                overrides[endpoint["name"]] = EndpointStatus.DOWN
+            elif props.get("alwaysServe") == "Enabled":
+                overrides[endpoint["name"]] = EndpointStatus.UP
+        if isinstance(route.policy, Geo) and client_region is not None:
+            client_region = client_region.upper()
+        chosen = selection.choose(
+            route, health, overrides, rng=self._rng, client_region=client_region
+        )
+        kinds = {e.record_type for e in route.endpoints}
+        return Answer(
+            name=route.name,
+            record_type=kinds.pop() if len(kinds) == 1 else route.endpoints[0].record_type,
+            records=tuple(e.target for e in chosen),
+            ttl=route.ttl,
+            endpoints=tuple(e.name for e in chosen),
+        )
+
+    def expected_failover_s(self, route: Route) -> float:
+        """(interval + timeout) x (tolerated failures + 1) + TTL, as Microsoft documents it."""
+        route = _route(route)
+        if route.health_check is None:
+            return float(route.ttl)
+        return tm.detection_s(route.health_check) + route.ttl
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _profile(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        try:
+            profile = tm.read_profile(
+                self._client, self._group, tm.profile_name("route", name), f"read {name}"
+            )
+        except NotFound:
+            if missing_ok:
+                return None
+            raise NotFound(f"no route {name}") from None
+        if (profile.get("tags") or {}).get(ROUTE_TAG) != name:
+            if missing_ok:
+                return None
+            raise NotFound(f"no route {name} (the profile is not one of the library's)")
+        return profile
+
+    def _require(self, name: str) -> dict[str, Any]:
+        profile = self._profile(_name(name))
+        assert profile is not None
+        return profile
+
+    def _current(self, name: str) -> Route | None:
+        profile = self._profile(name, missing_ok=True)
+        return None if profile is None else _route_of(profile)
+
+    def _body(self, route: Route, current: dict[str, Any]) -> dict[str, Any]:
+        """The profile for ``route``, keeping the overrides ``current`` holds."""
+        self.require_supported(route)
+        monitor = (
+            _DEFAULT_MONITOR
+            if route.health_check is None
+            else tm.monitor_config(route.health_check)
+        )
+        method = _METHODS[type(route.policy)]
+        had_check = NO_CHECK_TAG not in (current.get("tags") or {})
+        was_zero = _zero_weights(current) if current else set()
+        existing = {
+            e["name"]: e["properties"] for e in current.get("properties", {}).get("endpoints") or []
+        }
+        tags = {ROUTE_TAG: route.name}
+        if route.health_check is None:
+            tags[NO_CHECK_TAG] = "none"
+        zero = _zero_set(route.policy)
+        if zero:
+            tags[ZERO_TAG] = ",".join(sorted(zero))
+        endpoints = []
+        for index, endpoint in enumerate(route.endpoints):
+            tags[ENDPOINT_TAG + endpoint.name] = f"{index}:{endpoint.region}"
+            props: dict[str, Any] = {"target": endpoint.target, **_placement(route, endpoint)}
+            before = existing.get(endpoint.name, {})
+            disabled = before.get("endpointStatus") == "Disabled" and endpoint.name not in was_zero
+            forced_up = before.get("alwaysServe") == "Enabled" and had_check
+            props["endpointStatus"] = "Disabled" if disabled or endpoint.name in zero else "Enabled"
+            served = route.health_check is None or forced_up
+            props["alwaysServe"] = "Enabled" if served else "Disabled"
+            endpoints.append({"name": endpoint.name, "type": tm.EXTERNAL_TYPE, "properties": props})
+        return {
+            "location": "global",
+            "tags": tags,
+            "properties": {
+                "profileStatus": "Enabled",
+                "trafficRoutingMethod": method,
+                "dnsConfig": {
+                    "relativeName": tm.profile_name("route", route.name),
+                    "ttl": route.ttl,
+                },
+                "monitorConfig": monitor,
+                "endpoints": endpoints,
+            },
+        }
+
+
+def _route(value: object) -> Route:
+    if not isinstance(value, Route):
+        raise InvalidInput("route", f"must be a Route, not {type(value).__name__}")
+    return value
+
+
+def _name(value: object) -> str:
+    return validate.dns_name("name", value)
+
+
+def _zero_set(policy: Policy) -> set[str]:
+    if not isinstance(policy, Weighted):
+        return set()
+    return {name for name, weight in policy.weights if weight == 0}
+
+
+def _zero_weights(profile: dict[str, Any]) -> set[str]:
+    listed = (profile.get("tags") or {}).get(ZERO_TAG, "")
+    return {name for name in listed.split(",") if name}
+
+
+def _placement(route: Route, endpoint: Endpoint) -> dict[str, Any]:
+    """The routing fields of one endpoint for the route's policy."""
+    policy = route.policy
+    if isinstance(policy, Failover):
+        return {"priority": policy.order.index(endpoint.name) + 1}
+    if isinstance(policy, Weighted):
+        weight = policy.weight(endpoint.name)
+        field = f"policy.weights[{endpoint.name}]"
+        if not weight.is_integer() or weight > MAX_WEIGHT:
+            raise InvalidInput(field, f"Traffic Manager takes whole weights 1-{MAX_WEIGHT} (or 0)")
+        return {"weight": max(1, int(weight))}
+    if isinstance(policy, Latency):
+        return {"endpointLocation": endpoint.region}
+    assert isinstance(policy, Geo)
+    codes = [code for code, name in policy.locations if name == endpoint.name]
+    for code in codes:
+        if code.upper() != code or code == WORLD:
+            raise InvalidInput(f"policy.locations[{code}]", "must be a Traffic Manager code")
+    if endpoint.name == policy.default:
+        codes.append(WORLD)
+    if not codes:
+        raise InvalidInput("policy", f"Geographic routing needs a location for {endpoint.name}")
+    return {"geoMapping": codes}
+
+
+def _route_of(profile: dict[str, Any]) -> Route:
+    """The route a profile written by this router stands for."""
+    try:
+        return _parse_route(profile)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise MultiregionError(
+            f"Traffic Manager profile {profile.get('name')} was changed outside the library"
+        ) from exc
+
+
+def _parse_route(profile: dict[str, Any]) -> Route:
+    tags = profile.get("tags") or {}
+    props = profile["properties"]
+    raw = props.get("endpoints") or []
+    placed = []
+    for endpoint in raw:
+        index, _, region = tags[ENDPOINT_TAG + endpoint["name"]].partition(":")
+        placed.append((int(index), endpoint, region))
+    placed.sort(key=lambda entry: entry[0])
+    endpoints = [Endpoint(e["name"], region, e["properties"]["target"]) for _, e, region in placed]
+    method = props["trafficRoutingMethod"]
+    policy: Policy
+    if method == "Priority":
+        order = sorted(raw, key=lambda e: e["properties"]["priority"])
+        policy = Failover(order[0]["name"], [e["name"] for e in order[1:]])
+    elif method == "Weighted":
+        zero = _zero_weights(profile)
+        policy = Weighted(
+            {e["name"]: 0 if e["name"] in zero else e["properties"]["weight"] for e in raw}
+        )
+    elif method == "Performance":
+        policy = Latency()
+    else:
+        mapping = {code: e["name"] for e in raw for code in e["properties"].get("geoMapping") or []}
+        default = mapping.pop(WORLD)
+        policy = Geo(mapping, default=default)
+    check = None if NO_CHECK_TAG in tags else tm.check_of(props["monitorConfig"])
+    return Route(
+        tags[ROUTE_TAG],
+        endpoints,
+        policy,
+        ttl=int(props["dnsConfig"]["ttl"]),
+        health_check=check,
+    )

@@ -1,0 +1,194 @@
+"""What only the Cosmos DB adapter promises, read back through the raw azure-cosmos SDK."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.cosmos import ContainerProxy, CosmosClient
+
+from multiregion import registry
+from multiregion.errors import InvalidInput, PreconditionFailed, Unavailable, Unsupported
+from multiregion.model import Merge
+from multiregion.providers.azure.cosmos import LWW_PATH, META_ID, CosmosStore
+from multiregion.testing.emulators.azure import COSMOS_KEY, CosmosServer, RegionProxy
+from tests.azure.conftest import fresh_name
+from tests.azure.test_cosmos_contract import DATABASE, opener
+
+
+@pytest.fixture
+def store(region_proxies: dict[str, RegionProxy]) -> Iterator[CosmosStore]:
+    opened = opener(region_proxies)()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def raw(cosmos_server: CosmosServer, store: CosmosStore) -> Iterator[ContainerProxy]:
+    """The store's container through a plain client on the server itself."""
+    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY)
+    yield client.get_database_client(DATABASE).get_container_client(store._container_name)
+    client.close()
+
+
+def test_container_is_partitioned_with_last_writer_wins(raw: ContainerProxy) -> None:
+    properties = raw.read()
+    assert properties["partitionKey"]["paths"] == ["/pk"]
+    assert properties["conflictResolutionPolicy"] == {
+        "mode": "LastWriterWins",
+        "conflictResolutionPath": LWW_PATH,
+    }
+
+
+def test_documents_are_keyed_by_hash_with_the_real_key_kept(
+    store: CosmosStore, raw: ContainerProxy
+) -> None:
+    key = "tenants/a?b#c\\d/" + "x" * 600  # characters and a length Cosmos ids refuse
+    written = store.put(key, {"n": 1})
+    doc_id = hashlib.sha256(key.encode()).hexdigest()
+    doc = raw.read_item(doc_id, partition_key=doc_id)
+    assert (doc["key"], doc["value"], doc["region"]) == (key, {"n": 1}, "eastus")
+    assert doc["_etag"] == written.version
+    assert doc["lww"] == pytest.approx(written.updated_at)
+    assert [item.key for item in store.scan("tenants/")] == [key]
+
+
+def test_promote_writes_the_meta_document(store: CosmosStore, raw: ContainerProxy) -> None:
+    before = raw.read_item(META_ID, partition_key=META_ID)
+    assert (before["epoch"], before["write_region"]) == (0, "eastus")
+    token = store.promote("westus")
+    after = raw.read_item(META_ID, partition_key=META_ID)
+    assert (after["epoch"], after["write_region"], after["lww"]) == (1, "westus", 1)
+    assert token.epoch == 1
+    written = store.put("k", {"n": 1})
+    assert written.region == "westus"
+    assert raw.read_item(written_id("k"), partition_key=written_id("k"))["epoch"] == 1
+
+
+def written_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def test_a_write_racing_a_promotion_is_refused(
+    region_proxies: dict[str, RegionProxy],
+) -> None:
+    open_store = opener(region_proxies)
+    first, second = open_store(), open_store()
+    try:
+        old = first.fence()
+        second.promote("westus")
+        with pytest.raises(PreconditionFailed):
+            first.put("k", {"n": 1}, fence=old)
+        with pytest.raises(PreconditionFailed):
+            first.put("k", {"n": 1}, region="eastus")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_region_down_is_unavailable(
+    store: CosmosStore, region_proxies: dict[str, RegionProxy]
+) -> None:
+    store.put("k", {"n": 1})
+    region_proxies["westus"].stop()
+    with pytest.raises(Unavailable) as excinfo:
+        store.get("k", region="westus")
+    assert excinfo.value.__cause__ is not None
+    assert store.get("k").value == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"endpoint": "http://cosmos.example.com/"}, "endpoint"),
+        ({"database": "a/b"}, "database"),
+        ({"container": ""}, "container"),
+        ({"regions": []}, "regions"),
+        ({"regions": ["East US"]}, "regions"),
+        ({"write_region": "north"}, "write_region"),
+        ({"consistency_level": "Linearizable"}, "consistency_level"),
+        ({"region_endpoints": {"north": "https://127.0.0.1:1/"}}, "region_endpoints"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"key": ""}, "key"),
+        ({"credential": "not a credential", "key": None}, "credential"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_call(settings: dict[str, Any], field: str) -> None:
+    # nothing listens on port 1: a setting that slipped through would fail as Unavailable
+    base: dict[str, Any] = {
+        "endpoint": "https://127.0.0.1:1/",
+        "database": "db",
+        "container": "c",
+        "regions": ["eastus"],
+        "key": COSMOS_KEY,
+    }
+    base.update(settings)
+    endpoint, database, container, regions = (
+        base.pop(name) for name in ("endpoint", "database", "container", "regions")
+    )
+    with pytest.raises(InvalidInput) as excinfo:
+        CosmosStore(endpoint, database, container, regions, **base)
+    assert excinfo.value.field == field
+
+
+def test_merge_conflict_policy_is_unsupported() -> None:
+    with pytest.raises(Unsupported):
+        CosmosStore(
+            "https://127.0.0.1:1/",
+            "db",
+            "c",
+            ["eastus"],
+            key=COSMOS_KEY,
+            conflict_policy=Merge(lambda a, b: a.value),
+        )
+
+
+def test_the_key_stays_out_of_repr_and_errors(region_proxies: dict[str, RegionProxy]) -> None:
+    open_store = opener(region_proxies)
+    store = open_store()
+    try:
+        assert COSMOS_KEY not in repr(store)
+        for proxy in region_proxies.values():
+            proxy.stop()
+        with pytest.raises(Unavailable) as excinfo:
+            store.get("k")
+        assert COSMOS_KEY not in str(excinfo.value)
+    finally:
+        store.close()
+
+
+def test_the_registry_builds_the_store(region_proxies: dict[str, RegionProxy]) -> None:
+    built = registry.store(
+        "azure",
+        endpoint=region_proxies["eastus"].url,
+        database=DATABASE,
+        container=fresh_name("registry-"),
+        regions=["eastus"],
+        region_endpoints={"eastus": region_proxies["eastus"].url},
+        key=COSMOS_KEY,
+        retries=1,
+    )
+    try:
+        assert isinstance(built, CosmosStore)
+        assert built.put("k", {"n": 1}).value == {"n": 1}
+    finally:
+        built.close()
+
+
+def test_a_handle_opens_and_works_while_a_region_is_down(
+    region_proxies: dict[str, RegionProxy],
+) -> None:
+    open_store = opener(region_proxies)
+    first = open_store()
+    first.put("k", {"n": 1})
+    region_proxies["eastus"].stop()
+    second = open_store()  # its first region is down: it opens through westus
+    try:
+        assert second.get("k").value == {"n": 1}
+        token = second.promote("westus")
+        assert second.put("k", {"n": 2}, fence=token).region == "westus"
+    finally:
+        first.close()
+        second.close()
