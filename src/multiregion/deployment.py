@@ -79,6 +79,14 @@ class Region:
 
 
 @attrs.frozen
+class RunbookSpec:
+    """A Python file whose ``build(deployment)`` returns the recovery Runbook, and its journal."""
+
+    file: str
+    journal: str
+
+
+@attrs.frozen
 class DeploymentSpec:
     """A validated spec; ``settings[part]`` are the keyword settings of that part's provider."""
 
@@ -89,6 +97,7 @@ class DeploymentSpec:
     objectives: Objectives
     providers: Mapping[str, str] = attrs.field(hash=False)
     settings: Mapping[str, Mapping[str, Any]] = attrs.field(hash=False)
+    runbook: RunbookSpec | None = None
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -206,13 +215,14 @@ def _regions(reader: _Reader, data: Mapping[str, Any]) -> tuple[Region, ...]:
     return tuple(regions)
 
 
+def _relative(value: str, base: Path | None) -> str:
+    """A path from the spec, taken from the spec's folder when relative."""
+    return value if base is None or Path(value).is_absolute() else str(base / value)
+
+
 def _resolve_paths(settings: dict[str, Any], base: Path | None) -> dict[str, Any]:
-    if base is None:
-        return settings
     return {
-        key: str(base / value)
-        if key in PATH_SETTINGS and isinstance(value, str) and not Path(value).is_absolute()
-        else value
+        key: _relative(value, base) if key in PATH_SETTINGS and isinstance(value, str) else value
         for key, value in settings.items()
     }
 
@@ -276,10 +286,29 @@ def parse(
             raise reader.error(f"{part}.provider", f"{provider!r} is not one of {known}")
         providers[part] = provider
         settings[part] = _resolve_paths(table, base)
-    unknown = set(data) - {"deployment", "regions", "route", "health_check", "objectives", *PARTS}
+    unknown = set(data) - {
+        "deployment",
+        "regions",
+        "route",
+        "health_check",
+        "objectives",
+        "runbook",
+        *PARTS,
+    }
     if unknown:
         raise reader.error("", f"unknown tables {', '.join(sorted(unknown))}")
-    return DeploymentSpec(name, source, regions, route, objectives, providers, settings)
+    runbook = None
+    runbook_table = reader.table(data, "runbook", required=False)
+    if runbook_table:
+        unknown = set(runbook_table) - {"file", "journal"}
+        if unknown:
+            raise reader.error("runbook", f"unknown keys {', '.join(sorted(unknown))}")
+        journal = reader.text(runbook_table, "journal", "runbook", default=f"{name}.journal")
+        runbook = RunbookSpec(
+            file=_relative(reader.text(runbook_table, "file", "runbook"), base),
+            journal=_relative(journal, base),
+        )
+    return DeploymentSpec(name, source, regions, route, objectives, providers, settings, runbook)
 
 
 def load(path: str | Path) -> DeploymentSpec:
