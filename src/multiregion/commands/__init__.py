@@ -1,0 +1,1 @@
+"""Command groups of the ``multiregion`` command, one module each with ``register(commands)``."""
