@@ -381,6 +381,11 @@ class Demo:
         if m.dns_switched is None and self._dns_answer == ADDRESSES[STANDBY]:
             m.dns_switched = now
             self.event(f"DNS answers {ADDRESSES[STANDBY]} ({STANDBY}) {self._since(now)}")
+            if m.detected is None:
+                # DNS answers from the data plane's verdict in memory; the health file read above
+                # trails it by up to one of its write intervals. The switch proves the detection.
+                m.detected = now
+                self.event(f"router marks {PRIMARY} unhealthy {self._since(now)}")
         if m.dns_switched is not None and m.promoted is None:
             token = self.store.promote(STANDBY)
             m.promoted = time.monotonic()

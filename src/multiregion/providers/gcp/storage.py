@@ -1,0 +1,379 @@
+"""BackupBucket on Cloud Storage.
+
+Versions are object generations. Create-only is ``ifGenerationMatch=0`` and compare-and-swap is
+``ifGenerationMatch=<generation>``, enforced by GCS on the upload itself. Objects larger than
+``chunk_size`` go up as resumable uploads one chunk at a time, so memory stays bounded; GCS
+checks each upload's CRC32C, and the library's SHA-256 of the whole object travels as custom
+metadata (``integrity.METADATA_KEY``) and is checked on every read. Reads stream ranged requests
+pinned to the generation that was looked up first.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import IO, Any
+
+from google.api_core.retry import Retry
+from google.cloud.storage import Client
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from multiregion import integrity, validate
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unsupported,
+)
+from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.model import ObjectInfo
+from multiregion.providers.gcp import connection
+from multiregion.providers.gcp.errors import translated
+
+KIB = 1024
+CHUNK_UNIT = 256 * KIB
+"""Resumable upload chunks must be multiples of 256 KiB."""
+MAX_METADATA_BYTES = 8 * KIB
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _bucket_name(value: object) -> str:
+    if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
+        raise InvalidInput("bucket", f"{value!r} is not a Cloud Storage bucket name")
+    return value
+
+
+def _metadata(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput("metadata", "must map names to strings")
+    for name, text in value.items():
+        if not isinstance(name, str) or not _META_KEY.match(name):
+            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits and -")
+        if name == integrity.METADATA_KEY:
+            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
+        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
+    size = sum(len(k) + len(v) for k, v in value.items()) + len(integrity.METADATA_KEY) + 64
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput("metadata", f"{size} bytes; GCS keeps at most {MAX_METADATA_BYTES}")
+    return dict(value)
+
+
+def _generation(if_match: str) -> int:
+    """The generation in a version string; anything else can match no object."""
+    if not if_match.isdigit():
+        raise PreconditionFailed("if_match is not a generation of this bucket's objects")
+    return int(if_match)
+
+
+class _Counted:
+    """A readable file that reports bytes read for the first time (a retried chunk is re-read
+    after a seek and not counted twice)."""
+
+    def __init__(self, file: IO[bytes], progress: Progress) -> None:
+        self._file = file
+        self._progress = progress
+        self._reported = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        end = self._file.tell()
+        if end > self._reported:
+            self._progress(end - self._reported)
+            self._reported = end
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+
+class GcsBucket(BackupBucket):
+    """A BackupBucket on one Cloud Storage bucket.
+
+    ``endpoint`` points at an emulator (fake-gcs-server) with anonymous credentials; without it
+    Application Default Credentials are used. ``conditional_delete=False`` declares a backend
+    that ignores ``ifGenerationMatch`` on delete (fake-gcs-server does): ``delete(if_match=)``
+    then raises ``Unsupported`` instead of deleting unconditionally. ``retry_timeout_s`` bounds
+    the SDK's own retries (0 disables them).
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        project: str,
+        location: str | None = None,
+        create: bool = False,
+        endpoint: str | None = None,
+        credentials: Any = None,
+        chunk_size: int = 8 * 1024 * KIB,
+        page_size: int = 1000,
+        timeout_s: float = 60.0,
+        retry_timeout_s: float = 120.0,
+        conditional_delete: bool = True,
+    ) -> None:
+        self.bucket = _bucket_name(bucket)
+        self.project = connection.project_id(project)
+        if location is not None:
+            validate.region("location", location)
+        self.chunk_size = validate.int_range("chunk_size", chunk_size, CHUNK_UNIT, 1 << 30)
+        if self.chunk_size % CHUNK_UNIT:
+            raise InvalidInput("chunk_size", "must be a multiple of 256 KiB")
+        self.page_size = validate.int_range("page_size", page_size, 1, 1000)
+        self.timeout_s = validate.seconds("timeout_s", timeout_s, 0, 3600)
+        retry_s = validate.finite_non_negative("retry_timeout_s", retry_timeout_s)
+        for name, flag in (("create", create), ("conditional_delete", conditional_delete)):
+            if not isinstance(flag, bool):
+                raise InvalidInput(name, "must be True or False")
+        url = None if endpoint is None else connection.endpoint_url("endpoint", endpoint)
+        emulated = url is not None and connection.is_loopback_url(url)
+        self._retry: Retry | None = DEFAULT_RETRY.with_timeout(retry_s) if retry_s else None
+        self.capabilities = BucketCapabilities(
+            conditional_delete=conditional_delete, retention=False, native_checksum="crc32c"
+        )
+        options = {"api_endpoint": url.rstrip("/")} if url is not None else None
+        self._client = Client(
+            project=self.project,
+            credentials=connection.credentials(emulated, credentials),
+            client_options=options,
+        )
+        self._bucket = self._client.bucket(self.bucket)
+        if create:
+            with translated("buckets.insert"):
+                self._client.create_bucket(
+                    self._bucket, location=location, timeout=self.timeout_s, retry=self._retry
+                )
+
+    def __repr__(self) -> str:
+        return f"GcsBucket(bucket={self.bucket!r}, project={self.project!r})"
+
+    # ------------------------------------------------------------------ writes
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retain_until: float | None = None,
+    ) -> ObjectInfo:
+        key = validate.key("key", key)
+        meta = self._write_checks(create_only, if_match, metadata, retain_until)
+        if isinstance(data, bytes | bytearray | memoryview):
+            payload = bytes(data)
+            sha256 = integrity.sha256_hex(payload)
+            return self._upload(
+                key, io.BytesIO(payload), len(payload), sha256, meta, create_only, if_match, None
+            )
+        with tempfile.SpooledTemporaryFile(max_size=self.chunk_size) as spool:
+            digest = integrity.Digest()
+            for chunk in digest.passing(integrity.chunks(data)):
+                spool.write(chunk)
+            return self._upload(
+                key, spool, digest.size, digest.hexdigest(), meta, create_only, if_match, None
+            )
+
+    def upload_file(
+        self,
+        path: str | Path,
+        key: str,
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> ObjectInfo:
+        key = validate.key("key", key)
+        source = Path(path)
+        if not source.is_file():
+            raise InvalidInput("path", f"{str(source)!r} is not a readable file")
+        meta = self._write_checks(create_only, if_match, metadata, None)
+        with source.open("rb") as file:
+            digest = integrity.Digest()
+            for _ in digest.passing(integrity.chunks(file)):
+                pass
+            return self._upload(
+                key, file, digest.size, digest.hexdigest(), meta, create_only, if_match, progress
+            )
+
+    def _write_checks(
+        self,
+        create_only: bool,
+        if_match: str | None,
+        metadata: Mapping[str, str] | None,
+        retain_until: float | None,
+    ) -> dict[str, str]:
+        """Everything a write sends besides the bytes, checked before any request."""
+        if create_only and if_match is not None:
+            raise InvalidInput("if_match", "cannot be combined with create_only")
+        if if_match is not None:
+            validate.version("if_match", if_match)
+        meta = _metadata(metadata)
+        if retain_until is not None:
+            validate.finite_non_negative("retain_until", retain_until)
+            raise Unsupported(
+                f"GcsBucket {self.bucket}: per-object retention is not implemented; "
+                "use a bucket retention policy"
+            )
+        return meta
+
+    def _upload(
+        self,
+        key: str,
+        file: IO[bytes],
+        size: int,
+        sha256: str,
+        metadata: dict[str, str],
+        create_only: bool,
+        if_match: str | None,
+        progress: Progress | None,
+    ) -> ObjectInfo:
+        generation = 0 if create_only else None
+        if if_match is not None:
+            generation = _generation(if_match)
+        blob = self._bucket.blob(key, chunk_size=self.chunk_size)
+        blob.metadata = {**metadata, integrity.METADATA_KEY: sha256}
+        file.seek(0)
+        source: Any = file if progress is None else _Counted(file, progress)
+        try:
+            with translated("objects.insert"):
+                blob.upload_from_file(
+                    source,
+                    size=size,
+                    if_generation_match=generation,
+                    checksum="crc32c",
+                    timeout=self.timeout_s,
+                    retry=self._retry,
+                )
+        except PreconditionFailed as exc:
+            if create_only:
+                raise AlreadyExists(f"{key} already exists") from exc
+            raise PreconditionFailed(f"{key}: the stored generation is not {if_match}") from exc
+        return self._info(blob)
+
+    # ------------------------------------------------------------------ reads
+
+    def _info(self, blob: Any) -> ObjectInfo:
+        metadata = dict(blob.metadata or {})
+        sha256 = metadata.pop(integrity.METADATA_KEY, "")
+        return ObjectInfo(
+            key=blob.name,
+            size=int(blob.size or 0),
+            version=str(blob.generation),
+            sha256=sha256,
+            updated_at=blob.updated.timestamp(),
+            metadata=metadata,
+        )
+
+    def _blob(self, key: str) -> Any:
+        with translated("objects.get"):
+            blob = self._bucket.get_blob(key, timeout=self.timeout_s, retry=self._retry)
+        if blob is None:
+            raise NotFound(f"{key} does not exist")
+        return blob
+
+    def head(self, key: str) -> ObjectInfo:
+        return self._info(self._blob(validate.key("key", key)))
+
+    def get(self, key: str) -> bytes:
+        return b"".join(self.stream(key))
+
+    def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        key = validate.key("key", key)
+        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+        return self._stream(key, chunk_size)
+
+    def _stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        blob = self._blob(key)
+        expected = (blob.metadata or {}).get(integrity.METADATA_KEY)
+        yield from integrity.verified(self._pieces(blob, chunk_size), expected, key)
+
+    def _pieces(self, blob: Any, chunk_size: int) -> Iterator[bytes]:
+        """The bytes of the generation ``blob`` names, by ranged requests of ``chunk_size``."""
+        with translated("objects.get"):
+            reader = blob.open(
+                "rb",
+                chunk_size=self.chunk_size,
+                retry=self._retry,
+                if_generation_match=blob.generation,
+                timeout=self.timeout_s,
+            )
+            try:
+                while piece := reader.read(chunk_size):
+                    yield piece
+            finally:
+                reader.close()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """GCS lists in UTF-8 byte order, which is code point order; listings carry metadata."""
+        prefix = validate.prefix("prefix", prefix)
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        blobs = self._client.list_blobs(
+            self._bucket,
+            prefix=prefix or None,
+            page_size=self.page_size,
+            timeout=self.timeout_s,
+            retry=self._retry,
+        )
+        with translated("objects.list"):
+            for blob in blobs:
+                yield self._info(blob)
+
+    # ------------------------------------------------------------------ delete
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        key = validate.key("key", key)
+        generation = None
+        if if_match is not None:
+            validate.version("if_match", if_match)
+            if not self.capabilities.conditional_delete:
+                raise Unsupported(
+                    f"bucket {self.bucket}: this backend ignores ifGenerationMatch on delete"
+                )
+            generation = _generation(if_match)
+        with translated("objects.delete"):
+            self._bucket.delete_blob(
+                key, if_generation_match=generation, timeout=self.timeout_s, retry=self._retry
+            )
+
+    # ------------------------------------------------------------------ download
+
+    def download_file(
+        self, key: str, path: str | Path, *, progress: Progress | None = None
+    ) -> ObjectInfo:
+        """Streams into a temporary file beside ``path``, renamed into place once verified."""
+        key = validate.key("key", key)
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
+        blob = self._blob(key)
+        expected = (blob.metadata or {}).get(integrity.METADATA_KEY)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for piece in integrity.verified(self._pieces(blob, self.chunk_size), expected, key):
+                    out.write(piece)
+                    if progress is not None:
+                        progress(len(piece))
+            os.replace(temp, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temp)
+            raise
+        return self._info(blob)

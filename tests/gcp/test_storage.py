@@ -1,0 +1,169 @@
+"""GcsBucket on fake-gcs-server: the bucket contract, read-backs through the raw client, and the
+fake's known gaps stated as tests."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from multiregion import integrity
+from multiregion.errors import InvalidInput, NotFound, PreconditionFailed, Unsupported
+from multiregion.providers.gcp.storage import CHUNK_UNIT, GcsBucket
+from multiregion.testing.contract.bucket import BucketContract
+from multiregion.testing.contract.harness import BucketHarness
+from multiregion.testing.emulators.gcp import FakeGcsServer
+from tests.gcp.conftest import PROJECT, fresh_name
+
+
+def raw_client(server: FakeGcsServer) -> storage.Client:
+    return storage.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=server.url),
+    )
+
+
+def open_bucket(server: FakeGcsServer, **settings: Any) -> GcsBucket:
+    return GcsBucket(
+        bucket=fresh_name("bkt"),
+        project=PROJECT,
+        endpoint=server.url,
+        create=True,
+        chunk_size=CHUNK_UNIT,
+        timeout_s=10,
+        retry_timeout_s=5,
+        conditional_delete=False,
+        **settings,
+    )
+
+
+def corrupt(raw: storage.Client, bucket: str, key: str) -> None:
+    """Flips the first byte, keeping the stored SHA-256 (GCS recomputes its own CRC32C)."""
+    blob = raw.bucket(bucket).get_blob(key, retry=None)
+    assert blob is not None
+    data = bytearray(blob.download_as_bytes(retry=None))
+    data[0] ^= 0xFF
+    metadata = dict(blob.metadata or {})
+    blob.metadata = metadata
+    blob.upload_from_string(bytes(data), retry=None)
+
+
+@pytest.fixture
+def gcs_bucket(fake_gcs: FakeGcsServer) -> GcsBucket:
+    return open_bucket(fake_gcs)
+
+
+@pytest.fixture
+def bucket_harness(gcs_bucket: GcsBucket, fake_gcs: FakeGcsServer) -> BucketHarness:
+    raw = raw_client(fake_gcs)
+    return BucketHarness(
+        bucket=gcs_bucket,
+        corrupt=lambda key: corrupt(raw, gcs_bucket.bucket, key),
+        part_size=CHUNK_UNIT,
+    )
+
+
+class TestGcsBucket(BucketContract):
+    pass
+
+
+def test_the_object_carries_the_sha256_and_crc32c(
+    gcs_bucket: GcsBucket, fake_gcs: FakeGcsServer
+) -> None:
+    data = os.urandom(3 * CHUNK_UNIT + 5)
+    info = gcs_bucket.put("raw/check", data, metadata={"kind": "full"})
+    blob = raw_client(fake_gcs).bucket(gcs_bucket.bucket).get_blob("raw/check", retry=None)
+    assert blob is not None
+    assert blob.metadata == {"kind": "full", integrity.METADATA_KEY: integrity.sha256_hex(data)}
+    assert str(blob.generation) == info.version
+    assert blob.size == len(data)
+    assert blob.crc32c
+
+
+def test_create_only_is_if_generation_match_zero(
+    gcs_bucket: GcsBucket, fake_gcs: FakeGcsServer
+) -> None:
+    raw = raw_client(fake_gcs).bucket(gcs_bucket.bucket)
+    raw.blob("taken").upload_from_string(b"by someone else", retry=None)
+    with pytest.raises(Exception, match="already exists"):
+        gcs_bucket.put("taken", b"mine", create_only=True)
+    blob = raw.get_blob("taken", retry=None)
+    assert blob is not None
+    assert blob.download_as_bytes(retry=None) == b"by someone else"
+
+
+def test_a_version_that_is_no_generation_matches_nothing(gcs_bucket: GcsBucket) -> None:
+    gcs_bucket.put("k", b"x")
+    with pytest.raises(PreconditionFailed):
+        gcs_bucket.put("k", b"y", if_match="etag-like")
+    assert gcs_bucket.get("k") == b"x"
+
+
+def test_fake_gcs_server_ignores_generation_on_delete(
+    gcs_bucket: GcsBucket, fake_gcs: FakeGcsServer
+) -> None:
+    """Why the harness declares conditional_delete=False: the fake deletes on a stale
+    generation, where GCS answers 412. If this starts failing, the fake was fixed."""
+    first = gcs_bucket.put("stale", b"1")
+    gcs_bucket.put("stale", b"2")
+    with pytest.raises(Unsupported):
+        gcs_bucket.delete("stale", if_match=first.version)
+    raw = raw_client(fake_gcs).bucket(gcs_bucket.bucket)
+    raw.delete_blob("stale", if_generation_match=int(first.version), retry=None)
+    assert raw.get_blob("stale", retry=None) is None
+
+
+def test_conditional_delete_is_sent_where_the_service_enforces_it(
+    fake_gcs: FakeGcsServer,
+) -> None:
+    bucket = GcsBucket(
+        bucket=fresh_name("bkt"),
+        project=PROJECT,
+        endpoint=fake_gcs.url,
+        create=True,
+        retry_timeout_s=0,
+    )
+    assert bucket.capabilities.conditional_delete
+    info = bucket.put("k", b"x")
+    bucket.delete("k", if_match=info.version)
+    with pytest.raises(NotFound):
+        bucket.head("k")
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"bucket": "Upper"}, "bucket"),
+        ({"project": "x"}, "project"),
+        ({"chunk_size": CHUNK_UNIT + 1}, "chunk_size"),
+        ({"endpoint": "http://storage.example.com"}, "endpoint"),
+        ({"retry_timeout_s": -1}, "retry_timeout_s"),
+        ({"create": "yes"}, "create"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {
+        "bucket": "ok-bucket",
+        "project": PROJECT,
+        "endpoint": "http://127.0.0.1:9",
+    }
+    with pytest.raises(InvalidInput) as caught:
+        GcsBucket(**{**args, **settings})
+    assert caught.value.field == field
+
+
+def test_a_stopped_emulator_is_unavailable() -> None:
+    server = FakeGcsServer().start()
+    bucket = GcsBucket(
+        bucket="gone-bucket", project=PROJECT, endpoint=server.url, create=True, retry_timeout_s=0
+    )
+    server.stop()
+    from multiregion.errors import Unavailable
+
+    with pytest.raises(Unavailable):
+        bucket.head("k")
