@@ -1,0 +1,675 @@
+"""TrafficRouter on Route 53 record sets in one hosted zone.
+
+Mapping: ``Failover`` -> FAILOVER PRIMARY/SECONDARY records; a second and further backups
+hang off the SECONDARY as an alias (EvaluateTargetHealth) to a chained failover pair at
+``_fo<i>.<name>``. ``Weighted`` -> WEIGHTED (integer weights 0-255), ``Latency`` -> LATENCY by
+the endpoint's AWS region, ``Geo`` -> GEOLOCATION with the default at ``*``. SetIdentifier is
+the endpoint's name (``name@location`` for geolocation records).
+
+Every endpoint record carries a health check the library owns (CallerReference prefix and
+tags): the route's probing check, or, for a route without one, a CALCULATED check with no
+children that is always healthy. Overrides flip that check in Route 53's data plane, as
+octoDNS does: DOWN = Disabled and Inverted (always unhealthy), UP = Disabled (always healthy),
+AUTO = neither. Records are never deleted to move traffic.
+
+What Route 53 cannot hold (endpoint regions outside latency routing, the health check's
+timeout and thresholds as asked) is kept as JSON in a TXT record at ``_multiregion.<name>``,
+which also marks the route as the library's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from multiregion import validate
+from multiregion.errors import CorruptData, InvalidInput, NotFound, PreconditionFailed
+from multiregion.interfaces import RouterCapabilities, TrafficRouter
+from multiregion.model import (
+    Answer,
+    Change,
+    Endpoint,
+    EndpointStatus,
+    Failover,
+    Geo,
+    HealthCheck,
+    HealthState,
+    Latency,
+    Plan,
+    Route,
+    Weighted,
+)
+from multiregion.planning import diff_routes
+from multiregion.providers.aws.errors import translated
+from multiregion.providers.aws.healthchecks import (
+    check_config,
+    delete_check,
+    expected_detection_s,
+    tagged_checks,
+    verdict,
+)
+from multiregion.providers.aws.session import Connection
+
+META_LABEL = "_multiregion"
+CHAIN_LABEL = "_fo"
+TAG_ROUTE = "multiregion-route"
+TAG_ENDPOINT = "multiregion-endpoint"
+TAG_NAMESPACE = "multiregion-namespace"
+MAX_CHANGES = 1000
+MAX_WEIGHT = 255
+TXT_CHUNK = 120
+"""JSON characters per TXT string: escaped, they stay under DNS's 255."""
+CONTINENTS = frozenset({"AF", "AN", "AS", "EU", "NA", "OC", "SA"})
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_SUBDIVISION = re.compile(r"^([A-Z]{2})-([A-Z0-9]{1,3})$")
+_TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+SWITCH = {"Type": "CALCULATED", "HealthThreshold": 0, "ChildHealthChecks": []}
+"""A check with no children and a threshold of 0: always healthy until an override flips it."""
+
+Key = tuple[str, str, str]
+"""A record set's identity: name, type, SetIdentifier."""
+
+
+# --------------------------------------------------------------------------- the spec in TXT
+
+
+def _check_to_dict(check: HealthCheck) -> dict[str, Any]:
+    return {
+        "protocol": check.protocol,
+        "port": check.port,
+        "path": check.path,
+        "interval_s": check.interval_s,
+        "timeout_s": check.timeout_s,
+        "failure_threshold": check.failure_threshold,
+        "success_threshold": check.success_threshold,
+        "expected_status": list(check.expected_status),
+        "host": check.host,
+    }
+
+
+def _policy_to_dict(route: Route) -> dict[str, Any]:
+    policy = route.policy
+    if isinstance(policy, Failover):
+        return {"kind": "failover", "order": list(policy.order)}
+    if isinstance(policy, Weighted):
+        return {"kind": "weighted", "weights": [list(p) for p in policy.weights]}
+    if isinstance(policy, Latency):
+        return {"kind": "latency"}
+    return {
+        "kind": "geo",
+        "locations": [list(p) for p in policy.locations],
+        "default": policy.default,
+    }
+
+
+def spec_to_text(route: Route, owner: str) -> str:
+    spec = {
+        "owner": owner,
+        "ttl": route.ttl,
+        "endpoints": [[e.name, e.region, e.target] for e in route.endpoints],
+        "policy": _policy_to_dict(route),
+        "check": None if route.health_check is None else _check_to_dict(route.health_check),
+    }
+    text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
+    chunks = [text[i : i + TXT_CHUNK] for i in range(0, len(text), TXT_CHUNK)]
+    return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
+
+
+def spec_from_text(name: str, value: str) -> tuple[str, Route]:
+    """The owner and the route kept in a TXT value; ``CorruptData`` if it was tampered with."""
+    try:
+        return _spec_from_text(name, value)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CorruptData(f"the TXT record {META_LABEL}.{name} is not a readable route") from exc
+
+
+def _spec_from_text(name: str, value: str) -> tuple[str, Route]:
+    text = "".join(re.sub(r"\\(.)", r"\1", piece) for piece in _TXT_STRING.findall(value))
+    spec = json.loads(text)
+    kind = spec["policy"]["kind"]
+    policy: Failover | Weighted | Latency | Geo
+    if kind == "failover":
+        order = spec["policy"]["order"]
+        policy = Failover(order[0], order[1:])
+    elif kind == "weighted":
+        policy = Weighted(dict(spec["policy"]["weights"]))
+    elif kind == "latency":
+        policy = Latency()
+    else:
+        policy = Geo(dict(spec["policy"]["locations"]), default=spec["policy"]["default"])
+    check = spec["check"]
+    if check is not None:
+        check = HealthCheck(**{**check, "expected_status": tuple(check["expected_status"])})
+    route = Route(
+        name,
+        [Endpoint(n, r, t) for n, r, t in spec["endpoints"]],
+        policy,
+        ttl=spec["ttl"],
+        health_check=check,
+    )
+    return str(spec["owner"]), route
+
+
+# --------------------------------------------------------------------------- checks on input
+
+
+def _fqdn(name: str) -> str:
+    return name + "."
+
+
+def _geo_location(location: str) -> dict[str, str]:
+    if location in CONTINENTS:
+        return {"ContinentCode": location}
+    if _COUNTRY.match(location):
+        return {"CountryCode": location}
+    found = _SUBDIVISION.match(location)
+    if found:
+        return {"CountryCode": found.group(1), "SubdivisionCode": found.group(2)}
+    raise InvalidInput(
+        "policy.locations", f"{location!r} is not a continent, country or subdivision code"
+    )
+
+
+def _route53_checks(route: Route) -> None:
+    """What Route 53 refuses (or what moto accepts and Route 53 would not)."""
+    if len({e.record_type for e in route.endpoints}) > 1:
+        raise InvalidInput("endpoints", "Route 53 serves one record type per name and policy")
+    policy = route.policy
+    if isinstance(policy, Weighted):
+        for name, weight in policy.weights:
+            if weight != int(weight) or weight > MAX_WEIGHT:
+                raise InvalidInput(
+                    f"policy.weights[{name}]", "Route 53 weights are whole numbers 0-255"
+                )
+    if isinstance(policy, Latency):
+        for endpoint in route.endpoints:
+            if not _AWS_REGION.match(endpoint.region):
+                raise InvalidInput(
+                    "endpoint.region", f"{endpoint.region!r} is not an AWS region (latency)"
+                )
+    if isinstance(policy, Geo):
+        for location, _ in policy.locations:
+            _geo_location(location)
+    if route.health_check is not None:
+        for endpoint in route.endpoints:
+            check_config(endpoint.target, route.health_check)
+
+
+# --------------------------------------------------------------------------- record sets
+
+
+def desired_records(route: Route, checks: Mapping[str, str], zone_id: str) -> dict[Key, Any]:
+    """The record sets that serve ``route``, given each endpoint's health check id."""
+    rtype = route.endpoints[0].record_type
+    records: dict[Key, Any] = {}
+
+    def plain(name: str, endpoint: Endpoint, set_id: str, **extra: Any) -> None:
+        records[(_fqdn(name), rtype, set_id)] = {
+            "Name": _fqdn(name),
+            "Type": rtype,
+            "SetIdentifier": set_id,
+            "TTL": route.ttl,
+            "ResourceRecords": [{"Value": endpoint.target}],
+            "HealthCheckId": checks[endpoint.name],
+            **extra,
+        }
+
+    policy = route.policy
+    if isinstance(policy, Failover):
+        order = [route.endpoint(n) for n in policy.order]
+        names = [route.name, *(f"{CHAIN_LABEL}{i}.{route.name}" for i in range(1, len(order) - 1))]
+        for level, name in enumerate(names):
+            plain(name, order[level], order[level].name, Failover="PRIMARY")
+            following = order[level + 1]
+            if level + 1 == len(names):
+                plain(name, following, following.name, Failover="SECONDARY")
+            else:
+                records[(_fqdn(name), rtype, following.name)] = {
+                    "Name": _fqdn(name),
+                    "Type": rtype,
+                    "SetIdentifier": following.name,
+                    "Failover": "SECONDARY",
+                    "AliasTarget": {
+                        "HostedZoneId": zone_id,
+                        "DNSName": _fqdn(names[level + 1]),
+                        "EvaluateTargetHealth": True,
+                    },
+                }
+    elif isinstance(policy, Weighted):
+        for endpoint in route.endpoints:
+            plain(route.name, endpoint, endpoint.name, Weight=int(policy.weight(endpoint.name)))
+    elif isinstance(policy, Latency):
+        for endpoint in route.endpoints:
+            plain(route.name, endpoint, endpoint.name, Region=endpoint.region)
+    else:
+        assert isinstance(policy, Geo)
+        for location, name in policy.locations:
+            geo = _geo_location(location)
+            plain(route.name, route.endpoint(name), f"{name}@{location}", GeoLocation=geo)
+        default = route.endpoint(policy.default)
+        plain(route.name, default, f"{default.name}@*", GeoLocation={"CountryCode": "*"})
+    return records
+
+
+def _endpoint_of(record: Mapping[str, Any]) -> str:
+    return str(record["SetIdentifier"]).split("@")[0]
+
+
+class Route53Router(TrafficRouter):
+    """Routes in the hosted zone ``zone``, owned by ``namespace``.
+
+    ``create_zone=True`` creates a public hosted zone of that name when none exists.
+    ``seed`` makes ``resolve``'s weighted picks repeatable.
+    """
+
+    def __init__(
+        self,
+        *,
+        zone: str,
+        namespace: str = "default",
+        create_zone: bool = False,
+        endpoint_url: str | None = None,
+        max_attempts: int = 5,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
+        self.zone = validate.dns_name("zone", zone)
+        self.namespace = validate.endpoint_name("namespace", namespace)
+        if not isinstance(create_zone, bool):
+            raise InvalidInput("create_zone", "must be True or False")
+        digest = hashlib.sha256(self.namespace.encode()).hexdigest()[:12]
+        self._prefix = f"mrr-{digest}-"
+        self.capabilities = RouterCapabilities(
+            policies=frozenset({Failover, Weighted, Latency, Geo}),
+            health_checked=True,
+            cname_targets=True,
+        )
+        self._rng = random.Random(seed)
+        self._route53 = Connection(
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+        ).client("route53", "us-east-1", "router")
+        self.zone_id = self._find_zone(create_zone)
+
+    def __repr__(self) -> str:
+        return f"Route53Router(zone={self.zone!r}, namespace={self.namespace!r})"
+
+    def _find_zone(self, create: bool) -> str:
+        with translated("ListHostedZonesByName"):
+            zones = self._route53.list_hosted_zones_by_name(DNSName=self.zone, MaxItems="1")
+        for zone in zones["HostedZones"]:
+            if zone["Name"] == _fqdn(self.zone):
+                return str(zone["Id"]).split("/")[-1]
+        if not create:
+            raise NotFound(f"no hosted zone {self.zone}")
+        with translated("CreateHostedZone"):
+            created = self._route53.create_hosted_zone(
+                Name=self.zone, CallerReference=f"multiregion-{uuid.uuid4().hex}"
+            )
+        return str(created["HostedZone"]["Id"]).split("/")[-1]
+
+    # ------------------------------------------------------------------ reading
+
+    def _name(self, name: object) -> str:
+        name = validate.dns_name("name", name)
+        if name != self.zone and not name.endswith("." + self.zone):
+            raise InvalidInput("name", f"{name} is not in the zone {self.zone}")
+        return name
+
+    def _records_at(self, name: str) -> list[dict[str, Any]]:
+        """Every record set named ``name`` (Route 53 lists names in order, from StartRecordName)."""
+        found: list[dict[str, Any]] = []
+        pages = self._route53.get_paginator("list_resource_record_sets").paginate(
+            HostedZoneId=self.zone_id, StartRecordName=name
+        )
+        with translated("ListResourceRecordSets"):
+            for page in pages:
+                for record in page["ResourceRecordSets"]:
+                    if record["Name"] != _fqdn(name):
+                        return found
+                    found.append(record)
+        return found
+
+    def _spec(self, name: str) -> tuple[dict[str, Any] | None, Route | None]:
+        """The TXT record and the route it holds, if this namespace owns ``name``."""
+        for record in self._records_at(f"{META_LABEL}.{name}"):
+            if record["Type"] == "TXT":
+                owner, route = spec_from_text(name, record["ResourceRecords"][0]["Value"])
+                if owner != self.namespace:
+                    raise PreconditionFailed(f"{name} is routed by namespace {owner!r}")
+                return record, route
+        return None, None
+
+    def _route_records(self, route: Route) -> dict[Key, Any]:
+        """The record sets in place for ``route``: routing-policy records at its name and
+        at its failover chain names."""
+        names = [route.name]
+        if isinstance(route.policy, Failover):
+            names += [f"{CHAIN_LABEL}{i}.{route.name}" for i in range(1, len(route.endpoints) - 1)]
+        found: dict[Key, Any] = {}
+        for name in names:
+            for record in self._records_at(name):
+                if "SetIdentifier" in record and record["Type"] in ("A", "AAAA", "CNAME"):
+                    found[(record["Name"], record["Type"], record["SetIdentifier"])] = record
+        return found
+
+    def _require(self, name: str) -> tuple[dict[str, Any], Route]:
+        meta, route = self._spec(name)
+        if meta is None or route is None:
+            raise NotFound(f"no route {name} in {self.zone}")
+        return meta, route
+
+    def get(self, name: str) -> Route:
+        return self._require(self._name(name))[1]
+
+    def list(self) -> list[str]:
+        names: list[str] = []
+        pages = self._route53.get_paginator("list_resource_record_sets").paginate(
+            HostedZoneId=self.zone_id
+        )
+        with translated("ListResourceRecordSets"):
+            for page in pages:
+                for record in page["ResourceRecordSets"]:
+                    if record["Type"] != "TXT" or not record["Name"].startswith(META_LABEL + "."):
+                        continue
+                    name = record["Name"][len(META_LABEL) + 1 : -1]
+                    owner, _ = spec_from_text(name, record["ResourceRecords"][0]["Value"])
+                    if owner == self.namespace:
+                        names.append(name)
+        return sorted(names)
+
+    # ------------------------------------------------------------------ plan and apply
+
+    def _validated(self, route: object) -> Route:
+        if not isinstance(route, Route):
+            raise InvalidInput("route", "must be a Route")
+        self._name(route.name)
+        self.require_supported(route)
+        _route53_checks(route)
+        return route
+
+    def _plan(self, route: Route, current: Route | None, records: dict[Key, Any]) -> Plan:
+        plan = diff_routes(route.name, current, route)
+        if plan or current is None:
+            return plan
+        checks = {_endpoint_of(r): r.get("HealthCheckId", "") for r in records.values()}
+        if records != desired_records(route, checks, self.zone_id):
+            return Plan(route.name, (Change("update", "records", "drifted", "as declared"),))
+        return plan
+
+    def plan(self, route: Route) -> Plan:
+        route = self._validated(route)
+        _meta, current = self._spec(route.name)
+        records = self._route_records(current) if current is not None else {}
+        return self._plan(route, current, records)
+
+    def apply(self, route: Route) -> Plan:
+        """Health checks first, then every record of the route in one atomic change batch,
+        then the checks no record uses any more are deleted."""
+        route = self._validated(route)
+        meta, current = self._spec(route.name)
+        records = self._route_records(current) if current is not None else {}
+        plan = self._plan(route, current, records)
+        if not plan:
+            return plan
+        existing = {
+            _endpoint_of(r): r["HealthCheckId"] for r in records.values() if "HealthCheckId" in r
+        }
+        checks = {
+            e.name: self._ensure_check(route, e, existing.get(e.name)) for e in route.endpoints
+        }
+        desired = desired_records(route, checks, self.zone_id)
+        txt = {
+            "Name": _fqdn(f"{META_LABEL}.{route.name}"),
+            "Type": "TXT",
+            "TTL": 300,
+            "ResourceRecords": [{"Value": spec_to_text(route, self.namespace)}],
+        }
+        changes = [
+            {"Action": "DELETE", "ResourceRecordSet": r}
+            for k, r in records.items()
+            if k not in desired
+        ]
+        changes += [
+            {"Action": "UPSERT", "ResourceRecordSet": r}
+            for k, r in desired.items()
+            if records.get(k) != r
+        ]
+        if meta != txt:
+            changes.append({"Action": "UPSERT", "ResourceRecordSet": txt})
+        self._change(changes)
+        unused = set(existing.values()) - set(checks.values())
+        for check_id in sorted(unused):
+            delete_check(self._route53, check_id)
+        return plan
+
+    def _change(self, changes: Sequence[dict[str, Any]]) -> None:
+        if not changes:
+            return
+        if len(changes) > MAX_CHANGES:
+            raise InvalidInput(
+                "route", f"needs {len(changes)} changes; Route 53 takes {MAX_CHANGES}"
+            )
+        with translated("ChangeResourceRecordSets"):
+            self._route53.change_resource_record_sets(
+                HostedZoneId=self.zone_id, ChangeBatch={"Changes": changes}
+            )
+
+    def _ensure_check(self, route: Route, endpoint: Endpoint, check_id: str | None) -> str:
+        """The endpoint's check, brought up to date, or a new one carrying the old one's
+        override (Disabled, Inverted) when Route 53 cannot update it in place."""
+        config = (
+            SWITCH
+            if route.health_check is None
+            else check_config(endpoint.target, route.health_check)
+        )
+        flags = {"Disabled": False, "Inverted": False}
+        if check_id is not None:
+            with translated("GetHealthCheck"):
+                current = self._route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]
+            stored = current["HealthCheckConfig"]
+            flags = {k: bool(stored.get(k, False)) for k in flags}
+            same_kind = all(stored.get(k) == config.get(k) for k in ("Type", "RequestInterval"))
+            if same_kind:
+                changed = {
+                    k: v
+                    for k, v in config.items()
+                    if k not in ("Type", "RequestInterval") and stored.get(k) != v
+                }
+                if changed:
+                    with translated("UpdateHealthCheck"):
+                        self._route53.update_health_check(
+                            HealthCheckId=check_id,
+                            HealthCheckVersion=current["HealthCheckVersion"],
+                            **changed,
+                        )
+                return check_id
+        with translated("CreateHealthCheck"):
+            created: str = self._route53.create_health_check(
+                CallerReference=f"{self._prefix}{uuid.uuid4().hex}",
+                HealthCheckConfig={**config, **flags},
+            )["HealthCheck"]["Id"]
+        try:
+            with translated("ChangeTagsForResource"):
+                self._route53.change_tags_for_resource(
+                    ResourceType="healthcheck",
+                    ResourceId=created,
+                    AddTags=[
+                        {"Key": TAG_ROUTE, "Value": route.name},
+                        {"Key": TAG_ENDPOINT, "Value": endpoint.name},
+                        {"Key": TAG_NAMESPACE, "Value": self.namespace},
+                        {"Key": "Name", "Value": f"multiregion {route.name} {endpoint.name}"},
+                    ],
+                )
+        except BaseException:
+            delete_check(self._route53, created)
+            raise
+        return created
+
+    def delete(self, name: str) -> None:
+        """The route's records and TXT go in one batch, then every check tagged for it."""
+        meta, route = self._require(self._name(name))
+        records = self._route_records(route)
+        self._change(
+            [{"Action": "DELETE", "ResourceRecordSet": r} for r in [*records.values(), meta]]
+        )
+        for check, tags in tagged_checks(self._route53, self._prefix):
+            if tags.get(TAG_ROUTE) == route.name and tags.get(TAG_NAMESPACE) == self.namespace:
+                delete_check(self._route53, check["Id"])
+
+    # ------------------------------------------------------------------ overrides
+
+    def _checks_by_endpoint(self, route: Route) -> dict[str, str]:
+        return {
+            _endpoint_of(r): r["HealthCheckId"]
+            for r in self._route_records(route).values()
+            if "HealthCheckId" in r
+        }
+
+    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
+        name = self._name(name)
+        if not isinstance(status, EndpointStatus):
+            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
+        _meta, route = self._require(name)
+        route.endpoint(endpoint)
+        check_id = self._checks_by_endpoint(route).get(endpoint)
+        if check_id is None:
+            raise NotFound(f"the record of {endpoint} in {name} has no health check; apply again")
+        with translated("UpdateHealthCheck"):
+            self._route53.update_health_check(
+                HealthCheckId=check_id,
+                Disabled=status is not EndpointStatus.AUTO,
+                Inverted=status is EndpointStatus.DOWN,
+            )
+
+    def _flags(self, check_id: str) -> dict[str, Any]:
+        with translated("GetHealthCheck"):
+            config: dict[str, Any] = self._route53.get_health_check(HealthCheckId=check_id)[
+                "HealthCheck"
+            ]["HealthCheckConfig"]
+        return config
+
+    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        _meta, route = self._require(self._name(name))
+        checks = self._checks_by_endpoint(route)
+        found: dict[str, EndpointStatus] = {}
+        for endpoint in route.endpoints:
+            config = self._flags(checks[endpoint.name]) if endpoint.name in checks else {}
+            if not config.get("Disabled"):
+                found[endpoint.name] = EndpointStatus.AUTO
+            elif config.get("Inverted"):
+                found[endpoint.name] = EndpointStatus.DOWN
+            else:
+                found[endpoint.name] = EndpointStatus.UP
+        return found
+
+    # ------------------------------------------------------------------ answers
+
+    def _healthy(self, record: Mapping[str, Any], cache: dict[str, bool]) -> bool:
+        """Route 53's view of one record: its health check's status, after Disabled and
+        Inverted; alias records by their target's health (EvaluateTargetHealth)."""
+        if "AliasTarget" in record:
+            target = record["AliasTarget"]["DNSName"].rstrip(".")
+            return any(self._healthy(r, cache) for r in self._records_at(target))
+        check_id = record.get("HealthCheckId")
+        if check_id is None:
+            return True
+        if check_id not in cache:
+            config = self._flags(check_id)
+            if config.get("Disabled"):
+                healthy = True
+            elif config["Type"] == "CALCULATED":
+                healthy = not config.get("ChildHealthChecks") and config["HealthThreshold"] == 0
+            else:
+                with translated("GetHealthCheckStatus"):
+                    observations = self._route53.get_health_check_status(HealthCheckId=check_id)[
+                        "HealthCheckObservations"
+                    ]
+                healthy = verdict(check_id, observations).state is not HealthState.UNHEALTHY
+            cache[check_id] = healthy != bool(config.get("Inverted"))
+        return cache[check_id]
+
+    def _answer(
+        self, records: Sequence[dict[str, Any]], client_region: str | None, cache: dict[str, bool]
+    ) -> dict[str, Any] | None:
+        """The record Route 53 answers from a group of same-named routing records."""
+        if not records:
+            return None
+        healthy = [r for r in records if self._healthy(r, cache)]
+        first = records[0]
+        if "Failover" in first:
+            by_role = {r["Failover"]: r for r in records}
+            primary, secondary = by_role.get("PRIMARY"), by_role.get("SECONDARY")
+            # Route 53: the secondary only while the primary is unhealthy and it is healthy.
+            if primary is not None and (primary in healthy or secondary not in healthy):
+                return primary
+            return secondary
+        pool = healthy or records  # every record unhealthy: Route 53 answers as if all were up
+        if "Weight" in first:
+            weighted = [r for r in pool if r["Weight"] > 0]
+            if weighted:
+                picked: dict[str, Any] = self._rng.choices(
+                    weighted, weights=[r["Weight"] for r in weighted]
+                )[0]
+                return picked
+            return self._rng.choice(pool)
+        if "Region" in first:
+            local = [r for r in pool if r["Region"] == client_region]
+            return (local or pool)[0]
+        located = {json.dumps(r["GeoLocation"], sort_keys=True): r for r in pool}
+        for location in self._client_locations(client_region):
+            if location in located:
+                return located[location]
+        return None
+
+    @staticmethod
+    def _client_locations(client_region: str | None) -> Iterator[str]:
+        """Most to least specific GeoLocation of a client given as a location code."""
+        if client_region:
+            code = client_region.upper()
+            for location in (code, code.split("-")[0]):
+                try:
+                    yield json.dumps(_geo_location(location), sort_keys=True)
+                except InvalidInput:
+                    continue
+        yield json.dumps({"CountryCode": "*"}, sort_keys=True)
+
+    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+        """What Route 53 answers now, computed from the records and the checks' state (moto
+        cannot answer DNS queries, and real answers would come from a resolver's cache)."""
+        name = self._name(name)
+        if client_region is not None:
+            validate.region("client_region", client_region)
+        _meta, route = self._require(name)
+        cache: dict[str, bool] = {}
+        current = name
+        for _ in range(len(route.endpoints) + 1):
+            at = [r for r in self._records_at(current) if "SetIdentifier" in r]
+            record = self._answer(at, client_region, cache)
+            if record is None:
+                break
+            if "AliasTarget" not in record:
+                value = record["ResourceRecords"][0]["Value"].rstrip(".")
+                return Answer(
+                    name, record["Type"], (value,), int(record["TTL"]), (_endpoint_of(record),)
+                )
+            current = record["AliasTarget"]["DNSName"].rstrip(".")
+        rtype = route.endpoints[0].record_type
+        return Answer(name, rtype, (), route.ttl, ())
+
+    def expected_failover_s(self, route: Route) -> float:
+        """Route 53's mean detection time plus half the TTL (resolver caches expire, on
+        average, halfway through). Without a check, only an override moves traffic."""
+        if not isinstance(route, Route):
+            raise InvalidInput("route", "must be a Route")
+        detection = 0.0 if route.health_check is None else expected_detection_s(route.health_check)
+        return detection + route.ttl / 2

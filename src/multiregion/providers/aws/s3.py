@@ -1,0 +1,522 @@
+"""BackupBucket on S3.
+
+Conditions are S3's own: ``If-None-Match: *`` for create-only and ``If-Match: <etag>`` for
+compare-and-swap, on PutObject, CompleteMultipartUpload and DeleteObject. The library's
+SHA-256 of the whole object travels as user metadata (``integrity.METADATA_KEY``) and is checked
+on every read; S3 also gets a SHA-256 per request or per part (``ChecksumSHA256``) so that it
+rejects bytes damaged on the way in. Large objects go up and down in parts, several at once,
+holding at most ``concurrency`` parts in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
+from functools import partial
+from pathlib import Path
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from multiregion import integrity, validate
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unsupported,
+)
+from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.model import ObjectInfo
+from multiregion.providers.aws.errors import translate_error, translated
+from multiregion.providers.aws.session import Connection
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB
+MAX_PART = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+MAX_METADATA_BYTES = 2048
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_MODES = frozenset({"COMPLIANCE", "GOVERNANCE"})
+
+
+def _bucket_name(value: object) -> str:
+    if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
+        raise InvalidInput("bucket", f"{value!r} is not an S3 bucket name")
+    return value
+
+
+def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput("metadata", "must map names to strings")
+    for name, text in value.items():
+        if not isinstance(name, str) or not _META_KEY.match(name):
+            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits, -")
+        if name == integrity.METADATA_KEY:
+            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
+        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
+    size = sum(len(k) + len(v) for k, v in value.items()) + len(integrity.METADATA_KEY) + 64
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput("metadata", f"{size} bytes; S3 keeps at most {MAX_METADATA_BYTES}")
+    return dict(value)
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class _Source:
+    """Random access to the bytes being uploaded, safe to share between part uploads."""
+
+    def __init__(self, file: IO[bytes], size: int) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self.size = size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        with self._lock:
+            self._file.seek(offset)
+            return self._file.read(length)
+
+
+class S3Bucket(BackupBucket):
+    """A BackupBucket on one S3 bucket.
+
+    ``retention=True`` declares that the bucket has Object Lock enabled (``create=True`` then
+    creates it so); ``put(retain_until=...)`` is refused otherwise. ``part_size`` and
+    ``concurrency`` bound the memory of transfers to about their product.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        region: str = "us-east-1",
+        create: bool = False,
+        retention: bool = False,
+        retention_mode: str = "COMPLIANCE",
+        part_size: int = 8 * MIB,
+        concurrency: int = 4,
+        page_size: int = 1000,
+        endpoint_url: str | None = None,
+        max_attempts: int = 5,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 60.0,
+    ) -> None:
+        self.bucket = _bucket_name(bucket)
+        self.region = validate.region("region", region)
+        self.retention_mode = validate.one_of("retention_mode", retention_mode, _MODES)
+        self.part_size = validate.int_range("part_size", part_size, MIN_PART, MAX_PART)
+        self.concurrency = validate.int_range("concurrency", concurrency, 1, 64)
+        self.page_size = validate.int_range("page_size", page_size, 1, 1000)
+        if not isinstance(retention, bool):
+            raise InvalidInput("retention", "must be True or False")
+        if not isinstance(create, bool):
+            raise InvalidInput("create", "must be True or False")
+        connection = Connection(
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+        )
+        self.capabilities = BucketCapabilities(
+            conditional_delete=True, retention=retention, native_checksum="sha256"
+        )
+        self._s3 = connection.client(
+            "s3", self.region, "bucket", max_pool_connections=max(10, self.concurrency * 2)
+        )
+        if create:
+            self._create_bucket()
+
+    def __repr__(self) -> str:
+        return f"S3Bucket(bucket={self.bucket!r}, region={self.region!r})"
+
+    def _create_bucket(self) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        if self.capabilities.retention:
+            args["ObjectLockEnabledForBucket"] = True
+        try:
+            self._s3.create_bucket(**args)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise translate_error(exc, "CreateBucket") from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, "CreateBucket") from exc
+
+    # ------------------------------------------------------------------ writes
+
+    def put(
+        self,
+        key: str,
+        data: bytes | IO[bytes],
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retain_until: float | None = None,
+    ) -> ObjectInfo:
+        key = validate.key("key", key)
+        args = self._write_args(create_only, if_match, metadata, retain_until)
+        if isinstance(data, bytes | bytearray | memoryview):
+            payload = bytes(data)
+            source = _Source(io.BytesIO(payload), len(payload))
+            return self._upload(key, source, integrity.sha256_hex(payload), args, None)
+        with tempfile.SpooledTemporaryFile(max_size=self.part_size) as spool:
+            digest = integrity.Digest()
+            for chunk in digest.passing(integrity.chunks(data)):
+                spool.write(chunk)
+            source = _Source(spool, digest.size)
+            return self._upload(key, source, digest.hexdigest(), args, None)
+
+    def upload_file(
+        self,
+        path: str | Path,
+        key: str,
+        *,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> ObjectInfo:
+        key = validate.key("key", key)
+        source_path = Path(path)
+        if not source_path.is_file():
+            raise InvalidInput("path", f"{str(source_path)!r} is not a readable file")
+        args = self._write_args(create_only, if_match, metadata, None)
+        with source_path.open("rb") as file:
+            digest = integrity.Digest()
+            for _ in digest.passing(integrity.chunks(file)):
+                pass
+            source = _Source(file, digest.size)
+            return self._upload(key, source, digest.hexdigest(), args, progress)
+
+    def _write_args(
+        self,
+        create_only: bool,
+        if_match: str | None,
+        metadata: Mapping[str, str] | None,
+        retain_until: float | None,
+    ) -> dict[str, Any]:
+        """Everything a write sends besides the bytes, checked before any request."""
+        if create_only and if_match is not None:
+            raise InvalidInput("if_match", "cannot be combined with create_only")
+        args: dict[str, Any] = {"Metadata": _metadata(metadata), "ChecksumAlgorithm": "SHA256"}
+        if create_only:
+            args["IfNoneMatch"] = "*"
+        if if_match is not None:
+            args["IfMatch"] = validate.version("if_match", if_match)
+        if retain_until is not None:
+            until = validate.finite_non_negative("retain_until", retain_until)
+            if until <= time.time():
+                raise InvalidInput("retain_until", "must be in the future")
+            if not self.capabilities.retention:
+                raise Unsupported(f"bucket {self.bucket} was not declared with Object Lock")
+            args["ObjectLockMode"] = self.retention_mode
+            args["ObjectLockRetainUntilDate"] = datetime.datetime.fromtimestamp(
+                math.ceil(until), datetime.UTC
+            )
+        return args
+
+    def _upload(
+        self,
+        key: str,
+        source: _Source,
+        sha256: str,
+        args: dict[str, Any],
+        progress: Progress | None,
+    ) -> ObjectInfo:
+        args["Metadata"] = {**args["Metadata"], integrity.METADATA_KEY: sha256}
+        conditions: dict[str, str] = {
+            c: args.pop(c) for c in ("IfNoneMatch", "IfMatch") if c in args
+        }
+        if self.capabilities.retention and "IfNoneMatch" not in conditions:
+            self._refuse_retained(key)
+        try:
+            if source.size <= self.part_size:
+                body = source.read_at(0, source.size)
+                with translated("PutObject"):
+                    etag = self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ChecksumSHA256=_b64_sha256(body),
+                        **args,
+                        **conditions,
+                    )["ETag"]
+                if progress is not None:
+                    progress(source.size)
+            else:
+                # S3 enforces both conditions on CompleteMultipartUpload (moto only
+                # If-None-Match); checking first also saves sending every part in vain.
+                if "IfMatch" in conditions:
+                    self._head(key, IfMatch=conditions["IfMatch"])
+                elif "IfNoneMatch" in conditions and self._exists(key):
+                    raise PreconditionFailed(f"{key} exists")
+                etag = self._multipart(key, source, args, conditions, progress)
+        except NotFound as exc:
+            if "IfMatch" in conditions:
+                raise PreconditionFailed(f"{key}: no object to match") from exc
+            raise
+        except PreconditionFailed as exc:
+            if "IfNoneMatch" in conditions:
+                raise AlreadyExists(f"{key} already exists") from exc
+            raise
+        metadata = {k: v for k, v in args["Metadata"].items() if k != integrity.METADATA_KEY}
+        until = args.get("ObjectLockRetainUntilDate")
+        return ObjectInfo(
+            key=key,
+            size=source.size,
+            version=etag,
+            sha256=sha256,
+            updated_at=time.time(),  # this machine's clock; head() gives S3's LastModified
+            metadata=metadata,
+            retain_until=until.timestamp() if until is not None else None,
+        )
+
+    def _multipart(
+        self,
+        key: str,
+        source: _Source,
+        args: dict[str, Any],
+        conditions: dict[str, str],
+        progress: Progress | None,
+    ) -> str:
+        part_size = max(self.part_size, math.ceil(source.size / MAX_PARTS))
+        with translated("CreateMultipartUpload"):
+            upload_id = self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, **args)[
+                "UploadId"
+            ]
+        try:
+            offsets = range(0, source.size, part_size)
+
+            def send(number: int, offset: int) -> tuple[dict[str, Any], int]:
+                body = source.read_at(offset, part_size)
+                checksum = _b64_sha256(body)
+                with translated("UploadPart"):
+                    etag = self._s3.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=body,
+                        ChecksumSHA256=checksum,
+                    )["ETag"]
+                part = {"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum}
+                return part, len(body)
+
+            parts = self._run_bounded(
+                [partial(send, n, o) for n, o in enumerate(offsets, start=1)], progress
+            )
+            with translated("CompleteMultipartUpload"):
+                etag: str = self._s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
+                    **conditions,
+                )["ETag"]
+            return etag
+        except BaseException:
+            with suppress(BotoCoreError, ClientError):
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _run_bounded(
+        self, tasks: list[Callable[[], tuple[Any, int]]], progress: Progress | None
+    ) -> list[Any]:
+        """Runs ``tasks`` with at most ``concurrency`` in flight, so at most that many parts are
+        in memory; each task returns its result and the bytes it moved, reported to
+        ``progress`` from this thread."""
+        results: list[Any] = []
+        pending: set[Future[tuple[Any, int]]] = set()
+
+        def collect(finished: set[Future[tuple[Any, int]]]) -> None:
+            for future in finished:
+                result, moved = future.result()
+                results.append(result)
+                if progress is not None:
+                    progress(moved)
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            try:
+                for task in tasks:
+                    if len(pending) >= self.concurrency:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        collect(finished)
+                    pending.add(pool.submit(task))
+                finished, pending = wait(pending)
+                collect(finished)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return results
+
+    # ------------------------------------------------------------------ reads
+
+    def _head(self, key: str, **conditions: str) -> ObjectInfo:
+        with translated("HeadObject"):
+            response = self._s3.head_object(Bucket=self.bucket, Key=key, **conditions)
+        return self._info(key, response)
+
+    def _info(self, key: str, response: Mapping[str, Any]) -> ObjectInfo:
+        metadata = dict(response.get("Metadata", {}))
+        sha256 = metadata.pop(integrity.METADATA_KEY, "")
+        until = response.get("ObjectLockRetainUntilDate")
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            version=str(response["ETag"]),
+            sha256=sha256,
+            updated_at=response["LastModified"].timestamp(),
+            metadata=metadata,
+            retain_until=until.timestamp() if until is not None else None,
+        )
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._head(key)
+        except NotFound:
+            return False
+        return True
+
+    def _refuse_retained(self, key: str) -> None:
+        """S3 lets a new version or a delete marker cover a retained version; a backup under
+        retention must stay the object's current content, so the library refuses both."""
+        try:
+            info = self._head(key)
+        except NotFound:
+            return
+        if info.retain_until is not None and info.retain_until > time.time():
+            raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+
+    def head(self, key: str) -> ObjectInfo:
+        return self._head(validate.key("key", key))
+
+    def get(self, key: str) -> bytes:
+        return b"".join(self.stream(key))
+
+    def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        key = validate.key("key", key)
+        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+        with translated("GetObject"):
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        expected = response.get("Metadata", {}).get(integrity.METADATA_KEY)
+        return integrity.verified(self._body(response["Body"], chunk_size), expected, key)
+
+    @staticmethod
+    def _body(body: Any, chunk_size: int) -> Iterator[bytes]:
+        try:
+            with translated("GetObject"):
+                yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects from ListObjectsV2 pages (UTF-8 byte order is code point order).
+
+        A listing carries key, size, ETag and time but neither user metadata nor the stored
+        SHA-256: those are ``{}`` and ``""`` here, and ``head`` reads them (one request each).
+        """
+        prefix = validate.prefix("prefix", prefix)
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+        )
+        return self._list(pages)
+
+    @staticmethod
+    def _list(pages: Any) -> Iterator[ObjectInfo]:
+        with translated("ListObjectsV2"):
+            for page in pages:
+                for entry in page.get("Contents", []):
+                    yield ObjectInfo(
+                        key=entry["Key"],
+                        size=int(entry["Size"]),
+                        version=str(entry["ETag"]),
+                        sha256="",
+                        updated_at=entry["LastModified"].timestamp(),
+                    )
+
+    # ------------------------------------------------------------------ delete
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """S3 answers success for a missing key, so the library heads first for ``NotFound``."""
+        key = validate.key("key", key)
+        conditions = {} if if_match is None else {"IfMatch": validate.version("if_match", if_match)}
+        info = self._head(key)
+        if info.retain_until is not None and info.retain_until > time.time():
+            raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+        with translated("DeleteObject"):
+            self._s3.delete_object(Bucket=self.bucket, Key=key, **conditions)
+
+    # ------------------------------------------------------------------ download
+
+    def download_file(
+        self, key: str, path: str | Path, *, progress: Progress | None = None
+    ) -> ObjectInfo:
+        """Ranged GETs pinned to one ETag write into a temporary file beside ``path``, which is
+        hashed and renamed into place only when it matches."""
+        key = validate.key("key", key)
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
+        info = self._head(key)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            self._fetch_ranges(key, info, fd, progress)
+            digest = integrity.Digest()
+            with os.fdopen(os.dup(fd), "rb") as reader:
+                for _ in digest.passing(integrity.chunks(reader)):
+                    pass
+            digest.check(info.sha256 or None, key)
+            os.close(fd)
+            fd = -1
+            os.replace(temp, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temp)
+            raise
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return info
+
+    def _fetch_ranges(self, key: str, info: ObjectInfo, fd: int, progress: Progress | None) -> None:
+        def fetch(offset: int) -> tuple[None, int]:
+            last = min(offset + self.part_size, info.size) - 1
+            try:
+                with translated("GetObject"):
+                    response = self._s3.get_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Range=f"bytes={offset}-{last}",
+                        IfMatch=info.version,
+                    )
+                    position = offset
+                    for chunk in response["Body"].iter_chunks(1 << 20):
+                        os.pwrite(fd, chunk, position)
+                        position += len(chunk)
+            except PreconditionFailed as exc:
+                raise PreconditionFailed(f"{key} changed during the download") from exc
+            return None, position - offset
+
+        self._run_bounded(
+            [partial(fetch, o) for o in range(0, info.size, self.part_size)], progress
+        )

@@ -1,0 +1,222 @@
+"""The DynamoDB store against moto: the contract, plus what the contract cannot see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
+from multiregion.providers.aws.dynamodb import DynamoStore
+from multiregion.testing.contract.harness import StoreHarness
+from multiregion.testing.contract.store import StoreContract
+from multiregion.testing.emulators.aws import MotoServer
+from tests.aws.conftest import FAST
+
+
+@pytest.fixture
+def store_harness(moto: MotoServer, fresh_name: Callable[[str], str]) -> StoreHarness:
+    """One region: moto has no global tables, so replicas would never converge and a
+    two-region harness could not settle truthfully (see docs/providers/aws.md)."""
+    table = fresh_name("table")
+
+    def open_store(create: bool = False) -> DynamoStore:
+        return DynamoStore(
+            table=table, regions=["us-east-1"], create=create, endpoint_url=moto.url, **FAST
+        )
+
+    return StoreHarness(store=open_store(create=True), reopen=open_store, settle=lambda: None)
+
+
+class TestDynamoStoreContract(StoreContract):
+    pass
+
+
+def test_items_are_stored_as_documented(
+    moto: MotoServer, raw: Callable[..., Any], fresh_name: Callable[[str], str]
+) -> None:
+    table = fresh_name("table")
+    store = DynamoStore(
+        table=table, regions=["us-east-1"], create=True, endpoint_url=moto.url, **FAST
+    )
+    written = store.put("users/é", {"name": "Zoë", "n": 1.5})
+    token = store.promote("us-east-1")
+    dynamodb = raw("dynamodb")
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "k", "KeyType": "HASH"}]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    item = dynamodb.get_item(TableName=table, Key={"k": {"S": "users/é"}})["Item"]
+    assert item["d"] == {"S": '{"n":1.5,"name":"Zoë"}'}
+    assert item["v"] == {"S": written.version}
+    assert item["r"] == {"S": "us-east-1"}
+    fence = dynamodb.get_item(TableName=table, Key={"k": {"S": "\x00multiregion-fence"}})["Item"]
+    assert fence == {
+        "k": {"S": "\x00multiregion-fence"},
+        "e": {"N": str(token.epoch)},
+        "w": {"S": "us-east-1"},
+    }
+
+
+def test_put_many_writes_every_chunk(
+    moto: MotoServer, raw: Callable[..., Any], fresh_name: Callable[[str], str]
+) -> None:
+    table = fresh_name("table")
+    store = DynamoStore(
+        table=table, regions=["us-east-1"], create=True, endpoint_url=moto.url, **FAST
+    )
+    assert store.put_many({f"k{n:03d}": {"n": n} for n in range(60)}) == 60
+    count = raw("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
+    assert count == 60
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"table": "x"}, "table"),
+        ({"regions": "us-east-1"}, "regions"),
+        ({"regions": []}, "regions"),
+        ({"regions": ["us-east-1", "us-east-1"]}, "regions"),
+        ({"write_region": "eu-west-1"}, "write_region"),
+        ({"strong": True}, "regions"),
+        ({"strong": "yes"}, "strong"),
+        ({"endpoint_url": "http://example.com"}, "endpoint_url"),
+        ({"endpoint_urls": {"eu-west-1": "http://127.0.0.1:1"}}, "endpoint_urls"),
+        ({"max_attempts": 0}, "max_attempts"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, Any], field: str) -> None:
+    base: dict[str, Any] = {"table": "valid-table", "regions": ["us-east-1"]}
+    with pytest.raises(InvalidInput) as excinfo:
+        DynamoStore(**{**base, **settings})
+    assert excinfo.value.field == field
+
+
+class TestTwoRegions:
+    """One moto server per region. moto has no global tables, so each region's table stands
+    alone here: these tests check where the adapter sends each call, not replication."""
+
+    @pytest.fixture
+    def stores(
+        self, moto_per_region: dict[str, MotoServer], fresh_name: Callable[[str], str]
+    ) -> tuple[DynamoStore, Callable[..., Any]]:
+        table = fresh_name("table")
+        urls = {region: server.url for region, server in moto_per_region.items()}
+        for region, url in urls.items():  # what global tables would have made
+            client = boto3.client(
+                "dynamodb",
+                region_name=region,
+                endpoint_url=url,
+                config=Config(retries={"max_attempts": 1}),
+            )
+            client.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        store = DynamoStore(
+            table=table, regions=["us-east-1", "eu-west-1"], endpoint_urls=urls, **FAST
+        )
+
+        def raw_region(region: str) -> Any:
+            return boto3.client(
+                "dynamodb",
+                region_name=region,
+                endpoint_url=urls[region],
+                config=Config(retries={"max_attempts": 1}),
+            )
+
+        return store, raw_region
+
+    def test_writes_go_to_the_write_region_only(
+        self, stores: tuple[DynamoStore, Callable[..., Any]]
+    ) -> None:
+        store, raw_region = stores
+        store.put("k", {"n": 1})
+        with pytest.raises(PreconditionFailed):
+            store.put("k", {"n": 2}, region="eu-west-1")
+        table = store.table
+        assert "Item" in raw_region("us-east-1").get_item(TableName=table, Key={"k": {"S": "k"}})
+        assert "Item" not in raw_region("eu-west-1").get_item(
+            TableName=table, Key={"k": {"S": "k"}}
+        )
+
+    def test_pinned_reads_ask_that_region(
+        self, stores: tuple[DynamoStore, Callable[..., Any]]
+    ) -> None:
+        store, raw_region = stores
+        store.put("k", {"from": "primary"})
+        replica = {"k": {"S": "k"}, "d": {"S": '{"from":"replica"}'}, "v": {"S": "r1"}}
+        raw_region("eu-west-1").put_item(
+            TableName=store.table, Item={**replica, "t": {"N": "1"}, "r": {"S": "us-east-1"}}
+        )
+        assert store.get("k").value == {"from": "primary"}
+        assert store.get("k", region="eu-west-1").value == {"from": "replica"}
+        assert [i.version for i in store.scan(region="eu-west-1")] == ["r1"]
+
+    def test_promote_while_the_write_region_is_down(
+        self,
+        stores: tuple[DynamoStore, Callable[..., Any]],
+        moto_per_region: dict[str, MotoServer],
+    ) -> None:
+        store, _ = stores
+        old = store.fence()
+        store.put("before", {"n": 1}, fence=old)
+        bystander = DynamoStore(
+            table=store.table,
+            regions=store.regions,
+            endpoint_urls={region: server.url for region, server in moto_per_region.items()},
+            **FAST,
+        )
+        primary = moto_per_region["us-east-1"]
+        primary.stop()
+        try:
+            with pytest.raises(Unavailable):
+                store.get("before", region="us-east-1")
+            new = store.promote("eu-west-1")
+            assert (new.epoch, new.region) == (old.epoch + 1, "eu-west-1")
+            assert store.write_region == "eu-west-1"
+            assert store.put("after", {"n": 2}, fence=new).region == "eu-west-1"
+            with pytest.raises(PreconditionFailed):
+                store.put("after", {"n": 3}, fence=old)
+            assert store.put("unfenced", {"n": 4}).region == "eu-west-1"
+            with pytest.raises(PreconditionFailed):  # learns of the promote from eu-west-1
+                bystander.put("after", {"n": 5}, fence=old)
+        finally:
+            primary.start()
+
+
+def test_strong_mode_checks_the_fence_without_transactions(
+    moto: MotoServer, raw: Callable[..., Any], fresh_name: Callable[[str], str]
+) -> None:
+    """MRSC tables take no transactions: the fence is read, then the write is conditional."""
+    table = fresh_name("table")
+    regions = ["us-east-1", "us-east-2", "us-west-2"]
+    store = DynamoStore(table=table, regions=regions, strong=True, endpoint_url=moto.url, **FAST)
+    raw("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert store.capabilities.strong
+    old = store.fence()
+    first = store.put("k", {"n": 1}, fence=old)
+    with pytest.raises(AlreadyExists):
+        store.put("k", {"n": 2}, create_only=True)
+    unaware = DynamoStore(table=table, regions=regions, strong=True, endpoint_url=moto.url, **FAST)
+    store.promote("us-east-1")
+    with pytest.raises(PreconditionFailed):
+        unaware.put("k", {"n": 3}, fence=old)
+    store.delete("k", if_version=first.version)
+    with pytest.raises(NotFound):
+        store.get("k")

@@ -1,0 +1,131 @@
+"""The S3 bucket against moto: the contract, plus what the contract cannot see."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from multiregion.errors import AlreadyExists, InvalidInput, NotFound, Unavailable, Unsupported
+from multiregion.integrity import METADATA_KEY
+from multiregion.providers.aws.s3 import MIB, S3Bucket
+from multiregion.testing.contract.bucket import BucketContract
+from multiregion.testing.contract.harness import BucketHarness
+from multiregion.testing.emulators.aws import MotoServer
+from multiregion.testing.emulators.process import free_port
+from tests.aws.conftest import FAST
+
+
+def _corrupter(raw_s3: Any, bucket: str) -> Callable[[str], None]:
+    def corrupt(key: str) -> None:
+        stored = raw_s3.get_object(Bucket=bucket, Key=key)
+        data = bytearray(stored["Body"].read())
+        data[len(data) // 2] ^= 0xFF
+        raw_s3.put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=stored["Metadata"])
+
+    return corrupt
+
+
+@pytest.fixture(params=["plain", "object-lock"])
+def bucket_harness(
+    request: pytest.FixtureRequest,
+    moto: MotoServer,
+    raw: Callable[..., Any],
+    fresh_name: Callable[[str], str],
+) -> BucketHarness:
+    name = fresh_name("bucket")
+    bucket = S3Bucket(
+        bucket=name,
+        create=True,
+        retention=request.param == "object-lock",
+        part_size=5 * MIB,
+        endpoint_url=moto.url,
+        **FAST,
+    )
+    return BucketHarness(bucket=bucket, corrupt=_corrupter(raw("s3"), name), part_size=5 * MIB)
+
+
+class TestS3BucketContract(BucketContract):
+    pass
+
+
+@pytest.fixture
+def plain(moto: MotoServer, fresh_name: Callable[[str], str]) -> S3Bucket:
+    return S3Bucket(
+        bucket=fresh_name("bucket"), create=True, part_size=5 * MIB, endpoint_url=moto.url, **FAST
+    )
+
+
+def test_checksums_and_metadata_reach_s3(plain: S3Bucket, raw: Callable[..., Any]) -> None:
+    data = os.urandom(1000)
+    info = plain.put("one", data, metadata={"app": "x"})
+    stored = raw("s3").head_object(Bucket=plain.bucket, Key="one", ChecksumMode="ENABLED")
+    assert stored["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert stored["Metadata"] == {"app": "x", METADATA_KEY: hashlib.sha256(data).hexdigest()}
+    assert stored["ETag"] == info.version
+
+
+def test_large_uploads_are_multipart_and_leave_no_parts_behind(
+    plain: S3Bucket, raw: Callable[..., Any], tmp_path: Path
+) -> None:
+    source = tmp_path / "big"
+    source.write_bytes(os.urandom(11 * MIB))
+    info = plain.upload_file(source, "big")
+    s3 = raw("s3")
+    assert s3.head_object(Bucket=plain.bucket, Key="big")["ETag"].endswith('-3"')
+    assert info.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    with pytest.raises(AlreadyExists):
+        plain.upload_file(source, "big", create_only=True)
+    assert s3.list_multipart_uploads(Bucket=plain.bucket).get("Uploads", []) == []
+
+
+def test_retention_is_object_lock(
+    moto: MotoServer, raw: Callable[..., Any], fresh_name: Callable[[str], str]
+) -> None:
+    bucket = S3Bucket(
+        bucket=fresh_name("bucket"), create=True, retention=True, endpoint_url=moto.url, **FAST
+    )
+    until = time.time() + 600
+    bucket.put("kept", b"x", retain_until=until)
+    stored = raw("s3").head_object(Bucket=bucket.bucket, Key="kept")
+    assert stored["ObjectLockMode"] == "COMPLIANCE"
+    assert abs(stored["ObjectLockRetainUntilDate"].timestamp() - until) <= 1
+
+
+def test_retention_needs_an_object_lock_bucket(plain: S3Bucket) -> None:
+    with pytest.raises(Unsupported):
+        plain.put("kept", b"x", retain_until=time.time() + 600)
+    with pytest.raises(NotFound):
+        plain.head("kept")
+
+
+def test_a_dead_endpoint_is_unavailable() -> None:
+    bucket = S3Bucket(
+        bucket="nobody-listens", endpoint_url=f"http://127.0.0.1:{free_port()}", **FAST
+    )
+    with pytest.raises(Unavailable):
+        bucket.head("k")
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"bucket": "No_Such"}, "bucket"),
+        ({"region": "Mars"}, "region"),
+        ({"part_size": MIB}, "part_size"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"retention_mode": "forever"}, "retention_mode"),
+        ({"endpoint_url": "ftp://127.0.0.1"}, "endpoint_url"),
+        ({"endpoint_url": "http://s3.example.com"}, "endpoint_url"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        S3Bucket(**{"bucket": "valid-bucket", **settings})
+    assert excinfo.value.field == field
