@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "multiregion.commands.operate",
     "multiregion.commands.backup",
     "multiregion.commands.runbook",
+    "multiregion.commands.drill",
 )
 
 EXIT_ERROR = 2

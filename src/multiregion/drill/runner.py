@@ -113,6 +113,7 @@ class Drill:
         self._seq = 0
         self._start = 0.0
         self._fault_at: float | None = None
+        self._measuring = False  # from the fault until failback starts
         self._answer: tuple[str, str, float] | None = None  # address, endpoint, valid until
 
     # ------------------------------------------------------------------ the run
@@ -131,6 +132,7 @@ class Drill:
             self._loop(self.settings.steady_s, abort)
             self._event(f"fault: {self.fault.description}")
             self._fault_at = self._now()
+            self._measuring = True
             self.fault.inject()
             recovered = self._loop(self.settings.timeout_s, abort, until_recovered=True)
             if recovered:
@@ -139,6 +141,7 @@ class Drill:
             else:
                 outcome = "not recovered"
                 self._event(f"not recovered within {self.settings.timeout_s:g}s")
+            self._measuring = False
             to_region = self.controller.active if self.controller.active != self.region else None
             lost = self._lost_writes(to_region)
             if self.settings.failback:
@@ -183,7 +186,7 @@ class Drill:
         except MultiregionError as exc:
             logger.warning("controller step failed: %s", exc)
         else:
-            if move is not None and self._fault_at is not None:
+            if move is not None and self._measuring:
                 at = self._now()
                 self._obs.once("promote", at)
                 epoch = f", fence epoch {move.fence.epoch}" if move.fence is not None else ""
@@ -196,7 +199,7 @@ class Drill:
             if (
                 region == self.region
                 and state is HealthState.UNHEALTHY
-                and self._fault_at is not None
+                and self._measuring
                 and self._obs.once("detect", at)
             ):
                 self._event(f"{region} detected unhealthy")
@@ -219,7 +222,7 @@ class Drill:
         region = self._region_of(endpoint)
         at = self._now()
         self._obs.dns.append((at, region))
-        if region != self.region and self._fault_at is not None and self._obs.once("switch", at):
+        if region != self.region and self._measuring and self._obs.once("switch", at):
             self._event(f"DNS answers {region}")
         return answer.records[0], endpoint
 
@@ -246,7 +249,7 @@ class Drill:
             # Recovery means being served elsewhere: a cached answer may still reach a region
             # that was only forced out of DNS.
             assert resolved is not None
-            if self._fault_at is not None and self._region_of(resolved[1]) != self.region:
+            if self._measuring and self._region_of(resolved[1]) != self.region:
                 self._obs.once("request-after-fault", at)
         else:
             self._obs.requests_failed += 1
@@ -263,7 +266,7 @@ class Drill:
             return
         at = self._now()
         self._obs.acked[key] = at
-        if self._fault_at is not None:
+        if self._measuring:
             self._obs.once("write-after-fault", at)
 
     # ------------------------------------------------------------------ after the fault
@@ -280,7 +283,9 @@ class Drill:
             except NotFound:
                 lost.append(at)
             except MultiregionError as exc:
-                logger.warning("could not check %s in %s: %s", key, region, exc)
+                logger.warning("cannot count lost writes in %s: %s", region, exc)
+                self._event(f"lost writes not counted: {region} unreadable")
+                return []
         return sorted(lost)
 
     def _failback(self, abort: threading.Event) -> Failback:

@@ -1,0 +1,144 @@
+"""`multiregion drill` on a local deployment: measured, failed back, pictured; bad input named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multiregion import cli
+from multiregion.testing.endpoints import LoopbackEndpoint, start_endpoints
+
+SPEC = """
+[deployment]
+name = "shop"
+
+[objectives]
+rto_s = 10
+rpo_s = 5
+
+[[regions]]
+name = "region-a"
+endpoint = "{a}"
+
+[[regions]]
+name = "region-b"
+endpoint = "{b}"
+
+[route]
+name = "app.drill-cli.test"
+policy = "failover"
+ttl = 1
+
+[health_check]
+protocol = "http"
+port = {port}
+interval_s = 0.1
+timeout_s = 0.1
+failure_threshold = 2
+
+[router]
+state_dir = "state/dns"
+
+[store]
+path = "state/store"
+replication = "sync"
+"""
+
+
+@pytest.fixture
+def endpoints() -> Iterator[list[LoopbackEndpoint]]:
+    started = start_endpoints(2)
+    yield started
+    for endpoint in started:
+        endpoint.close()
+
+
+@pytest.fixture
+def config(tmp_path: Path, endpoints: list[LoopbackEndpoint]) -> Path:
+    path = tmp_path / "deploy.toml"
+    a, b = endpoints
+    path.write_text(SPEC.format(a=a.address, b=b.address, port=a.port))
+    return path
+
+
+def test_a_drill_from_the_command_line(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    svg = tmp_path / "timeline.svg"
+    code = cli.main(
+        [
+            "drill",
+            "--config",
+            str(config),
+            "--fault",
+            "force-down",
+            "--steady",
+            "0.5",
+            "--timeout",
+            "10",
+            "--svg",
+            str(svg),
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["outcome"] == "recovered"
+    assert report["region"] == "region-a"
+    assert report["dns_switch_s"] is not None
+    assert report["rto_met"] is True
+    assert report["rpo_met"] is True
+    assert report["lost_writes"] == 0  # sync replication
+    assert report["failback"]["ok"] is True
+    assert report["passed"] is True
+    assert svg.read_text().startswith("<svg")
+    assert report["svg"] == str(svg.resolve())
+
+
+def test_a_route_that_is_not_applied_is_named(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["drill", "--config", str(config), "--timeout", "1"]) == 2
+    assert "multiregion apply" in capsys.readouterr().err
+
+
+def test_an_unknown_region_is_named(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    assert cli.main(["drill", "--config", str(config), "--region", "region-z"]) == 2
+    assert "region-z" in capsys.readouterr().err
+
+
+def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Forced out of DNS with its store replica down, but its service still answering: the
+    health checks see nothing, the write region does not move, and writes never recover."""
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    code = cli.main(
+        [
+            "drill",
+            "--config",
+            str(config),
+            "--fault",
+            "region-outage",
+            "--steady",
+            "0.3",
+            "--timeout",
+            "1.5",
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["outcome"] == "not recovered"
+    assert report["dns_switch_s"] is not None
+    assert report["promote_s"] is None
+    assert report["write_rto_s"] is None
+    assert report["passed"] is False
+    assert report["failback"]["ok"] is True
