@@ -1,0 +1,285 @@
+"""Operating a deployment from its spec: ``status``, ``plan``, ``apply``, ``failover``,
+``failback``, ``drain``, ``undrain`` and ``serve``, each with ``--config FILE``.
+
+``undrain`` is ``ActiveActiveController.restore`` (``restore`` is the backup group's command).
+
+Each invocation is a new process, so nothing is remembered between commands: the active region
+of an active-passive deployment is the store's write region (or, without a store, the first
+region of the failover order not pinned down), and ``failback`` is a failover to the route's
+primary. How the local router's DNS data plane is found or started: ``connection``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from multiregion.commands.connection import (
+    announced_data_plane,
+    open_deployment,
+    uses_local_router,
+)
+from multiregion.commands.status import collect, render
+from multiregion.deployment import Deployment, load
+from multiregion.errors import AlreadyExists, InvalidInput, Unsupported
+from multiregion.failover.controller import (
+    ActiveActiveController,
+    ActivePassiveController,
+    Move,
+)
+from multiregion.model import EndpointStatus, HealthState, Route, Weighted
+from multiregion.planning import describe_policy
+
+EXIT_CHANGES_PENDING = 1
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    status = _command(commands, "status", "show routing, health, DNS answer and store state")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=run_status)
+
+    plan = _command(commands, "plan", "show what apply would change in the route")
+    plan.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"exit {EXIT_CHANGES_PENDING} when changes are pending (0 when none)",
+    )
+    plan.set_defaults(handler=run_plan)
+
+    apply = _command(commands, "apply", "create or update the route as the spec says")
+    apply.set_defaults(handler=run_apply)
+
+    failover = _command(commands, "failover", "move traffic and writes to another region")
+    failover.add_argument("--to", required=True, metavar="REGION", help="the region to activate")
+    failover.add_argument("--reason", default="manual failover", help="logged with the move")
+    failover.add_argument("--json", action="store_true", help="print the move as JSON")
+    failover.set_defaults(handler=run_failover)
+
+    failback = _command(commands, "failback", "move traffic and writes back to the primary")
+    failback.add_argument("--reason", default="manual failback", help="logged with the move")
+    failback.add_argument("--json", action="store_true", help="print the move as JSON")
+    failback.set_defaults(handler=run_failback)
+
+    drain = _command(commands, "drain", "active-active: send no new traffic to a region")
+    drain.add_argument("--region", required=True)
+    drain.set_defaults(handler=run_drain)
+
+    undrain = _command(commands, "undrain", "active-active: send traffic to a region again")
+    undrain.add_argument("--region", required=True)
+    undrain.add_argument(
+        "--weight", type=float, default=None, help="its weight (default: the spec's)"
+    )
+    undrain.set_defaults(handler=run_undrain)
+
+    serve = _command(commands, "serve", "run the local router's DNS data plane until Ctrl-C")
+    serve.add_argument(
+        "--port", type=int, default=None, help="DNS port (default: the spec's dns_port, or free)"
+    )
+    serve.set_defaults(handler=run_serve)
+
+
+def _command(commands: argparse._SubParsersAction[Any], name: str, text: str) -> Any:
+    parser = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    parser.add_argument(
+        "--config", required=True, type=Path, metavar="FILE", help="the deployment spec (TOML)"
+    )
+    return parser
+
+
+def _progress() -> Console:
+    """Where spinners go: stderr, so that stdout stays the command's result."""
+    return Console(stderr=True)
+
+
+# --------------------------------------------------------------------------- status, plan, apply
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=True) as deployment:
+        status = collect(deployment, wait=_progress().status)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        render(status, Console(soft_wrap=True))
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        plan = deployment.router.plan(deployment.spec.route)
+    print(plan)
+    return EXIT_CHANGES_PENDING if args.exit_code and plan else 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        route = deployment.spec.route
+        plan = deployment.router.apply(route)
+        expected = deployment.router.expected_failover_s(route)
+    print(f"applied {plan}" if plan else str(plan))
+    print(f"expected failover time: {expected:.1f}s")
+    return 0
+
+
+# --------------------------------------------------------------------------- active-passive
+
+
+def _manual_only() -> Mapping[str, HealthState]:
+    """The controller's health source: manual moves read none (``step`` is never called)."""
+    return {}
+
+
+def _controller(deployment: Deployment) -> ActivePassiveController:
+    """A controller whose active region is the store's write region, as nothing else is kept."""
+    store = deployment.store if deployment.spec.settings["store"] else None
+    controller = ActivePassiveController(
+        deployment.router, deployment.spec.route.name, health=_manual_only, store=store
+    )
+    if store is None:
+        controller.policy.moved(_unpinned_region(controller))
+    return controller
+
+
+def _unpinned_region(controller: ActivePassiveController) -> str:
+    """Without a store: the first region of the failover order with an endpoint not pinned down."""
+    route = controller.route
+    overrides = controller.router.endpoint_status(route.name)
+    for region in controller.policy.order:
+        names = [e.name for e in route.endpoints if e.region == region]
+        if any(overrides.get(n) is not EndpointStatus.DOWN for n in names):
+            return region
+    return controller.policy.order[0]
+
+
+def run_failover(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        controller = _controller(deployment)
+        with _progress().status(f"failing over to {args.to}"):
+            move = controller.failover(args.to, args.reason)
+    _print_move(move, args.json)
+    return 0
+
+
+def run_failback(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        controller = _controller(deployment)
+        primary = controller.policy.order[0]
+        with _progress().status(f"failing back to {primary} (waiting for it to catch up)"):
+            move = controller.failback(args.reason)
+    _print_move(move, args.json)
+    return 0
+
+
+def _print_move(move: Move, as_json: bool) -> None:
+    decision = move.decision
+    epoch = None if move.fence is None else move.fence.epoch
+    if as_json:
+        data = {
+            "action": decision.action,
+            "from": decision.from_region,
+            "to": decision.to_region,
+            "reason": decision.reason,
+            "fence_epoch": epoch,
+            "duration_s": move.duration_s,
+        }
+        print(json.dumps(data, indent=2))
+        return
+    fence = "no store" if epoch is None else f"fence epoch {epoch}"
+    print(
+        f"{decision.action} {decision.from_region} -> {decision.to_region}: {fence}, "
+        f"{move.duration_s:.2f}s ({decision.reason})"
+    )
+    if decision.action == "failover":
+        print(f"{decision.from_region} is pinned out of DNS until failback")
+    else:
+        print(f"{decision.from_region} is a health-checked backup again")
+
+
+# --------------------------------------------------------------------------- active-active
+
+
+def run_drain(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        route = ActiveActiveController(deployment.router, deployment.spec.route.name).drain(
+            args.region
+        )
+    print(f"drained {args.region}: {describe_policy(route.policy)}")
+    return 0
+
+
+def run_undrain(args: argparse.Namespace) -> int:
+    with open_deployment(args.config, needs_dns=False) as deployment:
+        weight = args.weight
+        if weight is None:
+            weight = _spec_weight(deployment.spec.route, args.region)
+        route = ActiveActiveController(deployment.router, deployment.spec.route.name).restore(
+            args.region, weight
+        )
+    print(f"restored {args.region}: {describe_policy(route.policy)}")
+    return 0
+
+
+def _spec_weight(route: Route, region: str) -> float:
+    if not isinstance(route.policy, Weighted):
+        raise InvalidInput("route.policy", "undrain needs a weighted route")
+    for endpoint in route.endpoints:
+        if endpoint.region == region:
+            return route.policy.weight(endpoint.name)
+    raise InvalidInput("region", f"{region!r} is not a region of {route.name}")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM.
+
+    ``LocalDataPlane`` rather than ``dataplane.serve``: the same server, but this way the port
+    it got can be printed.
+    """
+    from multiregion.providers.local.dataplane import LocalDataPlane
+
+    spec = load(args.config)
+    if not uses_local_router(spec):
+        raise Unsupported(
+            f"serve runs the local router's DNS; {spec.providers['router']} answers DNS itself"
+        )
+    settings = spec.settings["router"]
+    if "state_dir" not in settings:
+        raise InvalidInput(f"{spec.source}: router.state_dir", "is missing")
+    announced = announced_data_plane(settings)
+    if announced is not None:
+        raise AlreadyExists(
+            f"a data plane already serves {settings['state_dir']} on {announced[0]}:{announced[1]}"
+        )
+    port = args.port if args.port is not None else settings.get("dns_port") or 0
+    host = settings.get("dns_host", "127.0.0.1")
+    plane = LocalDataPlane(settings["state_dir"], host=host, port=port)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        with plane:
+            console.print(
+                f"serving DNS for {', '.join(plane.state.names()) or 'no routes yet'} on "
+                f"{host}:{plane.port} (state {settings['state_dir']}); Ctrl-C stops"
+            )
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
