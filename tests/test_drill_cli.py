@@ -114,7 +114,7 @@ def test_an_unknown_region_is_named(config: Path, capsys: pytest.CaptureFixture[
 
 
 def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
-    config: Path, capsys: pytest.CaptureFixture[str]
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Forced out of DNS with its store replica down, but its service still answering: the
     health checks see nothing, the write region does not move, and writes never recover."""
@@ -132,6 +132,8 @@ def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
             "--timeout",
             "1.5",
             "--json",
+            "--svg",
+            str(tmp_path / "outage.svg"),
         ]
     )
     report = json.loads(capsys.readouterr().out)
