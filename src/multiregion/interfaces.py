@@ -44,6 +44,9 @@ class RouterCapabilities:
     """Endpoints of a route with a health check leave the answer when they fail."""
     cname_targets: bool = True
     """Endpoints may be host names (CNAME) as well as addresses."""
+    answers_when_all_down: bool = False
+    """With every endpoint forced down, DNS still answers the first one in the route's order
+    (Route 53 has no empty answer while records exist); otherwise the answer is empty."""
 
 
 @attrs.frozen

@@ -61,57 +61,26 @@ def router_harness(moto: MotoServer) -> Iterator[RouterHarness]:
 
 
 class TestRoute53RouterContract(RouterContract):
-    pass
+    latency_regions = ("us-east-1", "eu-west-1")
 
-    @pytest.mark.parametrize("kind", ["failover", "weighted", "latency", "geo"])
-    def test_policies_outside_the_capabilities_are_refused(
-        self, router_harness: RouterHarness, kind: str
-    ) -> None:
-        """The contract's latency route uses regions named region-a and region-b; Route 53
-        latency records need AWS regions, so that case runs here with real region names."""
-        if kind != "latency":
-            super().test_policies_outside_the_capabilities_are_refused(router_harness, kind)
-            return
-        router = router_harness.router
-        servers = router_harness.endpoints(2)
-        name = f"latency.{router_harness.zone}"
-        made_up = [
-            Endpoint("primary", "region-a", servers[0].address),
-            Endpoint("backup", "region-b", servers[1].address),
-        ]
-        with pytest.raises(InvalidInput) as excinfo:
-            router.apply(Route(name, made_up, Latency()))
-        assert excinfo.value.field == "endpoint.region"
-        endpoints = [
-            Endpoint("primary", "us-east-1", servers[0].address),
-            Endpoint("backup", "eu-west-1", servers[1].address),
-        ]
-        route = Route(name, endpoints, Latency())
-        assert {c.action for c in router.plan(route).changes} == {"create"}
-        router.apply(route)
-        assert router.get(name) == route
-        assert router.resolve(name, client_region="eu-west-1").endpoints == ("backup",)
 
-    def test_every_endpoint_forced_down_leaves_the_answer_empty(
-        self, router_harness: RouterHarness
-    ) -> None:
-        """Deliberately different from the neutral rule: Route 53 has no empty answer for a
-        name whose records exist. With every failover record unhealthy it answers the
-        primary ("when the secondary is unhealthy, Route 53 responds with the primary,
-        regardless of the health of the primary"), and a forced DOWN is an unhealthy check."""
-        router = router_harness.router
-        servers = router_harness.endpoints(2)
-        endpoints = [
-            Endpoint("primary", "region-a", servers[0].address),
-            Endpoint("backup", "region-b", servers[1].address),
-        ]
-        route = Route(f"empty.{router_harness.zone}", endpoints, Failover("primary", ["backup"]))
-        router.apply(route)
-        router.set_endpoint_status(route.name, "primary", DOWN)
-        router.set_endpoint_status(route.name, "backup", DOWN)
-        assert router.resolve(route.name).endpoints == ("primary",)
-        router.set_endpoint_status(route.name, "backup", AUTO)
-        assert router.resolve(route.name).endpoints == ("backup",)
+def test_latency_records_need_aws_regions(router_harness: RouterHarness) -> None:
+    router = router_harness.router
+    servers = router_harness.endpoints(2)
+    made_up = [
+        Endpoint("primary", "region-a", servers[0].address),
+        Endpoint("backup", "region-b", servers[1].address),
+    ]
+    with pytest.raises(InvalidInput) as excinfo:
+        router.apply(Route(f"latency.{router_harness.zone}", made_up, Latency()))
+    assert excinfo.value.field == "endpoint.region"
+    endpoints = [
+        Endpoint("primary", "us-east-1", servers[0].address),
+        Endpoint("backup", "eu-west-1", servers[1].address),
+    ]
+    route = Route(f"latency.{router_harness.zone}", endpoints, Latency())
+    router.apply(route)
+    assert router.resolve(route.name, client_region="eu-west-1").endpoints == ("backup",)
 
 
 @pytest.fixture

@@ -290,6 +290,7 @@ class Route53Router(TrafficRouter):
             policies=frozenset({Failover, Weighted, Latency, Geo}),
             health_checked=True,
             cname_targets=True,
+            answers_when_all_down=True,
         )
         self._rng = random.Random(seed)
         self._route53 = Connection(
