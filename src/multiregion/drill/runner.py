@@ -171,8 +171,12 @@ class Drill:
         return not until_recovered
 
     def _recovered(self) -> bool:
+        """Requests and writes succeed again and, once the failed region was seen unhealthy,
+        the controller has moved the write region (else the move would land in failback)."""
         first = self._obs.first
         need = ["request-after-fault"] + (["write-after-fault"] if self.store is not None else [])
+        if "detect" in first:
+            need.append("promote")
         return all(key in first for key in need)
 
     # ------------------------------------------------------------------ one tick

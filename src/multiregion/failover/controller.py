@@ -51,8 +51,9 @@ def probe_health(probe: HealthProbe, route: Route) -> HealthSource:
         raise InvalidInput("route.health_check", "a health-driven controller needs a check")
     names = {}
     for endpoint in route.endpoints:
-        name = probe.ensure(ProbeTarget(endpoint.name, endpoint.target, route.health_check))
-        names[endpoint.region] = name
+        # Checks are read back by target name, whatever id the provider gives them.
+        probe.ensure(ProbeTarget(endpoint.name, endpoint.target, route.health_check))
+        names[endpoint.region] = endpoint.name
 
     def read() -> dict[str, HealthState]:
         states = {}
