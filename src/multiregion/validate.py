@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import math
+import os
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from multiregion.errors import InvalidInput
+from multiregion.integrity import METADATA_KEY
+
+if TYPE_CHECKING:
+    from multiregion.model import FencingToken
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -92,8 +99,9 @@ def seconds(field: str, value: object, low: float, high: float) -> float:
     return float(value)
 
 
-def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES) -> str:
-    """A store key or object key: non-empty text without control characters."""
+def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES, *, utf8: bool = False) -> str:
+    """A store key or object key: non-empty text without control characters; with ``utf8``,
+    also text that UTF-8 can encode (no lone surrogates)."""
     if not isinstance(value, str):
         raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
     if not value:
@@ -103,6 +111,15 @@ def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES) -> str:
         raise InvalidInput(field, f"is {size} bytes long; at most {max_bytes} are allowed")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(field, "must not contain control characters")
+    return utf8_text(field, value) if utf8 else value
+
+
+def utf8_text(field: str, value: str) -> str:
+    """Text that UTF-8 can encode: no lone surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)") from None
     return value
 
 
@@ -112,8 +129,13 @@ def prefix(field: str, value: object) -> str:
     return value if not value else key(field, value)
 
 
-def document(field: str, value: object) -> dict[str, Any]:
-    """A JSON object; returned as a deep copy so that later changes by the caller cannot leak in."""
+def document(
+    field: str, value: object, max_bytes: int | None = None, *, holder: str | None = None
+) -> dict[str, Any]:
+    """A JSON object; returned as a deep copy so that later changes by the caller cannot leak in.
+
+    With ``max_bytes``, also at most that many bytes as ``document_size`` counts them; ``holder``
+    names what holds that many in the refusal (e.g. ``"Cosmos DB items"``)."""
     if not isinstance(value, Mapping):
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
     try:
@@ -121,6 +143,12 @@ def document(field: str, value: object) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"is not JSON-serialisable: {exc}") from None
     copied: dict[str, Any] = json.loads(text)
+    if max_bytes is not None:
+        size = document_size(copied)
+        if size > max_bytes:
+            if holder is None:
+                raise InvalidInput(field, f"is {size} bytes as JSON; at most {max_bytes} allowed")
+            raise InvalidInput(field, f"is {size} bytes as JSON; {holder} hold {max_bytes}")
     return copied
 
 
@@ -132,6 +160,117 @@ def document_size(value: Mapping[str, Any]) -> int:
 def version(field: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(field, "must be a version string returned by the store or bucket")
+    return value
+
+
+def if_version(value: object) -> str | None:
+    """The ``if_version`` argument of a store write: None or a version string."""
+    return None if value is None else version("if_version", value)
+
+
+def fence(value: object) -> FencingToken | None:
+    """The ``fence`` argument of a store write: None or a FencingToken."""
+    from multiregion.model import FencingToken
+
+    if value is not None and not isinstance(value, FencingToken):
+        raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
+    return value
+
+
+def store_conditions(wanted: object, token: object, create_only: object = False) -> None:
+    """The conditions of a store write: ``if_version`` (``wanted``) None or a version, ``fence``
+    (``token``) None or a FencingToken, ``create_only`` a bool not combined with ``if_version``."""
+    if_version(wanted)
+    fence(token)
+    if not isinstance(create_only, bool):
+        raise InvalidInput("create_only", "must be True or False")
+    if create_only and wanted is not None:
+        raise InvalidInput("if_version", "cannot be combined with create_only")
+
+
+def write_conditions(create_only: object, if_match: object) -> None:
+    """The conditions of a bucket write: ``create_only`` a bool, ``if_match`` None or a
+    version, not both set."""
+    if not isinstance(create_only, bool):
+        raise InvalidInput("create_only", "must be True or False")
+    if if_match is not None:
+        version("if_match", if_match)
+        if create_only:
+            raise InvalidInput("if_match", "cannot be combined with create_only")
+
+
+def pairs(items: object) -> Iterator[tuple[object, object]]:
+    """The (key, value) pairs of a mapping or of an iterable of pairs, each checked as it comes."""
+    found = items.items() if isinstance(items, Mapping) else items
+    if isinstance(found, str | bytes) or not isinstance(found, Iterable):
+        raise InvalidInput("items", "must be a mapping or an iterable of (key, value) pairs")
+    return _pairs(found)
+
+
+def _pairs(found: Iterable[object]) -> Iterator[tuple[object, object]]:
+    for index, pair in enumerate(found):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidInput(f"items[{index}]", "must be a (key, value) pair")
+        yield pair[0], pair[1]
+
+
+def service_metadata(value: object, max_bytes: int, service: str) -> dict[str, str]:
+    """User metadata as a bucket adapter sends it to ``service`` (S3, GCS), which keeps at most
+    ``max_bytes`` of names and values with the library's checksum entry and 64 bytes to spare."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput("metadata", "must map names to strings")
+    for name, text in value.items():
+        if not isinstance(name, str) or not _METADATA_NAME.match(name):
+            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits and -")
+        if name == METADATA_KEY:
+            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
+        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
+    size = sum(len(k) + len(v) for k, v in value.items()) + len(METADATA_KEY) + 64
+    if size > max_bytes:
+        raise InvalidInput("metadata", f"{size} bytes; {service} keeps at most {max_bytes}")
+    return dict(value)
+
+
+def data(value: object) -> bytes | IO[bytes]:
+    """Bytes (copied) or a binary stream: anything with ``read()`` that is not a text stream."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, io.TextIOBase) or not callable(getattr(value, "read", None)):
+        raise InvalidInput("data", f"must be bytes or a binary stream, not {type(value).__name__}")
+    stream: IO[bytes] = value  # type: ignore[assignment]  # duck-typed: anything with read()
+    return stream
+
+
+def file_path(field: str, value: object) -> Path:
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise InvalidInput(field, "must be a file system path")
+    return Path(value)
+
+
+def progress(value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidInput("progress", "must be a callable taking a byte count")
+
+
+def regions(field: str, value: object) -> tuple[str, ...]:
+    """A store's regions: a non-empty list of region names, each named once."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidInput(field, "must be a list of region names")
+    names = tuple(region(field, name) for name in value)
+    if not names:
+        raise InvalidInput(field, "a store needs at least one region")
+    if len(set(names)) != len(names):
+        raise InvalidInput(field, "a region appears twice")
+    return names
+
+
+def member(field: str, value: object, options: tuple[str, ...]) -> str:
+    """One of ``options`` (named in their order in the refusal), such as a store's regions."""
+    if not isinstance(value, str) or value not in options:
+        raise InvalidInput(field, f"{value!r} is not one of {', '.join(options)}")
     return value
 
 

@@ -52,15 +52,6 @@ _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _NAMES = {"#k": "k", "#v": "v", "#e": "e", "#w": "w"}
 
 
-def _regions(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidInput("regions", "must be a list of region names")
-    regions = tuple(validate.region("regions", r) for r in value)
-    if not regions or len(set(regions)) != len(regions):
-        raise InvalidInput("regions", "must name at least one region, each once")
-    return regions
-
-
 def _flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(field, "must be True or False")
@@ -108,7 +99,7 @@ class DynamoStore(ReplicatedStore):
         if not isinstance(table, str) or not _TABLE.match(table):
             raise InvalidInput("table", f"{table!r} is not a DynamoDB table name")
         self.table = table
-        self._regions = _regions(regions)
+        self._regions = validate.regions("regions", regions)
         self._default = self._region_of("write_region", write_region or self._regions[0])
         self.strong = _flag("strong", strong)
         if self.strong and len(self._regions) != MRSC_REGIONS:
@@ -193,9 +184,7 @@ class DynamoStore(ReplicatedStore):
     # ------------------------------------------------------------------ regions and fencing
 
     def _region_of(self, field: str, region: object) -> str:
-        if not isinstance(region, str) or region not in self._regions:
-            raise InvalidInput(field, f"{region!r} is not one of {', '.join(self._regions)}")
-        return region
+        return validate.member(field, region, self._regions)
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -277,8 +266,7 @@ class DynamoStore(ReplicatedStore):
 
     def _target(self, region: str | None, fence: object) -> tuple[str, FencingToken | None]:
         """The region a write goes to, checked before any call."""
-        if fence is not None and not isinstance(fence, FencingToken):
-            raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
+        fence = validate.fence(fence)
         if region is not None:
             region = self._region_of("region", region)
         if fence is not None:
@@ -325,12 +313,7 @@ class DynamoStore(ReplicatedStore):
     # ------------------------------------------------------------------ writes
 
     def _attributes(self, key: str, value: Mapping[str, Any], region: str) -> dict[str, Any]:
-        document = validate.document("value", value)
-        size = validate.document_size(document)
-        if size > self.capabilities.max_item_bytes:
-            raise InvalidInput(
-                "value", f"is {size} bytes; at most {self.capabilities.max_item_bytes} fit"
-            )
+        document = validate.document("value", value, self.capabilities.max_item_bytes)
         return {
             "k": {"S": key},
             "d": {"S": json.dumps(document, separators=(",", ":"), ensure_ascii=False)},

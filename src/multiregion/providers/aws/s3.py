@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from multiregion import integrity, validate
+from multiregion import integrity, transfer, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -48,7 +48,6 @@ MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 MAX_METADATA_BYTES = 2048
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _MODES = frozenset({"COMPLIANCE", "GOVERNANCE"})
 
 
@@ -58,22 +57,8 @@ def _bucket_name(value: object) -> str:
     return value
 
 
-def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("metadata", "must map names to strings")
-    for name, text in value.items():
-        if not isinstance(name, str) or not _META_KEY.match(name):
-            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits, -")
-        if name == integrity.METADATA_KEY:
-            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
-        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
-            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
-    size = sum(len(k) + len(v) for k, v in value.items()) + len(integrity.METADATA_KEY) + 64
-    if size > MAX_METADATA_BYTES:
-        raise InvalidInput("metadata", f"{size} bytes; S3 keeps at most {MAX_METADATA_BYTES}")
-    return dict(value)
+def _metadata(value: object) -> dict[str, str]:
+    return validate.service_metadata(value, MAX_METADATA_BYTES, "S3")
 
 
 def _b64_sha256(data: bytes) -> str:
@@ -196,14 +181,10 @@ class S3Bucket(BackupBucket):
         progress: Progress | None = None,
     ) -> ObjectInfo:
         key = validate.key("key", key)
-        source_path = Path(path)
-        if not source_path.is_file():
-            raise InvalidInput("path", f"{str(source_path)!r} is not a readable file")
+        source_path = transfer.readable_file(path)
         args = self._write_args(create_only, if_match, metadata, None)
         with source_path.open("rb") as file:
-            digest = integrity.Digest()
-            for _ in digest.passing(integrity.chunks(file)):
-                pass
+            digest = transfer.digest_of(file)
             source = _Source(file, digest.size)
             return self._upload(key, source, digest.hexdigest(), args, progress)
 
@@ -478,24 +459,10 @@ class S3Bucket(BackupBucket):
         if not target.parent.is_dir():
             raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
         info = self._head(key)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            self._fetch_ranges(key, info, fd, progress)
-            digest = integrity.Digest()
-            with os.fdopen(os.dup(fd), "rb") as reader:
-                for _ in digest.passing(integrity.chunks(reader)):
-                    pass
-            digest.check(info.sha256 or None, key)
-            os.close(fd)
-            fd = -1
-            os.replace(temp, target)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temp)
-            raise
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        with transfer.replacing(target) as out:
+            self._fetch_ranges(key, info, out.fileno(), progress)
+            with os.fdopen(os.dup(out.fileno()), "rb") as reader:
+                transfer.digest_of(reader).check(info.sha256 or None, key)
         return info
 
     def _fetch_ranges(self, key: str, info: ObjectInfo, fd: int, progress: Progress | None) -> None:

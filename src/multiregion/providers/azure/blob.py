@@ -16,10 +16,8 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import io
 import os
 import re
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,7 +29,7 @@ from urllib.parse import urlsplit
 from azure.core import MatchConditions
 from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, BlobServiceClient
 
-from multiregion import integrity, validate
+from multiregion import integrity, transfer, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -45,10 +43,6 @@ from multiregion.providers.azure.credentials import endpoint_url, is_loopback, t
 from multiregion.providers.azure.errors import translated
 
 SHA256_METADATA = integrity.METADATA_KEY.replace("-", "_")
-RESERVED_METADATA_PREFIX = "multiregion-"
-MAX_METADATA_BYTES = 1024
-"""User metadata, names plus values, as for every bucket: backups can move between clouds."""
-_METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -175,9 +169,9 @@ class BlobBucket(BackupBucket):
         retain_until: float | None = None,
     ) -> ObjectInfo:
         key = _key(key)
-        source = _data(data)
+        source = validate.data(data)
         stored = _metadata(metadata)
-        _conditions(create_only, if_match)
+        validate.write_conditions(create_only, if_match)
         if retain_until is not None:
             validate.finite_non_negative("retain_until", retain_until)
             raise Unsupported("BlobBucket does not set immutability policies (retention)")
@@ -194,11 +188,11 @@ class BlobBucket(BackupBucket):
         metadata: Mapping[str, str] | None = None,
         progress: Progress | None = None,
     ) -> ObjectInfo:
-        source = _file_path("path", path)
+        source = validate.file_path("path", path)
         key = _key(key)
         stored = _metadata(metadata)
-        _conditions(create_only, if_match)
-        _progress(progress)
+        validate.write_conditions(create_only, if_match)
+        validate.progress(progress)
         try:
             f = open(source, "rb")  # noqa: SIM115
         except OSError as exc:
@@ -311,7 +305,7 @@ class BlobBucket(BackupBucket):
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         key = _key(key)
-        _conditions(False, if_match)
+        validate.write_conditions(False, if_match)
         conditions: dict[str, Any] = {}
         if if_match is not None:
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
@@ -322,8 +316,8 @@ class BlobBucket(BackupBucket):
         self, key: str, path: str | Path, *, progress: Progress | None = None
     ) -> ObjectInfo:
         key = _key(key)
-        target = _file_path("path", path)
-        _progress(progress)
+        target = validate.file_path("path", path)
+        validate.progress(progress)
         if target.is_dir():
             raise InvalidInput("path", f"{target} is a directory")
         if not target.parent.is_dir():
@@ -334,23 +328,16 @@ class BlobBucket(BackupBucket):
                 max_concurrency=self._concurrency, progress_hook=hook
             )
         info = _info(key, downloader.properties)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w+b") as out:
-                with translated(f"download {key!r}"):
-                    downloader.readinto(out)
-                out.flush()
-                out.seek(0)
-                digest = integrity.Digest()
-                for piece in iter(lambda: out.read(self.block_size), b""):
-                    digest.update(piece)
-                digest.check(info.sha256 or None, key)
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with transfer.replacing(target, "w+b") as out:
+            with translated(f"download {key!r}"):
+                downloader.readinto(out)
+            out.flush()
+            out.seek(0)
+            digest = integrity.Digest()
+            for piece in iter(lambda: out.read(self.block_size), b""):
+                digest.update(piece)
+            digest.check(info.sha256 or None, key)
+            os.fsync(out.fileno())
         return info
 
     def close(self) -> None:
@@ -415,58 +402,10 @@ def _account_name(account_url: str) -> str:
 
 
 def _key(value: object) -> str:
-    key = validate.key("key", value)
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("key", "must be valid Unicode text (no lone surrogates)") from None
-    return key
+    return validate.key("key", value, utf8=True)
 
 
 def _metadata(value: object) -> dict[str, str]:
     """The user's metadata checked as every bucket checks it, with Azure names."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("metadata", f"must map names to values, not {type(value).__name__}")
-    total = 0
-    for name, text in value.items():
-        if not isinstance(name, str) or not _METADATA_NAME.match(name):
-            raise InvalidInput("metadata", f"name {name!r} must be lowercase [a-z0-9-]")
-        if name.startswith(RESERVED_METADATA_PREFIX):
-            raise InvalidInput("metadata", f"names starting {RESERVED_METADATA_PREFIX!r} are kept")
-        if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
-            raise InvalidInput("metadata", f"the value of {name!r} must be printable ASCII text")
-        total += len(name) + len(text)
-    if total > MAX_METADATA_BYTES:
-        raise InvalidInput("metadata", f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
-    return {_to_azure(name): text for name, text in value.items()}
-
-
-def _data(value: object) -> bytes | IO[bytes]:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, io.TextIOBase) or not callable(getattr(value, "read", None)):
-        raise InvalidInput("data", f"must be bytes or a binary stream, not {type(value).__name__}")
-    stream: IO[bytes] = value  # type: ignore[assignment]  # duck-typed: anything with read()
-    return stream
-
-
-def _conditions(create_only: object, if_match: object) -> None:
-    if not isinstance(create_only, bool):
-        raise InvalidInput("create_only", "must be True or False")
-    if if_match is not None:
-        validate.version("if_match", if_match)
-        if create_only:
-            raise InvalidInput("if_match", "cannot be combined with create_only")
-
-
-def _file_path(field: str, value: object) -> Path:
-    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
-        raise InvalidInput(field, "must be a file system path")
-    return Path(value)
-
-
-def _progress(value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidInput("progress", "must be a callable taking a byte count")
+    checked = validate.metadata("metadata", value)
+    return {_to_azure(name): text for name, text in checked.items()}

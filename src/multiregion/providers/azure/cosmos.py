@@ -96,7 +96,7 @@ class CosmosStore(ReplicatedStore):
         self._endpoint = endpoint_url("endpoint", endpoint)
         self._database = _resource_id("database", database)
         self._container_name = _resource_id("container", container)
-        self._regions = _regions(regions)
+        self._regions = validate.regions("regions", regions)
         self._region_endpoints = {
             self._region("region_endpoints", region): endpoint_url("region_endpoints", url)
             for region, url in _mapping("region_endpoints", region_endpoints).items()
@@ -288,8 +288,7 @@ class CosmosStore(ReplicatedStore):
         return self._any_region(f"get {key!r}", read)
 
     def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
-        prefix = validate.prefix("prefix", prefix)
-        _encodable("prefix", prefix)
+        prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
         where = self._home if region is None else self._region("region", region)
         return self._scan(prefix, where)
 
@@ -317,11 +316,7 @@ class CosmosStore(ReplicatedStore):
     ) -> Item:
         key = _key(key)
         document = _document(value)
-        _conditions(if_version, fence)
-        if not isinstance(create_only, bool):
-            raise InvalidInput("create_only", "must be True or False")
-        if create_only and if_version is not None:
-            raise InvalidInput("if_version", "cannot be combined with create_only")
+        validate.store_conditions(if_version, fence, create_only)
         wanted = None if region is None else self._region("region", region)
         target, epoch = self._admit(wanted, fence)
         body = _envelope(key, document, target, epoch)
@@ -353,7 +348,7 @@ class CosmosStore(ReplicatedStore):
         region: str | None = None,
     ) -> None:
         key = _key(key)
-        _conditions(if_version, fence)
+        validate.store_conditions(if_version, fence)
         wanted = None if region is None else self._region("region", region)
         target, _epoch = self._admit(wanted, fence)
         doc_id = _doc_id(key)
@@ -372,15 +367,8 @@ class CosmosStore(ReplicatedStore):
         """Upserts ``max_batch`` at a time, ``max_concurrency`` in flight; the fence is checked
         before each batch. Cosmos transactional batches hold one partition only, so a batch is
         not atomic."""
-        _conditions(None, fence)
-        pairs = items.items() if isinstance(items, Mapping) else items
-        if isinstance(pairs, str | bytes) or not isinstance(pairs, Iterable):
-            raise InvalidInput("items", "must be a mapping or an iterable of (key, value) pairs")
-        checked: list[tuple[str, dict[str, Any]]] = []
-        for index, pair in enumerate(pairs):
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise InvalidInput(f"items[{index}]", "must be a (key, value) pair")
-            checked.append((_key(pair[0]), _document(pair[1])))
+        validate.store_conditions(None, fence)
+        checked = [(_key(key), _document(value)) for key, value in validate.pairs(items)]
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="cosmos-put") as pool:
             for start in range(0, len(checked), MAX_BATCH):
                 target, epoch = self._admit(None, fence)
@@ -414,10 +402,7 @@ class CosmosStore(ReplicatedStore):
             client.close()
 
     def _region(self, field: str, region: object) -> str:
-        if region not in self._regions:
-            raise InvalidInput(field, f"{region!r} is not one of {', '.join(self._regions)}")
-        assert isinstance(region, str)
-        return region
+        return validate.member(field, region, self._regions)
 
 
 def _doc_id(key: str) -> str:
@@ -449,17 +434,6 @@ def _item(doc: Mapping[str, Any]) -> Item:
     )
 
 
-def _regions(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidInput("regions", "must be a list of region names")
-    regions = tuple(validate.region("regions", region) for region in value)
-    if not regions:
-        raise InvalidInput("regions", "a store needs at least one region")
-    if len(set(regions)) != len(regions):
-        raise InvalidInput("regions", "a region appears twice")
-    return regions
-
-
 def _mapping(field: str, value: object) -> Mapping[str, Any]:
     if value is None:
         return {}
@@ -481,29 +455,9 @@ def _resource_id(field: str, value: object) -> str:
     return text
 
 
-def _encodable(field: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)") from None
-
-
 def _key(value: object) -> str:
-    key = validate.key("key", value)
-    _encodable("key", key)
-    return key
+    return validate.key("key", value, utf8=True)
 
 
 def _document(value: object) -> dict[str, Any]:
-    document = validate.document("value", value)
-    size = validate.document_size(document)
-    if size > MAX_ITEM_BYTES:
-        raise InvalidInput("value", f"is {size} bytes; Cosmos DB items hold {MAX_ITEM_BYTES}")
-    return document
-
-
-def _conditions(if_version: object, fence: object) -> None:
-    if if_version is not None:
-        validate.version("if_version", if_version)
-    if fence is not None and not isinstance(fence, FencingToken):
-        raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
+    return validate.document("value", value, MAX_ITEM_BYTES, holder="Cosmos DB items")

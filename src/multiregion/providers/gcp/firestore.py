@@ -71,21 +71,11 @@ def _collection(value: object) -> str:
 
 
 def _key(value: object) -> str:
-    key = validate.key("key", value)
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("key", "must be valid Unicode (no lone surrogates)") from None
-    return key
+    return validate.key("key", value, utf8=True)
 
 
 def _value(value: object) -> str:
-    document = validate.document("value", value)
-    size = validate.document_size(document)
-    if size > MAX_ITEM_BYTES:
-        raise InvalidInput(
-            "value", f"is {size} bytes as JSON; Firestore items hold {MAX_ITEM_BYTES}"
-        )
+    document = validate.document("value", value, MAX_ITEM_BYTES, holder="Firestore items")
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
 
 
@@ -192,15 +182,7 @@ class FirestoreStore(ReplicatedStore):
         return LOCATIONS.get(name, (name,))
 
     def _region(self, value: object, field: str = "region") -> str:
-        if not isinstance(value, str) or value not in self._regions:
-            raise InvalidInput(field, f"{value!r} is not one of {', '.join(self._regions)}")
-        return value
-
-    @staticmethod
-    def _fence_arg(value: object) -> FencingToken | None:
-        if value is not None and not isinstance(value, FencingToken):
-            raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
-        return value
+        return validate.member(field, value, self._regions)
 
     # ------------------------------------------------------------------ regions and fencing
 
@@ -344,7 +326,7 @@ class FirestoreStore(ReplicatedStore):
             validate.version("if_version", if_version)
             if create_only:
                 raise InvalidInput("if_version", "cannot be combined with create_only")
-        fence = self._fence_arg(fence)
+        fence = validate.fence(fence)
         if region is not None:
             self._region(region)
         since = None if if_version is None else _timestamp(if_version)
@@ -380,7 +362,7 @@ class FirestoreStore(ReplicatedStore):
         key = _key(key)
         if if_version is not None:
             validate.version("if_version", if_version)
-        fence = self._fence_arg(fence)
+        fence = validate.fence(fence)
         if region is not None:
             self._region(region)
         if if_version is None:
@@ -408,7 +390,7 @@ class FirestoreStore(ReplicatedStore):
         """Each batch of up to 500 is one transaction with the fencing check."""
         pairs = items.items() if isinstance(items, Mapping) else items
         checked = [(_key(key), _value(value)) for key, value in pairs]
-        fence = self._fence_arg(fence)
+        fence = validate.fence(fence)
         for start in range(0, len(checked), MAX_BATCH):
             batch = checked[start : start + MAX_BATCH]
 

@@ -15,7 +15,6 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,7 +22,7 @@ from google.api_core.retry import Retry
 from google.cloud.storage import Client
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from multiregion import integrity, validate
+from multiregion import integrity, transfer, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -41,7 +40,6 @@ CHUNK_UNIT = 256 * KIB
 """Resumable upload chunks must be multiples of 256 KiB."""
 MAX_METADATA_BYTES = 8 * KIB
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-_META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def _bucket_name(value: object) -> str:
@@ -51,21 +49,7 @@ def _bucket_name(value: object) -> str:
 
 
 def _metadata(value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("metadata", "must map names to strings")
-    for name, text in value.items():
-        if not isinstance(name, str) or not _META_KEY.match(name):
-            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits and -")
-        if name == integrity.METADATA_KEY:
-            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
-        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
-            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
-    size = sum(len(k) + len(v) for k, v in value.items()) + len(integrity.METADATA_KEY) + 64
-    if size > MAX_METADATA_BYTES:
-        raise InvalidInput("metadata", f"{size} bytes; GCS keeps at most {MAX_METADATA_BYTES}")
-    return dict(value)
+    return validate.service_metadata(value, MAX_METADATA_BYTES, "GCS")
 
 
 def _generation(if_match: str) -> int:
@@ -198,14 +182,10 @@ class GcsBucket(BackupBucket):
         progress: Progress | None = None,
     ) -> ObjectInfo:
         key = validate.key("key", key)
-        source = Path(path)
-        if not source.is_file():
-            raise InvalidInput("path", f"{str(source)!r} is not a readable file")
+        source = transfer.readable_file(path)
         meta = self._write_checks(create_only, if_match, metadata, None)
         with source.open("rb") as file:
-            digest = integrity.Digest()
-            for _ in digest.passing(integrity.chunks(file)):
-                pass
+            digest = transfer.digest_of(file)
             return self._upload(
                 key, file, digest.size, digest.hexdigest(), meta, create_only, if_match, progress
             )
@@ -364,16 +344,9 @@ class GcsBucket(BackupBucket):
             raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
         blob = self._blob(key)
         expected = (blob.metadata or {}).get(integrity.METADATA_KEY)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for piece in integrity.verified(self._pieces(blob, self.chunk_size), expected, key):
-                    out.write(piece)
-                    if progress is not None:
-                        progress(len(piece))
-            os.replace(temp, target)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temp)
-            raise
+        with transfer.replacing(target) as out:
+            for piece in integrity.verified(self._pieces(blob, self.chunk_size), expected, key):
+                out.write(piece)
+                if progress is not None:
+                    progress(len(piece))
         return self._info(blob)

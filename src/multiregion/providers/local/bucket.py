@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import struct
@@ -37,7 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from multiregion import integrity, validate
+from multiregion import integrity, transfer, validate
 from multiregion.errors import (
     AlreadyExists,
     AuthError,
@@ -96,21 +95,6 @@ def _segments(key: str) -> list[str]:
                 "key", f"each '/'-separated segment is at most {MAX_SEGMENT_BYTES} bytes here"
             )
     return segments
-
-
-def _data(value: object) -> bytes | IO[bytes]:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, io.TextIOBase) or not callable(getattr(value, "read", None)):
-        raise InvalidInput("data", f"must be bytes or a binary stream, not {type(value).__name__}")
-    stream: IO[bytes] = value  # type: ignore[assignment]  # duck-typed: anything with read()
-    return stream
-
-
-def _file_path(field: str, value: object) -> Path:
-    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
-        raise InvalidInput(field, "must be a file system path")
-    return Path(value)
 
 
 def _retain_until(value: object) -> float | None:
@@ -186,7 +170,7 @@ class LocalBucket(BackupBucket):
         region: str | None = None,
         part_size: int = integrity.DEFAULT_CHUNK,
     ) -> None:
-        self.root = _file_path("path", path).absolute()
+        self.root = validate.file_path("path", path).absolute()
         self.region = None if region is None else validate.region("region", region)
         self.part_size = validate.int_range("part_size", part_size, 1, 1 << 30)
         """Bytes read or written per step (and per ``progress`` call) by upload/download."""
@@ -361,9 +345,9 @@ class LocalBucket(BackupBucket):
         retain_until: float | None = None,
     ) -> ObjectInfo:
         path = self.object_path(key)
-        source = _data(data)
+        source = validate.data(data)
         meta = validate.metadata("metadata", metadata)
-        self._conditions(create_only, if_match)
+        validate.write_conditions(create_only, if_match)
         until = _retain_until(retain_until)
         pieces = integrity.chunks(source, integrity.DEFAULT_CHUNK)
         return self._write(key, path, pieces, create_only, if_match, meta, until, None)
@@ -378,11 +362,11 @@ class LocalBucket(BackupBucket):
         metadata: Mapping[str, str] | None = None,
         progress: Progress | None = None,
     ) -> ObjectInfo:
-        source = _file_path("path", path)
+        source = validate.file_path("path", path)
         target = self.object_path(key)
         meta = validate.metadata("metadata", metadata)
-        self._conditions(create_only, if_match)
-        _progress(progress)
+        validate.write_conditions(create_only, if_match)
+        validate.progress(progress)
         try:
             f = open(source, "rb")  # noqa: SIM115
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
@@ -392,15 +376,6 @@ class LocalBucket(BackupBucket):
         with f:
             pieces = integrity.chunks(f, self.part_size)
             return self._write(key, target, pieces, create_only, if_match, meta, None, progress)
-
-    @staticmethod
-    def _conditions(create_only: object, if_match: object) -> None:
-        if not isinstance(create_only, bool):
-            raise InvalidInput("create_only", "must be True or False")
-        if if_match is not None:
-            validate.version("if_match", if_match)
-            if create_only:
-                raise InvalidInput("if_match", "cannot be combined with create_only")
 
     def _write(
         self,
@@ -453,7 +428,7 @@ class LocalBucket(BackupBucket):
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         path = self.object_path(key)
-        self._conditions(False, if_match)
+        validate.write_conditions(False, if_match)
         with self._locked():
             self._admit(key, create_only=False, if_match=if_match, deleting=True)
             with _mapped(key):
@@ -469,34 +444,21 @@ class LocalBucket(BackupBucket):
     def download_file(
         self, key: str, path: str | Path, *, progress: Progress | None = None
     ) -> ObjectInfo:
-        target = _file_path("path", path)
+        target = validate.file_path("path", path)
         self.object_path(key)  # validates the key before any I/O
-        _progress(progress)
+        validate.progress(progress)
         if target.is_dir():
             raise InvalidInput("path", f"{target} is a directory")
         if not target.parent.is_dir():
             raise InvalidInput("path", f"{target.parent} is not an existing directory")
-        with _mapped(str(target)):
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                info, chunks = self._verified(key, self.part_size)
-                for piece in chunks:
-                    with _mapped(str(target)):
-                        out.write(piece)
-                    if progress is not None:
-                        progress(len(piece))
+        with transfer.replacing(target, guard=lambda: _mapped(str(target))) as out:
+            info, chunks = self._verified(key, self.part_size)
+            for piece in chunks:
                 with _mapped(str(target)):
-                    out.flush()
-                    os.fsync(out.fileno())
+                    out.write(piece)
+                if progress is not None:
+                    progress(len(piece))
             with _mapped(str(target)):
-                os.replace(tmp, target)
-        except BaseException:
-            _remove(tmp)
-            raise
+                out.flush()
+                os.fsync(out.fileno())
         return info
-
-
-def _progress(value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidInput("progress", "must be a callable taking a byte count")

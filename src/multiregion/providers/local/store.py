@@ -65,7 +65,7 @@ class LocalStore(ReplicatedStore):
     ) -> None:
         if not isinstance(path, str | os.PathLike) or not str(path):
             raise InvalidInput("path", "must be a directory path")
-        self._regions = _regions(regions)
+        self._regions = validate.regions("regions", regions)
         if write_region is not None and write_region not in self._regions:
             raise InvalidInput("write_region", f"{write_region!r} is not one of the regions")
         self._replication = validate.one_of("replication", replication, REPLICATION_MODES)
@@ -169,8 +169,7 @@ class LocalStore(ReplicatedStore):
         return row.item()
 
     def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
-        prefix = validate.prefix("prefix", prefix)
-        _encodable("prefix", prefix)
+        prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
         region = self._read_region(region)
         return self._scan(prefix, region)
 
@@ -200,11 +199,7 @@ class LocalStore(ReplicatedStore):
     ) -> Item:
         key = _key(key)
         document = _document(value)
-        _conditions(if_version, fence)
-        if create_only is not False and create_only is not True:
-            raise InvalidInput("create_only", "must be True or False")
-        if create_only and if_version is not None:
-            raise InvalidInput("if_version", "cannot be combined with create_only")
+        validate.store_conditions(if_version, fence, create_only)
         with self._guard():
             target = self._target(region)
             conn = self._dbs.get(target)
@@ -228,7 +223,7 @@ class LocalStore(ReplicatedStore):
         region: str | None = None,
     ) -> None:
         key = _key(key)
-        _conditions(if_version, fence)
+        validate.store_conditions(if_version, fence)
         with self._guard():
             target = self._target(region)
             conn = self._dbs.get(target)
@@ -247,15 +242,8 @@ class LocalStore(ReplicatedStore):
         *,
         fence: FencingToken | None = None,
     ) -> int:
-        _conditions(None, fence)
-        pairs = items.items() if isinstance(items, Mapping) else items
-        if isinstance(pairs, str | bytes) or not isinstance(pairs, Iterable):
-            raise InvalidInput("items", "must be a mapping or an iterable of (key, value) pairs")
-        checked: list[tuple[str, dict[str, Any]]] = []
-        for index, pair in enumerate(pairs):
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise InvalidInput(f"items[{index}]", "must be a (key, value) pair")
-            checked.append((_key(pair[0]), _document(pair[1])))
+        validate.store_conditions(None, fence)
+        checked = [(_key(key), _document(value)) for key, value in validate.pairs(items)]
         with self._guard():
             target = self._target(None)
             conn = self._dbs.get(target)
@@ -399,10 +387,7 @@ class LocalStore(ReplicatedStore):
         return max(metas, key=lambda meta: meta.epoch)
 
     def _region(self, field: str, region: object) -> str:
-        if region not in self._regions:
-            raise InvalidInput(field, f"{region!r} is not one of {', '.join(self._regions)}")
-        assert isinstance(region, str)
-        return region
+        return validate.member(field, region, self._regions)
 
     def _read_region(self, region: str | None) -> str:
         if region is None:
@@ -433,43 +418,12 @@ class LocalStore(ReplicatedStore):
         return meta.epoch
 
 
-def _regions(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidInput("regions", "must be a list of region names")
-    regions = tuple(validate.region("regions", region) for region in value)
-    if not regions:
-        raise InvalidInput("regions", "a store needs at least one region")
-    if len(set(regions)) != len(regions):
-        raise InvalidInput("regions", "a region appears twice")
-    return regions
-
-
-def _encodable(field: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)") from None
-
-
 def _key(value: object) -> str:
-    key = validate.key("key", value)
-    _encodable("key", key)
-    return key
+    return validate.key("key", value, utf8=True)
 
 
 def _document(value: object) -> dict[str, Any]:
-    document = validate.document("value", value)
-    size = validate.document_size(document)
-    if size > MAX_ITEM_BYTES:
-        raise InvalidInput("value", f"is {size} bytes as JSON; at most {MAX_ITEM_BYTES} allowed")
-    return document
-
-
-def _conditions(if_version: object, fence: object) -> None:
-    if if_version is not None:
-        validate.version("if_version", if_version)
-    if fence is not None and not isinstance(fence, FencingToken):
-        raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
+    return validate.document("value", value, MAX_ITEM_BYTES)
 
 
 def _check_version(key: str, live: rep.Row | None, if_version: str | None) -> None:

@@ -67,6 +67,28 @@ class StoreContract:
         assert read.value == value
         assert read.version == written.version
 
+    def test_values_round_trip_exactly(self, store_harness: StoreHarness) -> None:
+        """A JSON document comes back as it went in: a float stays a float, a large integer
+        keeps every digit, so backups and digests agree across providers."""
+        store = store_harness.store
+        value = {
+            "float": 2.0,
+            "tiny": 5e-324,
+            "huge": 1e300,
+            "int": 2**62 + 1,
+            "negative": -(2**53) - 1,
+            "text": "añ\u00e9 \U0001f600",
+            "empty": {"list": [], "dict": {}, "none": None},
+        }
+        store.put("exact/1", value)
+        got = store.get("exact/1").value
+        assert got == value
+        assert isinstance(got["float"], float)
+        assert isinstance(got["int"], int)
+        for item in store.scan("exact/"):
+            assert item.value == value
+            assert isinstance(item.value["float"], float)
+
     def test_stored_value_is_a_copy(self, store_harness: StoreHarness) -> None:
         store = store_harness.store
         value: dict[str, Any] = {"list": [1]}
@@ -140,6 +162,16 @@ class StoreContract:
         assert [item.key for item in store.scan()] == sorted(keys)
         assert list(store.scan("nothing/")) == []
         assert list(store.scan("a/1/")) == []
+
+    def test_scan_orders_keys_by_code_point(self, store_harness: StoreHarness) -> None:
+        """Key order is Unicode code point order (the order of Python's str), also beyond the
+        Basic Multilingual Plane, where UTF-16 code unit order differs."""
+        store = store_harness.store
+        keys = ["order/a", "order/\uffef", "order/\U0001f600", "order/\ue000", "order/Z"]
+        for key in keys:
+            store.put(key, {"k": key})
+        assert [item.key for item in store.scan("order/")] == sorted(keys)
+        assert [item.key for item in store.scan("order/\U0001f600")] == ["order/\U0001f600"]
 
     def test_scan_skips_deleted_items(self, store_harness: StoreHarness) -> None:
         store = store_harness.store

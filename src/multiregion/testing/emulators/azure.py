@@ -13,10 +13,10 @@ import shutil
 import socket
 import threading
 from pathlib import Path
-from types import TracebackType
 
 from multiregion.errors import Unavailable
 from multiregion.testing.emulators.process import LOOPBACK, EmulatorProcess, free_port
+from multiregion.testing.fakes.serving import Served
 
 EMULATORS_ENV = "MULTIREGION_EMULATORS_DIR"
 
@@ -91,7 +91,7 @@ class CosmosServer(EmulatorProcess):
         return f"https://{LOOPBACK}:{self.port}/"
 
 
-class RegionProxy:
+class RegionProxy(Served):
     """A TCP forwarder on its own loopback port to one emulator: a region's endpoint.
 
     ``stop`` refuses connections and cuts open ones (a regional outage); ``start`` serves again
@@ -162,14 +162,3 @@ class RegionProxy:
                 with self._lock:
                     self._open.discard(sock)
             source.close()
-
-    def __enter__(self) -> RegionProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

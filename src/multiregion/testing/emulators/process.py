@@ -8,9 +8,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 
 from multiregion.errors import Unavailable
+from multiregion.testing.fakes.serving import Served
 
 LOOPBACK = "127.0.0.1"
 
@@ -40,7 +40,7 @@ def wait_for_port(port: int, *, timeout_s: float, host: str = LOOPBACK) -> None:
     raise Unavailable(f"nothing answered on {host}:{port} within {timeout_s:g}s")
 
 
-class EmulatorProcess:
+class EmulatorProcess(Served):
     """One emulator as a child process in its own process group.
 
     ``argv`` may contain ``{port}``, replaced by the chosen port. ``stop`` sends SIGTERM to the
@@ -111,14 +111,3 @@ class EmulatorProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

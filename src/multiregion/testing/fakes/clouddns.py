@@ -41,12 +41,10 @@ import json
 import random
 import re
 import socket
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,6 +54,7 @@ from dnslib.server import DNSLogger, DNSServer
 from multiregion.errors import Unavailable
 from multiregion.model import HealthCheck, HealthState, ProbeTarget
 from multiregion.probing import ProbeScheduler
+from multiregion.testing.fakes.serving import Served, read_body, send_json, unverified_tls
 
 LOOPBACK = "127.0.0.1"
 CLIENT_REGION_OPTION = 65430
@@ -148,7 +147,7 @@ def _endpoints(part: Mapping[str, Any]) -> list[str]:
     return list(part.get("externalEndpoints", []))
 
 
-class CloudDnsFake:
+class CloudDnsFake(Served):
     """The fake server. ``time_scale`` multiplies every check interval and timeout (0.01 makes
     a 30 s check run every 0.3 s). Use as a context manager, or ``start``/``stop``."""
 
@@ -195,10 +194,8 @@ class CloudDnsFake:
             break
         else:
             raise Unavailable("no port free for both HTTP and UDP")
-        tls = ssl.create_default_context()
-        tls.check_hostname = False
-        tls.verify_mode = ssl.CERT_NONE  # Google's HTTPS health checks do not verify either
-        self._probes = ProbeScheduler(ssl_context=tls)
+        # Google's HTTPS health checks do not verify certificates either
+        self._probes = ProbeScheduler(ssl_context=unverified_tls())
         http.daemon_threads = True
         threading.Thread(target=http.serve_forever, name="clouddns-fake", daemon=True).start()
         dns.start_thread()
@@ -222,17 +219,6 @@ class CloudDnsFake:
         if self._probes is not None:
             self._probes.close()
             self._probes = None
-
-    def __enter__(self) -> CloudDnsFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ health
 
@@ -661,8 +647,7 @@ def _handler(fake: CloudDnsFake) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = read_body(self)
             try:
                 body = json.loads(raw) if raw else None
                 result = fake.handle(method, parts.path, query, body)
@@ -681,12 +666,7 @@ def _handler(fake: CloudDnsFake) -> type[BaseHTTPRequestHandler]:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 status = 400
                 payload = {"error": {"code": 400, "message": f"bad request: {exc}"}}
-            data = b"" if payload is None else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload, "application/json; charset=UTF-8")
 
         def do_GET(self) -> None:
             self._serve("GET")

@@ -36,7 +36,6 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +45,7 @@ from multiregion.errors import InvalidInput, NotFound
 from multiregion.model import HealthCheck, HealthState, ProbeTarget
 from multiregion.probing import ProbeScheduler
 from multiregion.testing.emulators.process import LOOPBACK
+from multiregion.testing.fakes.serving import Served, read_body, send_json, unverified_tls
 
 TOKEN = "multiregion-fake-arm-token"
 _PROFILES = re.compile(
@@ -89,7 +89,7 @@ class FakeCredential:
         return "FakeCredential()"
 
 
-class TrafficManagerFake:
+class TrafficManagerFake(Served):
     """The fake service on ``https://127.0.0.1:<port>``; ``start``/``stop`` or a ``with`` block."""
 
     def __init__(self, *, time_scale: float = 1.0, port: int = 0) -> None:
@@ -130,10 +130,8 @@ class TrafficManagerFake:
         authority.cert_pem.write_to_path(self.ca_path)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         authority.issue_cert(LOOPBACK, "localhost").configure_cert(context)
-        probe_tls = ssl.create_default_context()
-        probe_tls.check_hostname = False
-        probe_tls.verify_mode = ssl.CERT_NONE  # Traffic Manager ignores certificate errors
-        self._scheduler = ProbeScheduler(ssl_context=probe_tls)
+        # Traffic Manager ignores certificate errors
+        self._scheduler = ProbeScheduler(ssl_context=unverified_tls())
         server = ThreadingHTTPServer((LOOPBACK, self._port), _handler(self))
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -155,17 +153,6 @@ class TrafficManagerFake:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> TrafficManagerFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget every profile (and stop probing)."""
@@ -502,8 +489,7 @@ def _handler(fake: TrafficManagerFake) -> type[BaseHTTPRequestHandler]:
             """Quiet: tests read the state through the API."""
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = read_body(self)
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 status, payload = _error(401, "AuthenticationFailed", "missing or wrong token")
             else:
@@ -513,13 +499,14 @@ def _handler(fake: TrafficManagerFake) -> type[BaseHTTPRequestHandler]:
                     status, payload = _error(400, "BadRequest", "the body is not JSON")
                 else:
                     status, payload = fake.handle(self.command, urlsplit(self.path).path, body)
-            data = b"" if payload is None else json.dumps(payload).encode()
-            self.send_response(status, HTTPStatus(status).phrase)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-ms-request-id", "fake")
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(
+                self,
+                status,
+                payload,
+                "application/json; charset=utf-8",
+                phrase=HTTPStatus(status).phrase,
+                headers={"x-ms-request-id": "fake"},
+            )
 
         do_GET = do_PUT = do_PATCH = do_DELETE = _serve
 
