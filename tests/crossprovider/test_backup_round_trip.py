@@ -209,27 +209,12 @@ def test_a_missing_chunk_in_a_cloud_bucket_is_refused_and_nothing_is_written(
     assert list(target.scan("")) == []
 
 
-# --------------------------------------------------------------------------- known gaps
+# --------------------------------------------------------------------------- exact values
 
-COSMOS_NUMBERS = (
-    "CosmosStore keeps values as native JSON documents: 2.0 reads back as 2 and integers "
-    "beyond 2**53 lose precision, so the restored values differ"
-)
-COSMOS_ORDER = (
-    "cosmosdb-server sorts ORDER BY c.key by UTF-16 code units: a key beyond the BMP comes "
-    "before U+E000-U+FFFF, unlike every other store (code point order)"
-)
+CLOUD_STORES = ["azure", "gcp", "aws"]
 
 
-def _cloud_stores(reason: str) -> list[Any]:
-    return [
-        pytest.param("azure", marks=pytest.mark.xfail(reason=reason, strict=True)),
-        "gcp",
-        "aws",
-    ]
-
-
-@pytest.mark.parametrize("target_provider", _cloud_stores(COSMOS_NUMBERS))
+@pytest.mark.parametrize("target_provider", CLOUD_STORES)
 def test_integral_floats_and_big_integers_survive_a_restore(
     open_store: OpenStore, open_bucket: OpenBucket, target_provider: str
 ) -> None:
@@ -243,7 +228,7 @@ def test_integral_floats_and_big_integers_survive_a_restore(
     assert content_digest(target) == content_digest(source)
 
 
-@pytest.mark.parametrize("target_provider", _cloud_stores(COSMOS_ORDER))
+@pytest.mark.parametrize("target_provider", CLOUD_STORES)
 def test_keys_beyond_the_bmp_keep_code_point_order(
     open_store: OpenStore, open_bucket: OpenBucket, target_provider: str
 ) -> None:

@@ -167,3 +167,17 @@ def test_a_stopped_emulator_is_unavailable() -> None:
 
     with pytest.raises(Unavailable):
         bucket.head("k")
+
+
+@pytest.mark.parametrize("location", ["US", "EU", "eur4", "us-central1"])
+def test_locations_are_taken_as_gcs_spells_them(fake_gcs: FakeGcsServer, location: str) -> None:
+    """GCS names multi-regions in capitals; they are accepted as written (fake-gcs-server keeps
+    no location, so only the bucket's creation can be seen here)."""
+    bucket = open_bucket(fake_gcs, location=location)
+    assert raw_client(fake_gcs).get_bucket(bucket.bucket, retry=None).name == bucket.bucket
+
+
+def test_a_location_that_is_no_location_is_refused(fake_gcs: FakeGcsServer) -> None:
+    with pytest.raises(InvalidInput) as info:
+        open_bucket(fake_gcs, location="US central")
+    assert info.value.field == "location"

@@ -2,9 +2,12 @@
 
 One container, partition key ``/pk``. A document's id and partition value are the SHA-256 of
 its key (Cosmos ids are limited to 255 characters and may not hold ``/ \\ ? #``); the real key
-is kept in the ``key`` field, which scans filter (``STARTSWITH``) and sort on across
-partitions. Versions are Cosmos ``_etag`` values: compare-and-swap is ``replace`` with
-if-match, create-only is ``create``.
+is kept in the ``key`` field. Scans filter (``STARTSWITH``) and sort on ``hexkey``, the hex of
+the key's UTF-8 bytes: Cosmos compares strings by UTF-16 code units, which puts characters
+beyond the Basic Multilingual Plane before U+E000-U+FFFF, while hex digits sort in byte order,
+and UTF-8 byte order is code point order. The document itself is kept as JSON text in ``json``,
+since Cosmos' own JSON turns 2.0 into 2 and rounds integers beyond 2**53. Versions are Cosmos
+``_etag`` values: compare-and-swap is ``replace`` with if-match, create-only is ``create``.
 
 The write region and the fencing epoch live in one meta document of the same container.
 Every write reads it first and then writes: a promotion that lands between the two (one round
@@ -15,6 +18,7 @@ this window; a fenced writer is refused from its next write on.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -51,7 +55,7 @@ META_ID = "multiregion-meta"
 LWW_PATH = "/lww"
 """The container's last-writer-wins path: write time for items, epoch for the meta document."""
 _T = TypeVar("_T")
-_SCAN = "SELECT * FROM c WHERE STARTSWITH(c.key, @prefix) ORDER BY c.key"
+_SCAN = "SELECT * FROM c WHERE STARTSWITH(c.hexkey, @prefix) ORDER BY c.hexkey"
 _BAD_ID_CHARS = frozenset("/\\?#")
 
 
@@ -296,7 +300,7 @@ class CosmosStore(ReplicatedStore):
         with translated(f"scan {prefix!r} in {region}"):
             pages = self._container(region).query_items(
                 _SCAN,
-                parameters=[{"name": "@prefix", "value": prefix}],
+                parameters=[{"name": "@prefix", "value": _order(prefix)}],
                 enable_cross_partition_query=True,
             )
             for doc in pages:
@@ -405,6 +409,11 @@ class CosmosStore(ReplicatedStore):
         return validate.member(field, region, self._regions)
 
 
+def _order(key: str) -> str:
+    """A string whose order, compared as Cosmos does, is the key's code point order."""
+    return key.encode("utf-8").hex()
+
+
 def _doc_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -416,7 +425,8 @@ def _envelope(key: str, document: dict[str, Any], region: str, epoch: int) -> di
         "id": doc_id,
         "pk": doc_id,
         "key": key,
-        "value": document,
+        "hexkey": _order(key),
+        "json": json.dumps(document, separators=(",", ":"), allow_nan=False),
         "region": region,
         "updated_at": now,
         "lww": now,
@@ -427,7 +437,7 @@ def _envelope(key: str, document: dict[str, Any], region: str, epoch: int) -> di
 def _item(doc: Mapping[str, Any]) -> Item:
     return Item(
         key=str(doc["key"]),
-        value=dict(doc["value"]),
+        value=json.loads(doc["json"]),
         version=str(doc["_etag"]),
         updated_at=float(doc["updated_at"]),
         region=str(doc["region"]),

@@ -111,7 +111,8 @@ class GcsBucket(BackupBucket):
         self.bucket = _bucket_name(bucket)
         self.project = connection.project_id(project)
         if location is not None:
-            validate.region("location", location)
+            # GCS takes multi-regions and regions in either case: US, EU, eur4, us-central1.
+            validate.region("location", location.lower() if isinstance(location, str) else location)
         self.chunk_size = validate.int_range("chunk_size", chunk_size, CHUNK_UNIT, 1 << 30)
         if self.chunk_size % CHUNK_UNIT:
             raise InvalidInput("chunk_size", "must be a multiple of 256 KiB")
