@@ -83,6 +83,10 @@ class ProbeCapabilities:
     intervals_s: tuple[float, ...] | None = None
     """The only intervals allowed, or None for any."""
     min_interval_s: float = 0.0
+    reports_status: bool = True
+    """``status`` gives the checks' verdicts. False where the service keeps them elsewhere
+    (Compute health checks on external endpoints report to Cloud Logging only): ``status``
+    then answers UNKNOWN, and callers should not wait for a verdict."""
 
 
 # --------------------------------------------------------------------------- interfaces

@@ -164,3 +164,13 @@ def test_host_names_and_odd_target_names_are_refused(
     assert caught.value.field == "target.name"
     with pytest.raises(NotFound):
         probe.status("web")
+
+
+def test_only_the_fake_reports_verdicts(clouddns_fake: CloudDnsFake, project: str) -> None:
+    """Real Compute health checks on external endpoints report to Cloud Logging only; the probe
+    says so up front, so `multiregion status` does not wait for a verdict that cannot come."""
+    from google.auth.credentials import AnonymousCredentials
+
+    assert open_probe(clouddns_fake, project).capabilities.reports_status is True
+    real = ComputeHealthProbe(project=project, zone=ZONE, credentials=AnonymousCredentials())
+    assert real.capabilities.reports_status is False

@@ -137,6 +137,8 @@ def _health(
         read = lambda: local.health(route.name)  # noqa: E731
     else:
         read = _probe_reader(deployment, route)
+        if not deployment.probe.capabilities.reports_status:
+            return read()  # the service keeps its verdicts elsewhere: waiting would not help
     found = read()
     deadline = time.monotonic() + check.worst_detection_s() + check.interval_s
     if _undecided(route, found):

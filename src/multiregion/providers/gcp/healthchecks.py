@@ -152,6 +152,7 @@ class ComputeHealthProbe(HealthProbe):
             protocols=frozenset(_KINDS),
             managed=True,
             min_interval_s=float(SOURCE_REGION_MIN_INTERVAL_S if self.source_regions else 1),
+            reports_status=self._apis.emulated,
         )
         self._dns_name: str | None = None
 
@@ -230,7 +231,7 @@ class ComputeHealthProbe(HealthProbe):
     def status(self, name: str) -> EndpointHealth:
         stored = self._get(name)
         described = self._described(stored) or {}
-        if not self._apis.emulated:
+        if not self.capabilities.reports_status:
             return EndpointHealth(
                 name,
                 HealthState.UNKNOWN,
