@@ -318,3 +318,30 @@ def test_close_stops_the_replicator(tmp_path: Path) -> None:
         store.get("k")
     with LocalStore(tmp_path, REGIONS, replicate=False) as reopened:
         assert reopened.get("k", region="c").value == {"n": 1}
+
+
+def _oplog_length(root: Path, region: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(root / f"{region}.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM oplog").fetchone()[0])
+
+
+def test_the_oplog_keeps_only_what_some_region_still_needs(tmp_path: Path) -> None:
+    root = tmp_path / "trim"
+    with LocalStore(root, REGIONS, replicate=False) as store:
+        store.put_many({f"k/{i}": {"i": i} for i in range(40)})
+        assert _oplog_length(root, "a") == 40
+        store.fail_region("c")
+        store.settle()  # b has everything, c may need it all: nothing is forgotten
+        assert _oplog_length(root, "a") == 40
+        store.put("k/late", {"late": True})
+        store.heal_region("c")
+        store.settle()
+        assert _oplog_length(root, "a") == 0
+        assert _contents(store, "c") == _contents(store, "a")
+        assert len(_contents(store, "c")) == 41
+        store.put("k/after", {"after": True})  # new ops get fresh numbers and still replicate
+        store.settle()
+        assert store.get("k/after", region="b").value == {"after": True}
+        assert _oplog_length(root, "a") == 0

@@ -320,3 +320,17 @@ def oldest_pending(
         (_cursor(target, region),),
     ).fetchone()
     return None if found is None else float(found[0])
+
+
+def applied_upto(target: sqlite3.Connection, source_region: str) -> int:
+    """The last op of ``source_region`` that ``target`` has applied."""
+    return _cursor(target, source_region)
+
+
+def trim(source: sqlite3.Connection, upto: int) -> int:
+    """Forget the oplog entries up to ``upto``, which every other region has applied.
+
+    Sequence numbers never repeat (AUTOINCREMENT), so cursors stay valid after a trim.
+    """
+    with transaction(source):
+        return int(source.execute("DELETE FROM oplog WHERE seq <= ?", (upto,)).rowcount)

@@ -300,7 +300,18 @@ class LocalStore(ReplicatedStore):
                         policy=self.conflict_policy,
                         drop_fenced=not self._multi_writer,
                     )
+        if len(up) == len(self._regions):
+            self._trim(dbs)
         return applied
+
+    def _trim(self, dbs: rep.Databases) -> None:
+        """Drop each region's ops that every other region has applied, so the oplog stays as
+        long as the replication backlog. Only with every region reachable: a region that is
+        down may still need them."""
+        for source in self._regions:
+            others = [rep.applied_upto(dbs.get(t), source) for t in self._regions if t != source]
+            if others and min(others) > 0:
+                rep.trim(dbs.get(source), min(others))
 
     def _after_write(self, source: str) -> None:
         """In sync mode, push the new op (and any before it) to every reachable replica."""
