@@ -147,6 +147,11 @@ class TrafficRouter(abc.ABC):
     def expected_failover_s(self, route: Route) -> float:
         """Mean time from an endpoint failing to DNS caches answering the next one."""
 
+    def worst_failover_s(self, route: Route) -> float:
+        """The longest that can take: the slowest detection plus a whole TTL."""
+        check = route.health_check
+        return (0.0 if check is None else check.worst_detection_s()) + route.ttl
+
     def close(self) -> None:  # noqa: B027 - a no-op is right for routers holding nothing
         """Release connections and background work."""
 

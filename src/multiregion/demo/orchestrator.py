@@ -444,8 +444,6 @@ class Demo:
         missing = [r.done_at for r in acked if not self._in_standby(r.order_id)]
         if missing:
             self.event(f"{len(missing)} acknowledged orders are missing from {STANDBY}")
-        check = route.health_check
-        assert check is not None
         return DemoReport(
             replication=self.config.replication,
             lag_s=self.config.lag_s if self.config.replication == "async" else 0.0,
@@ -456,7 +454,7 @@ class Demo:
             rpo_s=rpo_seconds(missing),
             lost_writes=len(missing),
             expected_rto_s=self.router.expected_failover_s(route),
-            worst_rto_s=check.worst_detection_s() + route.ttl,
+            worst_rto_s=self.router.worst_failover_s(route),
             requests_ok=len(acked),
             requests_failed=len(records) - len(acked),
             run={

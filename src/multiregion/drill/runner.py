@@ -364,8 +364,6 @@ class Drill:
         for region, samples in sorted(self._obs.health.items()):
             self.timeline.spans.extend(spans_from_samples(f"health:{region}", samples, end))
         self.timeline.spans.extend(spans_from_samples("dns", self._obs.dns, end))
-        check = self.route.health_check
-        assert check is not None
         return DrillReport(
             route=self.route.name,
             fault=self.fault.description,
@@ -381,7 +379,7 @@ class Drill:
             lost_writes=len(lost),
             acknowledged_writes=len(self._obs.acked),
             expected_rto_s=round(self.router.expected_failover_s(self.route), 3),
-            worst_rto_s=round(check.worst_detection_s() + self.route.ttl, 3),
+            worst_rto_s=round(self.router.worst_failover_s(self.route), 3),
             objective_rto_s=self.objectives.rto_s,
             objective_rpo_s=self.objectives.rpo_s,
             requests_ok=self._obs.requests_ok,

@@ -211,6 +211,10 @@ class TrafficManagerRouter(TrafficRouter):
             return float(route.ttl)
         return tm.detection_s(route.health_check) + route.ttl
 
+    def worst_failover_s(self, route: Route) -> float:
+        """Microsoft's figure already counts every tolerated failure and a whole TTL."""
+        return self.expected_failover_s(route)
+
     def close(self) -> None:
         self._client.close()
 

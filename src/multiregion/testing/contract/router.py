@@ -299,6 +299,10 @@ class RouterContract:
         assert router.expected_failover_s(longer) - router.expected_failover_s(checked) >= 135
         with pytest.raises(InvalidInput):
             router.expected_failover_s("eta")  # type: ignore[arg-type]
+        for route in (checked, unchecked, longer):
+            # the worst case is never better than the mean, and waits out the whole TTL
+            assert router.worst_failover_s(route) >= router.expected_failover_s(route)
+            assert router.worst_failover_s(route) >= route.ttl
 
     # ------------------------------------------------------------------ answers
 
