@@ -302,8 +302,9 @@ class Backups:
         store: ReplicatedStore,
         batch: builtins.list[tuple[str, dict[str, Any]]],
         fence: FencingToken | None,
-    ) -> int:
-        return store.put_many(batch, fence=fence) if batch else 0
+    ) -> None:
+        if batch:
+            store.put_many(batch, fence=fence)
 
     def verify(self, backup_id: str, scratch: ReplicatedStore) -> int:
         """Restore into an empty ``scratch`` store and compare it, item by item, with the

@@ -56,9 +56,6 @@ class Timeline:
     spans: list[Span] = attrs.field(factory=list)
     marks: list[Mark] = attrs.field(factory=list)
 
-    def span(self, lane: str, start: float, end: float, state: str) -> None:
-        self.spans.append(Span(lane, start, max(start, end), state))
-
     def mark(self, lane: str, at: float, label: str, ok: bool = True) -> None:
         self.marks.append(Mark(lane, at, label, ok))
 
