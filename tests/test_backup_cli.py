@@ -12,6 +12,7 @@ from rich.console import Console
 
 from multiregion import cli
 from multiregion.commands import progress
+from multiregion.commands.backup import restore_test_warning
 from multiregion.deployment import Deployment
 
 SPEC = """
@@ -168,3 +169,59 @@ def test_a_progress_bar_on_a_terminal() -> None:
     with progress.meter(console, "backing up") as advance:
         advance(5)
     assert "backing up" in out.getvalue()
+
+
+def test_a_damaged_manifest_is_listed_as_damaged_and_pruning_goes_on(
+    spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [backup_id(run(capsys, "backup", "--config", spec)[1]) for _ in range(3)]
+    with Deployment.from_file(spec) as deployment:
+        key = f"backups/{ids[1]}/manifest.json"
+        deployment.bucket.put(key, b"{ not json")
+    code, out, err = run(capsys, "backups", "list", "--config", spec, "--json")
+    assert code == 0
+    assert f"warning: backup {ids[1]} is damaged and skipped" in err
+    rows = json.loads(out)
+    assert [r["backup_id"] for r in rows if "damaged" not in r] == [ids[0], ids[2]]
+    assert [r["backup_id"] for r in rows if "damaged" in r] == [ids[1]]
+    code, out, err = run(capsys, "backups", "list", "--config", spec)
+    assert code == 0
+    assert "DAMAGED" in out
+    code, out, err = run(capsys, "backups", "prune", "--config", spec, "--keep-last", "1")
+    assert code == 0
+    assert ids[1] in err
+    assert out.splitlines() == ["deleted 1 backup(s)", f"  {ids[0]}"]
+
+
+def test_test_restore_records_and_status_warns_when_it_gets_old(
+    spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Deployment.from_file(spec) as deployment:
+        assert restore_test_warning(deployment) is None  # no backup yet: nothing to test
+    full = backup_id(run(capsys, "backup", "--config", spec)[1])
+    with Deployment.from_file(spec) as deployment:
+        assert "no restore test recorded" in (restore_test_warning(deployment) or "")
+    code, out, err = run(
+        capsys,
+        "backups",
+        "test-restore",
+        "--config",
+        spec,
+        "--sentinel",
+        "order/00249",
+        "--max-age",
+        "3600",
+        "--json",
+    )
+    assert (code, err) == (0, "")
+    record = json.loads(out)
+    assert (record["backup_id"], record["item_count"], record["max_age_s"]) == (full, 250, 3600)
+    with Deployment.from_file(spec) as deployment:
+        assert restore_test_warning(deployment) is None
+        later = record["verified_at"] + 7200
+        warning = restore_test_warning(deployment, now=later)
+    assert warning is not None
+    assert f"backup {full}) is 2.0 h old, over the 1 h policy" in warning
+    code, _, err = run(capsys, "backups", "test-restore", "--config", spec, "--sentinel", "nope/1")
+    assert code == 2
+    assert "sentinel 'nope/1' is not restored" in err

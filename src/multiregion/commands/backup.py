@@ -1,7 +1,8 @@
-"""``multiregion backup | restore | verify | backups list``: backups of a deployment's store.
+"""``multiregion backup | restore | verify | backups list | prune | test-restore``.
 
 Every command reads the deployment spec given by ``--config`` and uses its store and bucket;
-backups live under ``backups/`` in the bucket (``multiregion.backup``).
+backups live under ``backups/`` in the bucket (``multiregion.backup``). A damaged backup is
+listed as damaged (and warned about on stderr) without hiding the others.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import attrs
 from rich.console import Console
 from rich.table import Table
 
 from multiregion import registry
-from multiregion.backup import Backups, Manifest
+from multiregion.backup import ORPHAN_GRACE_S, RESTORE_TEST_MAX_AGE_S, Backups, Inventory, Manifest
 from multiregion.commands.progress import meter
 from multiregion.deployment import Deployment
-from multiregion.errors import InvalidInput
+from multiregion.errors import InvalidInput, MultiregionError
+from multiregion.interfaces import ReplicatedStore
 
 SCRATCH_REGION = "scratch"
 
@@ -74,6 +78,53 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _config(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(handler=run_list)
+
+    prune = actions.add_parser(
+        "prune",
+        help="delete old backups and the leftovers of killed ones",
+        description=(
+            "Delete backups beyond the newest --keep-last and/or older than --older-than (never "
+            "one a kept incremental needs), and backup folders without a manifest whose newest "
+            "object is older than --orphan-grace. Damaged backups are reported and kept."
+        ),
+    )
+    _config(prune)
+    prune.add_argument("--keep-last", type=int, metavar="N", help="keep the newest N backups")
+    prune.add_argument(
+        "--older-than", type=float, metavar="SECONDS", help="delete backups older than this"
+    )
+    prune.add_argument(
+        "--orphan-grace",
+        type=float,
+        metavar="SECONDS",
+        default=ORPHAN_GRACE_S,
+        help=f"age before a folder without manifest is removed (default {ORPHAN_GRACE_S:g})",
+    )
+    prune.add_argument("--json", action="store_true", help="print the deleted ids as JSON")
+    prune.set_defaults(handler=run_prune)
+
+    test = actions.add_parser(
+        "test-restore",
+        help="restore the latest backup into a scratch store and record it as verified",
+        description=(
+            "Restore the latest backup (or BACKUP_ID) into an empty local store in a temporary "
+            "directory, check every item, the content digest and a sentinel item, and record "
+            "the time as the last verified restore (multiregion status warns when it gets "
+            "older than --max-age)."
+        ),
+    )
+    _config(test)
+    test.add_argument("--backup-id", metavar="ID", help="the backup to test (default: latest)")
+    test.add_argument("--sentinel", metavar="KEY", help="an item that must be restored")
+    test.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        default=RESTORE_TEST_MAX_AGE_S,
+        help=f"how old this test may get before status warns (default {RESTORE_TEST_MAX_AGE_S:g})",
+    )
+    test.add_argument("--json", action="store_true", help="print the record as JSON")
+    test.set_defaults(handler=run_test_restore)
 
 
 def _config(parser: argparse.ArgumentParser) -> None:
@@ -131,25 +182,93 @@ def run_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    console = _console()
+@contextlib.contextmanager
+def _scratch() -> Iterator[ReplicatedStore]:
+    """An empty one-region local store in a temporary directory, through the registry (the
+    commands speak only the interfaces)."""
     with (
-        Deployment.from_file(args.config) as deployment,
         tempfile.TemporaryDirectory(prefix="multiregion-verify-") as scratch_dir,
-        # Through the registry: the command speaks only the interfaces.
         contextlib.closing(
             registry.store("local", path=scratch_dir, regions=[SCRATCH_REGION], replicate=False)
         ) as scratch,
     ):
+        yield scratch
+
+
+def _waiting(console: Console, text: str) -> contextlib.AbstractContextManager[Any]:
+    return console.status(text) if console.is_terminal else contextlib.nullcontext()
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    console = _console()
+    with Deployment.from_file(args.config) as deployment, _scratch() as scratch:
         backups = Backups(deployment.bucket)
-        waiting = (
-            console.status(f"verifying {args.backup_id}")
-            if console.is_terminal
-            else contextlib.nullcontext()
-        )
-        with waiting:
+        with _waiting(console, f"verifying {args.backup_id}"):
             count = backups.verify(args.backup_id, scratch)
     console.print(f"backup {args.backup_id} verified: {count} items restored and identical")
+    return 0
+
+
+def run_test_restore(args: argparse.Namespace) -> int:
+    console = _console()
+    with Deployment.from_file(args.config) as deployment, _scratch() as scratch:
+        backups = Backups(deployment.bucket)
+        with _waiting(console, "restoring the latest backup into a scratch store"):
+            record = backups.test_restore(
+                scratch, backup_id=args.backup_id, sentinel=args.sentinel, max_age_s=args.max_age
+            )
+    if args.json:
+        print(json.dumps(attrs.asdict(record)))
+        return 0
+    console.print(
+        f"backup {record.backup_id} restored and verified: {record.item_count} items "
+        f"in {record.seconds:.1f} s; recorded as the last verified restore"
+    )
+    return 0
+
+
+def restore_test_warning(deployment: Deployment, now: float | None = None) -> str | None:
+    """What ``status`` warns about the last verified restore: None when it is recent enough (or
+    the deployment has no bucket or no backup yet), else one line saying why."""
+    if not deployment.spec.settings.get("bucket"):
+        return None
+    try:
+        backups = Backups(deployment.bucket)
+        record = backups.last_verified()
+        if record is None:
+            if not backups.list():
+                return None
+            return "no restore test recorded: run multiregion backups test-restore"
+    except MultiregionError as exc:
+        return f"restore tests unreadable: {exc}"
+    if not record.overdue(now):
+        return None
+    return (
+        f"last verified restore (backup {record.backup_id}) is {record.age_s(now) / 3600:.1f} h "
+        f"old, over the {record.max_age_s / 3600:g} h policy: run multiregion backups test-restore"
+    )
+
+
+def _warn_damaged(found: Inventory) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for damaged in found.damaged:
+        err.print(f"warning: backup {damaged.backup_id} is damaged and skipped: {damaged.reason}")
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    with Deployment.from_file(args.config) as deployment:
+        backups = Backups(deployment.bucket)
+        _warn_damaged(backups.inventory())
+        deleted = backups.prune(
+            keep_last=args.keep_last,
+            older_than_s=args.older_than,
+            orphan_grace_s=args.orphan_grace,
+        )
+    if args.json:
+        print(json.dumps(deleted))
+        return 0
+    console = _console()
+    console.print(f"deleted {len(deleted)} backup(s)" + "".join(f"\n  {d}" for d in deleted))
     return 0
 
 
@@ -167,9 +286,12 @@ def _row(manifest: Manifest) -> dict[str, Any]:
 
 def run_list(args: argparse.Namespace) -> int:
     with Deployment.from_file(args.config) as deployment:
-        manifests = Backups(deployment.bucket).list()
+        found = Backups(deployment.bucket).inventory()
+    manifests = found.backups
+    _warn_damaged(found)
     if args.json:
-        print(json.dumps([_row(m) for m in manifests]))
+        damaged = [{"backup_id": d.backup_id, "damaged": d.reason} for d in found.damaged]
+        print(json.dumps([*(_row(m) for m in manifests), *damaged]))
         return 0
     console = _console()
     if not manifests:
@@ -181,6 +303,8 @@ def run_list(args: argparse.Namespace) -> int:
     for header in ("items", "written", "deleted"):
         table.add_column(header, justify="right")
     table.add_column("base", no_wrap=True)
+    for d in found.damaged:
+        table.add_row(d.backup_id, "DAMAGED", "", "", "", "", "")
     for m in manifests:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.created_at))
         table.add_row(

@@ -16,6 +16,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
+from multiregion.commands.backup import restore_test_warning
 from multiregion.commands.connection import serves_itself
 from multiregion.deployment import Deployment
 from multiregion.errors import MultiregionError, NotFound
@@ -68,6 +69,8 @@ class Status:
     rto_objective_s: float | None
     dns: str | None
     """Where the local data plane answers, and whether this command started it."""
+    restore_test: str | None = None
+    """A warning when the last verified restore is older than its policy (commands.backup)."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -115,6 +118,7 @@ def collect(deployment: Deployment, wait: Wait | None = None) -> Status:
         expected_failover_s=router.expected_failover_s(route),
         rto_objective_s=spec.objectives.rto_s,
         dns=_dns(deployment, router),
+        restore_test=restore_test_warning(deployment),
     )
 
 
@@ -251,6 +255,8 @@ def render(status: Status, console: Console) -> None:
         colour = "green" if status.expected_failover_s <= objective else "red"
         line += f" (RTO objective [{colour}]{objective:g}s[/])"
     console.print(line)
+    if status.restore_test is not None:
+        console.print(f"[yellow]warning:[/] {status.restore_test}")
 
 
 def _render_store(store: StoreStatus, console: Console) -> None:
