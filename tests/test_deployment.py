@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from multiregion import Failover, InvalidInput, Weighted
+from multiregion import Failover, InvalidInput, Weighted, specfile
 from multiregion.deployment import Deployment, load, parse
+from multiregion.specfile import SpecError
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 SPEC = """
 [deployment]
@@ -137,10 +141,100 @@ def test_a_deployment_connects_the_local_parts(tmp_path: Path) -> None:
     assert (tmp_path / "state" / "bucket").is_dir()
 
 
-def test_settings_a_provider_does_not_take_are_named(tmp_path: Path) -> None:
+def test_settings_a_provider_does_not_take_are_refused_before_anything_is_built(
+    tmp_path: Path,
+) -> None:
     data = load_dict()
     data["bucket"] = {"path": str(tmp_path / "b"), "colour": "blue"}
-    deployment = Deployment.from_dict(data)
     with pytest.raises(InvalidInput, match="colour") as info:
-        _ = deployment.bucket
+        Deployment.from_dict(data)
     assert info.value.field == "<dict>: bucket"
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "meant"),
+    [
+        (lambda d: d["store"].update(lag_sec=1), "store", "lag_s"),
+        (
+            lambda d: d["health_check"].update(failure_treshold=3),
+            "health_check",
+            "failure_threshold",
+        ),
+        (lambda d: d.update(stor={"path": "x"}), "", "store"),
+        (lambda d: d["route"].update(tll=5), "route", "ttl"),
+        (lambda d: d["regions"][0].update(endpiont="127.0.0.9"), "regions[0]", "endpoint"),
+    ],
+)
+def test_a_near_miss_name_is_reported_with_the_name_meant(change, path: str, meant: str) -> None:
+    data = load_dict()
+    change(data)
+    with pytest.raises(SpecError) as info:
+        parse(data, source="deploy.toml")
+    assert info.value.field == f"deploy.toml: {path}"
+    assert f"did you mean {meant!r}?" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda d: d["health_check"].update(port="8080"), "health_check.port"),
+        (lambda d: d["health_check"].update(interval_s=True), "health_check.interval_s"),
+        (lambda d: d["route"].update(ttl="5"), "route.ttl"),
+        (lambda d: d["route"].update(order="region-a"), "route.order"),
+        (lambda d: d["store"].update(lag_s="fast"), "store.lag_s"),
+        (lambda d: d["store"].update(replicate=1), "store.replicate"),
+        (lambda d: d["regions"][1].update(endpoint=3), "regions[1].endpoint"),
+        (lambda d: d.update(regions={"name": "region-a"}), "regions"),
+        (lambda d: d.update(bucket={"part_size": 4096}), "bucket.path"),
+        (lambda d: d["route"].update(order=[1, "region-b"]), "route.order[0]"),
+    ],
+)
+def test_a_wrong_type_is_refused_at_its_table_path(change, path: str) -> None:
+    data = load_dict()
+    change(data)
+    with pytest.raises(SpecError) as info:
+        parse(data, source="deploy.toml")
+    assert [p.path for p in info.value.problems] == [path]
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    text = SPEC.replace("interval_s = 1", "interval_s = 1\nfailure_treshold = 3")
+    text = text.replace('path = "state/store"', 'path = "state/store"\nlag_sec = 1')
+    text = text.replace("ttl = 5", 'ttl = "5"')
+    with pytest.raises(SpecError) as info:
+        load(write(tmp_path, text))
+    assert sorted(p.path for p in info.value.problems) == ["health_check", "route.ttl", "store"]
+    assert "3 problems" in str(info.value)
+
+
+def test_the_shipped_json_schema_is_the_one_the_model_makes() -> None:
+    assert specfile.shipped_schema() == specfile.render_schema()
+
+
+def test_the_json_schema_accepts_the_examples_and_refuses_a_near_miss() -> None:
+    import tomllib
+
+    jsonschema = pytest.importorskip("jsonschema")
+    checker = jsonschema.Draft202012Validator(json.loads(specfile.shipped_schema()))
+    for example in sorted(EXAMPLES.glob("*/deploy.*.toml")):
+        data = tomllib.loads(example.read_text())
+        assert list(checker.iter_errors(data)) == [], example
+        load(example)  # and the loader agrees
+    data = load_dict()
+    data["health_check"]["failure_treshold"] = 3
+    assert list(checker.iter_errors(data))
+
+
+def test_the_spec_repr_shows_no_key() -> None:
+    data = load_dict()
+    data["store"] = {
+        "provider": "azure",
+        "endpoint": "https://a.documents.azure.com/",
+        "database": "d",
+        "container": "c",
+        "key": "CANARY-COSMOS-KEY",
+    }
+    spec = parse(data)
+    assert spec.settings["store"]["key"] == "CANARY-COSMOS-KEY"
+    assert "CANARY" not in repr(spec)

@@ -31,7 +31,9 @@ and its settings; the rest of the spec, and the code using it, stays the same::
     [store]                      # settings passed to the provider's store, as keywords
     path = "state/store"
 
-Every error names the file, the key and what is wrong, before anything is connected.
+Every error names the file, the table path and what is wrong (with the name probably meant,
+for a near-miss), before anything is connected: ``multiregion validate --config F`` checks a
+file, and ``deployment.schema.json`` in the package lets an editor check it as it is typed.
 """
 
 from __future__ import annotations
@@ -43,22 +45,21 @@ from typing import Any
 
 import attrs
 
-from multiregion import registry, validate
+from multiregion import redact, registry, specfile, validate
 from multiregion.errors import InvalidInput
 from multiregion.interfaces import BackupBucket, HealthProbe, ReplicatedStore, TrafficRouter
 from multiregion.model import (
     Endpoint,
     Failover,
     Geo,
-    HealthCheck,
     Latency,
     Policy,
     Route,
     Weighted,
 )
+from multiregion.specfile import Problem, SpecError
 
-PARTS = ("router", "store", "bucket", "probe")
-POLICIES = frozenset({"failover", "weighted", "latency", "geo"})
+PARTS = specfile.PARTS
 # Settings that name files or directories; relative ones are taken from the spec's folder.
 PATH_SETTINGS = frozenset({"path", "state_dir", "root"})
 
@@ -96,7 +97,7 @@ class DeploymentSpec:
     route: Route
     objectives: Objectives
     providers: Mapping[str, str] = attrs.field(hash=False)
-    settings: Mapping[str, Mapping[str, Any]] = attrs.field(hash=False)
+    settings: Mapping[str, Mapping[str, Any]] = attrs.field(hash=False, repr=redact.settings_repr)
     runbook: RunbookSpec | None = None
 
     @property
@@ -107,112 +108,67 @@ class DeploymentSpec:
         return self.route.endpoint(endpoint_name).region
 
 
-class _Reader:
-    """Reads one spec, turning every problem into InvalidInput("<source>: <key>", ...)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def error(self, key: str, problem: str) -> InvalidInput:
-        return InvalidInput(f"{self.source}: {key}", problem)
-
-    def table(self, data: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
-        value = data.get(key)
-        if value is None:
-            if required:
-                raise self.error(key, "is missing")
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.error(key, "must be a table")
-        return dict(value)
-
-    def text(
-        self, data: Mapping[str, Any], key: str, where: str, default: str | None = None
-    ) -> str:
-        value = data.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise self.error(f"{where}.{key}", "must be a non-empty string")
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, where: str) -> float | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.error(f"{where}.{key}", f"{value!r} must be a number of seconds >= 0")
-        return float(value)
-
-    def translate(self, exc: InvalidInput, prefix: str) -> InvalidInput:
-        """An InvalidInput from the model, renamed to the spec's key."""
-        field = exc.field
-        for model_prefix, spec_prefix in (
-            ("policy.", "route."),
-            ("policy", "route.policy"),
-            ("endpoint.", "regions."),
-            ("endpoints", "regions"),
-            ("health_check.", "health_check."),
-        ):
-            if field.startswith(model_prefix):
-                return self.error(spec_prefix + field[len(model_prefix) :], exc.problem)
-        return self.error(f"{prefix}.{field}" if prefix else field, exc.problem)
+def _regions(tables: list[specfile.RegionTable]) -> tuple[tuple[Region, ...], list[Problem]]:
+    if not tables:
+        return (), [Problem("regions", "must list at least one region ([[regions]] tables)")]
+    regions = tuple(
+        Region(t.name, validate.target("endpoint", t.endpoint), t.endpoint_name or t.name)
+        for t in tables
+    )
+    names = [r.name for r in regions]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    return regions, [Problem("regions", f"region {n!r} appears twice") for n in twice]
 
 
-def _policy(reader: _Reader, route: Mapping[str, Any], regions: tuple[Region, ...]) -> Policy:
-    kind = route.get("policy", "failover")
-    if not isinstance(kind, str) or kind not in POLICIES:
-        raise reader.error("route.policy", f"{kind!r} is not one of {', '.join(sorted(POLICIES))}")
+def _policy(route: specfile.RouteTable, regions: tuple[Region, ...]) -> Policy:
+    """The route's policy in endpoint names; InvalidInput fields are spec paths."""
     by_region = {r.name: r.endpoint_name for r in regions}
 
     def endpoint_for(region: object, key: str) -> str:
         if not isinstance(region, str) or region not in by_region:
-            raise reader.error(key, f"{region!r} is not a region of this deployment")
+            raise InvalidInput(key, f"{region!r} is not a region of this deployment")
         return by_region[region]
 
-    if kind == "failover":
-        order = route.get("order", [r.name for r in regions])
-        if not isinstance(order, list) or len(order) < 2:
-            raise reader.error("route.order", "must list at least two regions, primary first")
+    if route.policy == "failover":
+        order = route.order if route.order is not None else [r.name for r in regions]
+        if len(order) < 2:
+            raise InvalidInput("route.order", "must list at least two regions, primary first")
         names = [endpoint_for(region, "route.order") for region in order]
         return Failover(names[0], names[1:])
-    if kind == "weighted":
-        weights = route.get("weights", {r.name: 1 for r in regions})
-        if not isinstance(weights, Mapping):
-            raise reader.error("route.weights", "must map regions to weights")
+    if route.policy == "weighted":
+        weights = route.weights if route.weights is not None else {r.name: 1 for r in regions}
         return Weighted({endpoint_for(k, "route.weights"): v for k, v in weights.items()})
-    if kind == "latency":
+    if route.policy == "latency":
         return Latency()
-    locations = reader.table(route, "locations", required=True)
-    default = endpoint_for(route.get("default"), "route.default")
+    if route.locations is None:
+        raise InvalidInput("route.locations", "is missing")
     return Geo(
-        {loc: endpoint_for(region, f"route.locations.{loc}") for loc, region in locations.items()},
-        default=default,
+        {
+            location: endpoint_for(region, f"route.locations.{location}")
+            for location, region in route.locations.items()
+        },
+        default=endpoint_for(route.default, "route.default"),
     )
 
 
-def _regions(reader: _Reader, data: Mapping[str, Any]) -> tuple[Region, ...]:
-    raw = data.get("regions")
-    if not isinstance(raw, list) or not raw:
-        raise reader.error("regions", "must list at least one region ([[regions]] tables)")
-    regions = []
-    for index, entry in enumerate(raw):
-        where = f"regions[{index}]"
-        if not isinstance(entry, Mapping):
-            raise reader.error(where, "must be a table with name and endpoint")
-        name = reader.text(entry, "name", where)
-        try:
-            validate.region(f"{where}.name", name)
-            endpoint = validate.target(f"{where}.endpoint", reader.text(entry, "endpoint", where))
-            endpoint_name = validate.endpoint_name(
-                f"{where}.endpoint_name", entry.get("endpoint_name", name)
-            )
-        except InvalidInput as exc:
-            raise reader.error(exc.field, exc.problem) from None
-        regions.append(Region(name, endpoint, endpoint_name))
-    seen = [r.name for r in regions]
-    for name in seen:
-        if seen.count(name) > 1:
-            raise reader.error("regions", f"region {name!r} appears twice")
-    return tuple(regions)
+# Model fields (as Route and its policy name them) -> the spec's keys.
+_SPEC_KEYS = (
+    ("policy.", "route."),
+    ("policy", "route.policy"),
+    ("endpoint.", "regions."),
+    ("endpoints", "regions"),
+    ("health_check.", "health_check."),
+)
+
+
+def _spec_key(field: str) -> str:
+    """An InvalidInput field from the model, as the spec's key (``policy.weights``: route...)."""
+    if field.startswith(("route.", "regions", "health_check")):
+        return field
+    for model_prefix, spec_prefix in _SPEC_KEYS:
+        if field.startswith(model_prefix):
+            return spec_prefix + field[len(model_prefix) :]
+    return f"route.{field}"
 
 
 def _relative(value: str, base: Path | None) -> str:
@@ -220,7 +176,7 @@ def _relative(value: str, base: Path | None) -> str:
     return value if base is None or Path(value).is_absolute() else str(base / value)
 
 
-def _resolve_paths(settings: dict[str, Any], base: Path | None) -> dict[str, Any]:
+def _resolve_paths(settings: Mapping[str, Any], base: Path | None) -> dict[str, Any]:
     return {
         key: _relative(value, base) if key in PATH_SETTINGS and isinstance(value, str) else value
         for key, value in settings.items()
@@ -230,84 +186,43 @@ def _resolve_paths(settings: dict[str, Any], base: Path | None) -> dict[str, Any
 def parse(
     data: Mapping[str, Any], *, source: str = "<dict>", base: Path | None = None
 ) -> DeploymentSpec:
-    """Validate a spec given as a dict; ``base`` is the folder relative paths are taken from."""
-    reader = _Reader(source)
-    if not isinstance(data, Mapping):
-        raise reader.error("", "a deployment spec must be a table")
-    head = reader.table(data, "deployment", required=True)
-    name = reader.text(head, "name", "deployment")
-    default_provider = reader.text(head, "provider", "deployment", default="local")
-    regions = _regions(reader, data)
+    """Check a spec given as a dict; ``base`` is the folder relative paths are taken from.
 
-    route_table = reader.table(data, "route", required=True)
-    check_table = reader.table(data, "health_check", required=False)
-    try:
-        check = HealthCheck(**check_table) if check_table else None
-    except TypeError as exc:
-        raise reader.error("health_check", f"unknown setting ({exc})") from None
-    except InvalidInput as exc:
-        raise reader.translate(exc, "health_check") from None
+    Every key of every table is checked (names, types, values) before anything is built; a
+    ``SpecError`` lists every problem found, each with its table path."""
+    tables, problems = specfile.read(data)
+    if tables is None or problems:
+        raise SpecError(source, problems)
+    regions, problems = _regions(tables.regions)
+    if problems:
+        raise SpecError(source, problems)
     try:
         route = Route(
-            name=route_table.get("name"),
+            name=tables.route.name,
             endpoints=[Endpoint(r.endpoint_name, r.name, r.endpoint) for r in regions],
-            policy=_policy(reader, route_table, regions),
-            ttl=route_table.get("ttl", 60),
-            health_check=check,
+            policy=_policy(tables.route, regions),
+            ttl=tables.route.ttl,
+            health_check=tables.health_check,
         )
     except InvalidInput as exc:
-        if exc.field.startswith(f"{source}: "):
-            raise
-        raise reader.translate(exc, "route") from None
-    unknown = set(route_table) - {
-        "name",
-        "policy",
-        "order",
-        "weights",
-        "locations",
-        "default",
-        "ttl",
-    }
-    if unknown:
-        raise reader.error("route", f"unknown keys {', '.join(sorted(unknown))}")
-
-    objectives_table = reader.table(data, "objectives", required=False)
-    objectives = Objectives(
-        rto_s=reader.number(objectives_table, "rto_s", "objectives"),
-        rpo_s=reader.number(objectives_table, "rpo_s", "objectives"),
-    )
+        raise SpecError(source, [Problem(_spec_key(exc.field), exc.problem)]) from None
+    name = tables.deployment.name
     providers: dict[str, str] = {}
     settings: dict[str, dict[str, Any]] = {}
     for part in PARTS:
-        table = reader.table(data, part, required=False)
-        provider = table.pop("provider", default_provider)
-        if not isinstance(provider, str) or provider not in registry.available():
-            known = ", ".join(registry.available())
-            raise reader.error(f"{part}.provider", f"{provider!r} is not one of {known}")
-        providers[part] = provider
+        table = dict(getattr(tables, part))
+        providers[part] = table.pop("provider", tables.deployment.provider)
         settings[part] = _resolve_paths(table, base)
-    unknown = set(data) - {
-        "deployment",
-        "regions",
-        "route",
-        "health_check",
-        "objectives",
-        "runbook",
-        *PARTS,
-    }
-    if unknown:
-        raise reader.error("", f"unknown tables {', '.join(sorted(unknown))}")
     runbook = None
-    runbook_table = reader.table(data, "runbook", required=False)
-    if runbook_table:
-        unknown = set(runbook_table) - {"file", "journal"}
-        if unknown:
-            raise reader.error("runbook", f"unknown keys {', '.join(sorted(unknown))}")
-        journal = reader.text(runbook_table, "journal", "runbook", default=f"{name}.journal")
+    if tables.runbook is not None:
         runbook = RunbookSpec(
-            file=_relative(reader.text(runbook_table, "file", "runbook"), base),
-            journal=_relative(journal, base),
+            file=_relative(tables.runbook.file, base),
+            journal=_relative(tables.runbook.journal or f"{name}.journal", base),
         )
+    rto_s, rpo_s = tables.objectives.rto_s, tables.objectives.rpo_s
+    objectives = Objectives(
+        None if rto_s is None else float(rto_s), None if rpo_s is None else float(rpo_s)
+    )
     return DeploymentSpec(name, source, regions, route, objectives, providers, settings, runbook)
 
 

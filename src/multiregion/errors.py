@@ -6,9 +6,17 @@ Adapters translate their SDK's exceptions into these and keep the original as
 
 from __future__ import annotations
 
+from multiregion import redact
+
 
 class MultiregionError(Exception):
-    """Base of every error the library raises."""
+    """Base of every error the library raises; its text never shows a secret (``redact``)."""
+
+    def __str__(self) -> str:
+        return redact.text(super().__str__())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class InvalidInput(MultiregionError, ValueError):

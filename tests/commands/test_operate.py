@@ -67,8 +67,8 @@ def test_drain_and_undrain_a_region(local_example: LocalExample, run: Run) -> No
     ("argv", "complaint"),
     [
         (["status"], "is not applied: run multiregion apply"),
-        (["failover", "--to", "region-c"], "to_region: 'region-c' is not one of"),
-        (["failback"], "to_region: 'region-a' is already the active region"),
+        (["failover", "--to", "region-c"], "--to: 'region-c' is not one of"),
+        (["failback"], "failback: 'region-a' is already the active region"),
         (["drain", "--region", "region-a"], "an active-active controller needs Weighted"),
     ],
 )

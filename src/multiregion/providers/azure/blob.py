@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from azure.core import MatchConditions
 from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, BlobServiceClient
 
-from multiregion import integrity, transfer, validate
+from multiregion import integrity, redact, transfer, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -105,7 +105,7 @@ class BlobBucket(BackupBucket):
                 self._container.create_container()
 
     def __repr__(self) -> str:
-        return f"BlobBucket({self._account_url!r}, {self._container_name!r})"
+        return f"BlobBucket({redact.url(self._account_url)!r}, {self._container_name!r})"
 
     def _blob(self, key: str) -> BlobClient:
         return self._container.get_blob_client(key)

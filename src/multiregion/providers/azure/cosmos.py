@@ -29,7 +29,7 @@ import attrs
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
-from multiregion import validate
+from multiregion import redact, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -146,8 +146,8 @@ class CosmosStore(ReplicatedStore):
 
     def __repr__(self) -> str:
         return (
-            f"CosmosStore({self._endpoint!r}, {self._database!r}, {self._container_name!r}, "
-            f"{list(self._regions)!r}, multi_writer={self._multi_writer})"
+            f"CosmosStore({redact.url(self._endpoint)!r}, {self._database!r}, "
+            f"{self._container_name!r}, {list(self._regions)!r}, multi_writer={self._multi_writer})"
         )
 
     # ------------------------------------------------------------------ connections
