@@ -4,6 +4,7 @@ fake's known gaps stated as tests."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from multiregion.providers.gcp.storage import CHUNK_UNIT, GcsBucket
 from multiregion.testing.contract.bucket import BucketContract
 from multiregion.testing.contract.harness import BucketHarness
 from multiregion.testing.emulators.gcp import FakeGcsServer
+from multiregion.testing.recording import RecordingProxy
 from tests.gcp.conftest import PROJECT, fresh_name
 
 
@@ -29,10 +31,10 @@ def raw_client(server: FakeGcsServer) -> storage.Client:
 
 
 def open_bucket(server: FakeGcsServer, **settings: Any) -> GcsBucket:
+    settings.setdefault("endpoint", server.url)
     return GcsBucket(
         bucket=fresh_name("bkt"),
         project=PROJECT,
-        endpoint=server.url,
         create=True,
         chunk_size=CHUNK_UNIT,
         timeout_s=10,
@@ -181,3 +183,32 @@ def test_a_location_that_is_no_location_is_refused(fake_gcs: FakeGcsServer) -> N
     with pytest.raises(InvalidInput) as info:
         open_bucket(fake_gcs, location="US central")
     assert info.value.field == "location"
+
+
+def test_every_read_is_one_media_request(fake_gcs: FakeGcsServer, tmp_path: Path) -> None:
+    """get, stream and download_file: one GET whose headers carry generation and metadata
+    (counted by a recording proxy in front of the emulator)."""
+    data = os.urandom(2 * CHUNK_UNIT + 7)
+    with RecordingProxy(fake_gcs.url) as proxy:
+        bucket = open_bucket(fake_gcs, endpoint=proxy.url)
+        info = bucket.put("counted", data, metadata={"kind": "full"})
+        for read in (
+            lambda: bucket.get("counted"),
+            lambda: b"".join(bucket.stream("counted", chunk_size=1000)),
+            lambda: bucket.download_file("counted", tmp_path / "out") and b"",
+        ):
+            proxy.clear()
+            got = read()
+            assert [(r.method, r.query.get("alt")) for r in proxy.requests] == [("GET", ("media",))]
+            assert got in (data, b"")
+        assert (tmp_path / "out").read_bytes() == data
+        proxy.clear()
+        downloaded = bucket.download_file("counted", tmp_path / "again")
+        assert (downloaded.size, downloaded.version, downloaded.sha256) == (
+            len(data),
+            info.version,
+            info.sha256,
+        )
+        assert dict(downloaded.metadata) == {"kind": "full"}
+        with pytest.raises(NotFound):
+            bucket.get("absent")
