@@ -12,13 +12,21 @@ from typing import Any
 
 import pytest
 
-from multiregion.errors import AlreadyExists, InvalidInput, NotFound, Unavailable, Unsupported
+from multiregion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+    Unsupported,
+)
 from multiregion.integrity import METADATA_KEY
 from multiregion.providers.aws.s3 import MIB, S3Bucket
 from multiregion.testing.contract.bucket import BucketContract
 from multiregion.testing.contract.harness import BucketHarness
 from multiregion.testing.emulators.aws import MotoServer
 from multiregion.testing.emulators.process import free_port
+from multiregion.testing.recording import RecordingProxy
 from tests.aws.conftest import FAST
 
 
@@ -129,3 +137,51 @@ def test_bad_settings_are_refused(settings: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInput) as excinfo:
         S3Bucket(**{"bucket": "valid-bucket", **settings})
     assert excinfo.value.field == field
+
+
+def test_a_delete_is_one_request_that_still_says_not_found(
+    moto: MotoServer, fresh_name: Callable[[str], str]
+) -> None:
+    """DELETE carries If-Match (the ETag, or * for any): S3 answers 404 for a missing key and
+    412 for a stale ETag in the DELETE itself, so no HEAD goes first (counted by a proxy)."""
+    with RecordingProxy(moto.url) as proxy:
+        bucket = S3Bucket(
+            bucket=fresh_name("bucket"),
+            create=True,
+            endpoint_url=proxy.url,
+            match_any_on_delete=True,
+            **FAST,
+        )
+        first = bucket.put("k", b"1")
+        second = bucket.put("k", b"2")
+        proxy.clear()
+        with pytest.raises(PreconditionFailed):
+            bucket.delete("k", if_match=first.version)
+        bucket.delete("k", if_match=second.version)
+        with pytest.raises(NotFound):
+            bucket.delete("k")
+        sent = [(r.method, r.headers.get("if-match"), r.status) for r in proxy.requests]
+        assert sent == [
+            ("DELETE", first.version, 412),
+            ("DELETE", second.version, 204),
+            ("DELETE", "*", 404),
+        ]
+
+
+def test_moto_takes_if_match_star_for_a_literal_etag(
+    moto: MotoServer, fresh_name: Callable[[str], str]
+) -> None:
+    """Why an S3Bucket on a loopback emulator heads before an unconditional delete: moto answers
+    412 to If-Match: * on a present key, where S3 deletes it. If this fails, moto was fixed."""
+    with RecordingProxy(moto.url) as proxy:
+        settings: dict[str, Any] = {"create": True, "endpoint_url": proxy.url, **FAST}
+        star = S3Bucket(bucket=fresh_name("bucket"), match_any_on_delete=True, **settings)
+        stored = star.put("k", b"1")
+        with pytest.raises(PreconditionFailed):
+            star.delete("k")
+        emulated = S3Bucket(bucket=star.bucket, **settings)
+        assert not emulated.match_any_on_delete
+        proxy.clear()
+        emulated.delete("k")
+        assert [r.method for r in proxy.requests] == ["HEAD", "DELETE"]
+        assert proxy.requests[1].headers.get("if-match") == stored.version

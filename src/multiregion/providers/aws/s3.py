@@ -26,6 +26,7 @@ from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -40,7 +41,7 @@ from multiregion.errors import (
 from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
 from multiregion.model import ObjectInfo
 from multiregion.providers.aws.errors import translate_error, translated
-from multiregion.providers.aws.session import Connection
+from multiregion.providers.aws.session import Connection, is_loopback
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB
@@ -79,8 +80,15 @@ class _Source:
             return self._file.read(length)
 
 
+def _is_emulator(endpoint_url: str) -> bool:
+    return is_loopback(urlsplit(endpoint_url).hostname or "")
+
+
 class S3Bucket(BackupBucket):
     """A BackupBucket on one S3 bucket.
+
+    ``match_any_on_delete`` says whether the backend honours ``If-Match: *`` on DeleteObject
+    as S3 documents; None (the default) assumes so except on a loopback emulator (moto).
 
     ``retention=True`` declares that the bucket has Object Lock enabled (``create=True`` then
     creates it so); ``put(retain_until=...)`` is refused otherwise. ``part_size`` and
@@ -102,6 +110,7 @@ class S3Bucket(BackupBucket):
         max_attempts: int = 5,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 60.0,
+        match_any_on_delete: bool | None = None,
     ) -> None:
         self.bucket = _bucket_name(bucket)
         self.region = validate.region("region", region)
@@ -113,6 +122,11 @@ class S3Bucket(BackupBucket):
             raise InvalidInput("retention", "must be True or False")
         if not isinstance(create, bool):
             raise InvalidInput("create", "must be True or False")
+        if match_any_on_delete is None:
+            match_any_on_delete = endpoint_url is None or not _is_emulator(endpoint_url)
+        if not isinstance(match_any_on_delete, bool):
+            raise InvalidInput("match_any_on_delete", "must be True, False or None")
+        self.match_any_on_delete = match_any_on_delete
         connection = Connection(
             endpoint_url=endpoint_url,
             max_attempts=max_attempts,
@@ -438,14 +452,22 @@ class S3Bucket(BackupBucket):
     # ------------------------------------------------------------------ delete
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
-        """S3 answers success for a missing key, so the library heads first for ``NotFound``."""
+        """One DeleteObject carrying ``If-Match`` (the given ETag, or ``*``): S3 then answers
+        404 NoSuchKey for a missing key and 412 for a stale ETag, where a plain DELETE answers
+        204 whatever was there (conditional deletes, AWS S3 user guide). Two cases head first:
+        an Object Lock bucket, where a DELETE without a version id lays a delete marker over a
+        retained version and succeeds, which its answer cannot tell; and a backend that takes
+        ``*`` for a literal ETag (``match_any_on_delete=False``: moto 5.2.5 answers 412)."""
         key = validate.key("key", key)
-        conditions = {} if if_match is None else {"IfMatch": validate.version("if_match", if_match)}
-        info = self._head(key)
-        if info.retain_until is not None and info.retain_until > time.time():
-            raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+        condition = "*" if if_match is None else validate.version("if_match", if_match)
+        if self.capabilities.retention or (if_match is None and not self.match_any_on_delete):
+            info = self._head(key)
+            if info.retain_until is not None and info.retain_until > time.time():
+                raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+            if if_match is None:
+                condition = info.version
         with translated("DeleteObject"):
-            self._s3.delete_object(Bucket=self.bucket, Key=key, **conditions)
+            self._s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=condition)
 
     # ------------------------------------------------------------------ download
 
