@@ -29,6 +29,7 @@ from multiregion.model import (
     ProbeTarget,
     Route,
 )
+from multiregion.planning import ChangeSafety
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
@@ -96,6 +97,8 @@ class TrafficRouter(abc.ABC):
     """Declarative routing of one DNS name to regional endpoints."""
 
     capabilities: RouterCapabilities
+    change_safety: ChangeSafety = ChangeSafety()
+    """What one ``apply`` may change without ``force``; set another on an instance to tune."""
 
     def supports(self, policy: Policy) -> bool:
         return type(policy) in self.capabilities.policies
@@ -116,8 +119,14 @@ class TrafficRouter(abc.ABC):
         """The changes ``apply(route)`` would make; empty when the route is already in place."""
 
     @abc.abstractmethod
-    def apply(self, route: Route) -> Plan:
-        """Create or update the route (idempotent) and return the changes made."""
+    def apply(self, route: Route, *, force: bool = False) -> Plan:
+        """Create or update the route (idempotent) and return the changes made. Raises
+        ``UnsafePlan`` before any change when the plan passes ``change_safety``, unless
+        ``force``."""
+
+    def check_change_safety(self, route: Route, plan: Plan, *, force: bool = False) -> None:
+        """Every router's ``apply`` calls this once it has its plan, before changing anything."""
+        self.change_safety.check(route, plan, force=force)
 
     @abc.abstractmethod
     def get(self, name: str) -> Route:

@@ -1,7 +1,13 @@
-"""Diffs between two versions of a route, in neutral terms, shared by every router's ``plan``."""
+"""Diffs between two versions of a route, in neutral terms, shared by every router's ``plan``,
+and the change safety every router's ``apply`` checks them against."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
+
+from multiregion.errors import InvalidInput, PreconditionFailed
 from multiregion.model import (
     Change,
     Endpoint,
@@ -92,3 +98,53 @@ def diff_routes(name: str, current: Route | None, desired: Route | None) -> Plan
         else:
             changes.append(Change("update", "health_check", before, after))
     return Plan(name, tuple(changes))
+
+
+class UnsafePlan(PreconditionFailed):
+    """``apply`` would update or delete more of a route than its change safety allows."""
+
+
+def _share(field: str) -> Any:
+    def check(_instance: Any, _attribute: Any, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InvalidInput(field, f"{value!r} is not a share between 0 and 1")
+
+    return check
+
+
+def _count(_instance: Any, _attribute: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput("min_existing", f"{value!r} is not a whole number >= 0")
+
+
+@attrs.frozen
+class ChangeSafety:
+    """How much of an existing route one ``apply`` may change before it needs ``force``,
+    as octoDNS's update and delete thresholds: the shares count the route's endpoints
+    (each is one or more records on every provider), and routes with fewer than
+    ``min_existing`` endpoints are not checked."""
+
+    update_share: float = attrs.field(default=0.3, validator=_share("update_share"))
+    delete_share: float = attrs.field(default=0.3, validator=_share("delete_share"))
+    min_existing: int = attrs.field(default=3, validator=_count)
+
+    def check(self, route: Route, plan: Plan, *, force: bool = False) -> None:
+        """Raise ``UnsafePlan`` when ``plan`` (towards ``route``) passes a threshold."""
+        if force:
+            return
+        actions = [c.action for c in plan.changes if c.subject.startswith("endpoint ")]
+        if any(c.subject == "route" and c.action == "create" for c in plan.changes):
+            return
+        created, updated, deleted = (actions.count(a) for a in ("create", "update", "delete"))
+        existing = len(route.endpoints) - created + deleted
+        if existing < self.min_existing:
+            return
+        for action, count, share in (
+            ("update", updated, self.update_share),
+            ("delete", deleted, self.delete_share),
+        ):
+            if count > share * existing:
+                raise UnsafePlan(
+                    f"apply would {action} {count} of the {existing} endpoints of "
+                    f"{route.name} (more than {share:.0%}); force it to go on"
+                )

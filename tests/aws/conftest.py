@@ -19,6 +19,7 @@ from botocore.config import Config
 from multiregion.testing.emulators.aws import CREDENTIALS_ENV, MotoServer
 from multiregion.testing.plugin import require_live
 from tests.aws import iam
+from tests.aws.route53_rules import Route53Rules, started
 
 _REAL_ENV = {name: os.environ.get(name) for name in CREDENTIALS_ENV}
 """The environment as the user started the run, for the opt-in live tests."""
@@ -57,6 +58,13 @@ def moto(_dummy_credentials: None) -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def route53_rules(moto: MotoServer) -> Iterator[Route53Rules]:
+    """Route 53's own rules in front of moto: the Route 53 adapters' tests go through it, so
+    that a request Route 53 would refuse fails the test."""
+    yield from started(moto.url)
 
 
 @pytest.fixture

@@ -16,17 +16,17 @@ from multiregion.model import HealthCheck, HealthState, ProbeTarget
 from multiregion.providers.aws.healthchecks import Route53Probe
 from multiregion.testing.contract.harness import ProbeHarness
 from multiregion.testing.contract.probe import ProbeContract
-from multiregion.testing.emulators.aws import MotoServer
 from multiregion.testing.endpoints import LoopbackEndpoint
 from tests.aws.conftest import FAST
+from tests.aws.route53_rules import Route53Rules
 
 
-def _probe(moto: MotoServer, namespace: str) -> Route53Probe:
-    return Route53Probe(namespace=namespace, endpoint_url=moto.url, **FAST)
+def _probe(route53_rules: Route53Rules, namespace: str) -> Route53Probe:
+    return Route53Probe(namespace=namespace, endpoint_url=route53_rules.url, **FAST)
 
 
 @pytest.fixture
-def probe_harness(moto: MotoServer) -> Iterator[ProbeHarness]:
+def probe_harness(route53_rules: Route53Rules) -> Iterator[ProbeHarness]:
     served: list[LoopbackEndpoint] = []
 
     def serve(protocol: str) -> LoopbackEndpoint:
@@ -34,7 +34,7 @@ def probe_harness(moto: MotoServer) -> Iterator[ProbeHarness]:
         return served[-1]
 
     yield ProbeHarness(
-        probe=_probe(moto, f"ns-{uuid.uuid4().hex[:8]}"),
+        probe=_probe(route53_rules, f"ns-{uuid.uuid4().hex[:8]}"),
         serve=serve,
         check=lambda protocol, port: HealthCheck(
             protocol, port, interval_s=10, failure_threshold=1
@@ -50,9 +50,11 @@ class TestRoute53ProbeContract(ProbeContract):
     pass
 
 
-def test_checks_are_created_as_asked_and_tagged(moto: MotoServer, raw: Callable[..., Any]) -> None:
+def test_checks_are_created_as_asked_and_tagged(
+    route53_rules: Route53Rules, raw: Callable[..., Any]
+) -> None:
     namespace = f"ns-{uuid.uuid4().hex[:8]}"
-    probe = _probe(moto, namespace)
+    probe = _probe(route53_rules, namespace)
     check = HealthCheck("https", 8443, path="/healthz", interval_s=30, failure_threshold=4)
     check_id = probe.ensure(ProbeTarget("eu", "192.0.2.10", check))
     route53 = raw("route53")
@@ -73,14 +75,16 @@ def test_checks_are_created_as_asked_and_tagged(moto: MotoServer, raw: Callable[
     assert probe.status("eu").state is HealthState.HEALTHY  # moto always says success
 
 
-def test_other_checks_are_never_touched(moto: MotoServer, raw: Callable[..., Any]) -> None:
+def test_other_checks_are_never_touched(
+    route53_rules: Route53Rules, raw: Callable[..., Any]
+) -> None:
     route53 = raw("route53")
     foreign = route53.create_health_check(
         CallerReference=f"someone-{uuid.uuid4().hex}",
         HealthCheckConfig={"Type": "TCP", "IPAddress": "192.0.2.1", "Port": 22},
     )["HealthCheck"]["Id"]
-    mine = _probe(moto, f"ns-{uuid.uuid4().hex[:8]}")
-    neighbour = _probe(moto, f"ns-{uuid.uuid4().hex[:8]}")
+    mine = _probe(route53_rules, f"ns-{uuid.uuid4().hex[:8]}")
+    neighbour = _probe(route53_rules, f"ns-{uuid.uuid4().hex[:8]}")
     neighbour.ensure(ProbeTarget("same-name", "192.0.2.2", HealthCheck("tcp", 22)))
     assert mine.list() == []
     mine.ensure(ProbeTarget("same-name", "192.0.2.3", HealthCheck("tcp", 22)))
@@ -90,9 +94,9 @@ def test_other_checks_are_never_touched(moto: MotoServer, raw: Callable[..., Any
 
 
 def test_changing_the_interval_replaces_the_check(
-    moto: MotoServer, raw: Callable[..., Any]
+    route53_rules: Route53Rules, raw: Callable[..., Any]
 ) -> None:
-    probe = _probe(moto, f"ns-{uuid.uuid4().hex[:8]}")
+    probe = _probe(route53_rules, f"ns-{uuid.uuid4().hex[:8]}")
     first = probe.ensure(ProbeTarget("x", "192.0.2.4", HealthCheck("http", 80, interval_s=10)))
     second = probe.ensure(ProbeTarget("x", "192.0.2.4", HealthCheck("http", 80, interval_s=30)))
     assert second != first
@@ -113,9 +117,9 @@ def test_changing_the_interval_replaces_the_check(
     ],
 )
 def test_what_route53_cannot_do_is_refused_before_any_call(
-    moto: MotoServer, check: HealthCheck, field: str
+    route53_rules: Route53Rules, check: HealthCheck, field: str
 ) -> None:
-    probe = _probe(moto, f"ns-{uuid.uuid4().hex[:8]}")
+    probe = _probe(route53_rules, f"ns-{uuid.uuid4().hex[:8]}")
     with pytest.raises(InvalidInput) as excinfo:
         probe.ensure(ProbeTarget("x", "192.0.2.5", check))
     assert excinfo.value.field == field

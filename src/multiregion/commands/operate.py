@@ -55,6 +55,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     plan.set_defaults(handler=run_plan)
 
     apply = _command(commands, "apply", "create or update the route as the spec says")
+    apply.add_argument("--force", action="store_true", help="go on past the change-safety limits")
     apply.set_defaults(handler=run_apply)
 
     failover = _command(commands, "failover", "move traffic and writes to another region")
@@ -122,7 +123,7 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=False) as deployment:
         route = deployment.spec.route
-        plan = deployment.router.apply(route)
+        plan = deployment.router.apply(route, force=args.force)
         expected = deployment.router.expected_failover_s(route)
     print(f"applied {plan}" if plan else str(plan))
     print(f"expected failover time: {expected:.1f}s")

@@ -20,6 +20,7 @@ from botocore.exceptions import (
 )
 
 from multiregion.errors import (
+    AlreadyExists,
     AuthError,
     MultiregionError,
     NotFound,
@@ -71,6 +72,7 @@ MISSING = frozenset(
 PRECONDITION = frozenset(
     {"412", "PreconditionFailed", "ConditionalCheckFailedException", "ConditionalRequestConflict"}
 )
+EXISTING = frozenset({"HealthCheckAlreadyExists"})
 UNAVAILABLE = frozenset(
     {"500", "502", "503", "504", "InternalError", "InternalServerError", "ServiceUnavailable"}
 )
@@ -96,6 +98,8 @@ def translate_error(exc: BotoCoreError | ClientError, operation: str) -> Multire
         return AuthError(f"{operation}: access denied ({code})")
     if code in MISSING or status == 404:
         return NotFound(f"{operation}: not found ({code})")
+    if code in EXISTING:
+        return AlreadyExists(f"{operation}: already exists ({code})")
     if code in PRECONDITION or status == 412:
         return PreconditionFailed(f"{operation}: precondition failed ({code})")
     if code in UNAVAILABLE or status >= 500:

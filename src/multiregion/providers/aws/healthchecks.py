@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
+import threading
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from multiregion import validate
-from multiregion.errors import InvalidInput, NotFound, PreconditionFailed
+from multiregion.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
 from multiregion.interfaces import HealthProbe, ProbeCapabilities
 from multiregion.model import EndpointHealth, HealthCheck, HealthState, ProbeTarget
 from multiregion.providers.aws.errors import error_code, translate_error, translated
+from multiregion.providers.aws.route53_rules import limit, public_address
 from multiregion.providers.aws.session import Connection
 
 INTERVALS_S = (10.0, 30.0)
@@ -47,9 +53,12 @@ def check_supported(check: HealthCheck) -> None:
         )
 
 
-def check_config(address: str, check: HealthCheck) -> dict[str, Any]:
-    """The HealthCheckConfig for probing ``address`` with ``check``."""
+def check_config(address: str, check: HealthCheck, *, private_ok: bool = False) -> dict[str, Any]:
+    """The HealthCheckConfig for probing ``address`` with ``check``; a private or loopback
+    address only when ``private_ok`` (an emulator on this machine)."""
     check_supported(check)
+    if not private_ok:
+        public_address("target", address)
     config: dict[str, Any] = {
         "Type": check.protocol.upper(),
         "Port": check.port,
@@ -71,6 +80,60 @@ def check_config(address: str, check: HealthCheck) -> dict[str, Any]:
     if check.protocol == "https":
         config["EnableSNI"] = True
     return config
+
+
+T = TypeVar("T")
+WORKERS = 8
+
+
+class RateLimit:
+    """At most ``per_s`` requests a second from one client, across its threads: Route 53
+    allows five API requests a second per account and throttles beyond."""
+
+    def __init__(self, per_s: float) -> None:
+        self._gap = 1.0 / per_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, **_event: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + self._gap
+        if start > now:
+            time.sleep(start - now)
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-send.route53", self.wait)
+
+
+def rate_limited(client: Any, connection: Connection, requests_per_s: float | None) -> None:
+    """Against Route 53, ``requests_per_s`` (default: the account quota); against an
+    emulator on loopback, no limit unless one is asked for."""
+    if requests_per_s is None:
+        if not connection.verify_tls:
+            return
+        requests_per_s = float(limit("api_requests_per_s"))
+    if isinstance(requests_per_s, bool) or not isinstance(requests_per_s, int | float):
+        raise InvalidInput("requests_per_s", "must be a number")
+    if not 0 < requests_per_s <= 1000:
+        raise InvalidInput("requests_per_s", f"{requests_per_s!r} is not within (0, 1000]")
+    RateLimit(requests_per_s).attach(client)
+
+
+def run_all(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """Every call, a few at a time; each one's result or the exception it raised."""
+
+    def outcome(call: Callable[[], T]) -> T | Exception:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, who cleans up
+            return exc
+
+    if len(calls) <= 1:
+        return [outcome(c) for c in calls]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
+        return list(pool.map(outcome, calls))
 
 
 def expected_detection_s(check: HealthCheck) -> float:
@@ -121,6 +184,38 @@ def tagged_checks(client: Any, prefix: str) -> list[tuple[dict[str, Any], dict[s
     return found
 
 
+def create_check(
+    client: Any, prefix: str, identity: str, config: dict[str, Any], tags: dict[str, str]
+) -> str:
+    """A tagged check whose CallerReference derives from ``identity`` and ``config``, so that
+    a retried or repeated create returns the check made before instead of another one.
+    Route 53 refuses a reference of a deleted check for some days: then a fresh suffix."""
+    digest = hashlib.sha256(json.dumps([identity, config], sort_keys=True).encode())
+    reference = prefix + digest.hexdigest()[:32]
+    try:
+        with translated("CreateHealthCheck"):
+            created = client.create_health_check(
+                CallerReference=reference, HealthCheckConfig=config
+            )
+    except AlreadyExists:
+        with translated("CreateHealthCheck"):
+            created = client.create_health_check(
+                CallerReference=f"{reference}-{uuid.uuid4().hex[:8]}", HealthCheckConfig=config
+            )
+    check_id: str = created["HealthCheck"]["Id"]
+    try:
+        with translated("ChangeTagsForResource"):
+            client.change_tags_for_resource(
+                ResourceType="healthcheck",
+                ResourceId=check_id,
+                AddTags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+    except BaseException:
+        delete_check(client, check_id)  # an untagged check would be nobody's
+        raise
+    return check_id
+
+
 def delete_check(client: Any, check_id: str) -> None:
     try:
         client.delete_health_check(HealthCheckId=check_id)
@@ -143,6 +238,7 @@ class Route53Probe(HealthProbe):
         max_attempts: int = 5,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 30.0,
+        requests_per_s: float | None = None,
     ) -> None:
         self.namespace = validate.endpoint_name("namespace", namespace)
         digest = hashlib.sha256(self.namespace.encode()).hexdigest()[:12]
@@ -153,12 +249,15 @@ class Route53Probe(HealthProbe):
             intervals_s=INTERVALS_S,
             min_interval_s=min(INTERVALS_S),
         )
-        self._route53 = Connection(
+        connection = Connection(
             endpoint_url=endpoint_url,
             max_attempts=max_attempts,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
-        ).client("route53", "us-east-1", "probe")
+        )
+        self._private_ok = not connection.verify_tls
+        self._route53 = connection.client("route53", "us-east-1", "probe")
+        rate_limited(self._route53, connection, requests_per_s)
 
     def __repr__(self) -> str:
         return f"Route53Probe(namespace={self.namespace!r})"
@@ -186,7 +285,7 @@ class Route53Probe(HealthProbe):
         which Route 53 cannot update) replaces it with a new one under a new id."""
         if not isinstance(target, ProbeTarget):
             raise InvalidInput("target", "must be a ProbeTarget")
-        config = check_config(target.address, target.check)
+        config = check_config(target.address, target.check, private_ok=self._private_ok)
         existing = self._owned().get(target.name)
         if existing is None:
             return self._create(target.name, config)
@@ -214,25 +313,12 @@ class Route53Probe(HealthProbe):
         return str(existing["Id"])
 
     def _create(self, name: str, config: dict[str, Any]) -> str:
-        with translated("CreateHealthCheck"):
-            check_id: str = self._route53.create_health_check(
-                CallerReference=f"{self._prefix}{uuid.uuid4().hex}", HealthCheckConfig=config
-            )["HealthCheck"]["Id"]
-        try:
-            with translated("ChangeTagsForResource"):
-                self._route53.change_tags_for_resource(
-                    ResourceType="healthcheck",
-                    ResourceId=check_id,
-                    AddTags=[
-                        {"Key": TAG_NAME, "Value": name},
-                        {"Key": TAG_NAMESPACE, "Value": self.namespace},
-                        {"Key": "Name", "Value": f"multiregion {self.namespace}/{name}"},
-                    ],
-                )
-        except BaseException:
-            delete_check(self._route53, check_id)  # an untagged check would be nobody's
-            raise
-        return check_id
+        tags = {
+            TAG_NAME: name,
+            TAG_NAMESPACE: self.namespace,
+            "Name": f"multiregion {self.namespace}/{name}",
+        }
+        return create_check(self._route53, self._prefix, name, config, tags)
 
     def status(self, name: str) -> EndpointHealth:
         check = self._find(name)

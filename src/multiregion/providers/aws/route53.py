@@ -19,16 +19,16 @@ which also marks the route as the library's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
-import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from multiregion import validate
-from multiregion.errors import CorruptData, InvalidInput, NotFound, PreconditionFailed
+from multiregion.errors import InvalidInput, MultiregionError, NotFound, PreconditionFailed
 from multiregion.interfaces import RouterCapabilities, TrafficRouter
 from multiregion.model import (
     Answer,
@@ -37,7 +37,6 @@ from multiregion.model import (
     EndpointStatus,
     Failover,
     Geo,
-    HealthCheck,
     HealthState,
     Latency,
     Plan,
@@ -48,112 +47,30 @@ from multiregion.planning import diff_routes
 from multiregion.providers.aws.errors import translated
 from multiregion.providers.aws.healthchecks import (
     check_config,
+    create_check,
     delete_check,
     expected_detection_s,
+    rate_limited,
+    run_all,
     tagged_checks,
     verdict,
 )
+from multiregion.providers.aws.route53_rules import geo_location, latency_region, limit
+from multiregion.providers.aws.route53_spec import META_LABEL, spec_from_values, spec_to_values
 from multiregion.providers.aws.session import Connection
 
-META_LABEL = "_multiregion"
 CHAIN_LABEL = "_fo"
 TAG_ROUTE = "multiregion-route"
 TAG_ENDPOINT = "multiregion-endpoint"
 TAG_NAMESPACE = "multiregion-namespace"
-MAX_CHANGES = 1000
 MAX_WEIGHT = 255
-TXT_CHUNK = 120
-"""JSON characters per TXT string: escaped, they stay under DNS's 255."""
-CONTINENTS = frozenset({"AF", "AN", "AS", "EU", "NA", "OC", "SA"})
-_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_SUBDIVISION = re.compile(r"^([A-Z]{2})-([A-Z0-9]{1,3})$")
-_TXT_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+POLICY_KEYS = ("Failover", "Weight", "Region", "GeoLocation")
+"""The field that says which routing policy a record set uses."""
 SWITCH = {"Type": "CALCULATED", "HealthThreshold": 0, "ChildHealthChecks": []}
 """A check with no children and a threshold of 0: always healthy until an override flips it."""
 
 Key = tuple[str, str, str]
 """A record set's identity: name, type, SetIdentifier."""
-
-
-# --------------------------------------------------------------------------- the spec in TXT
-
-
-def _check_to_dict(check: HealthCheck) -> dict[str, Any]:
-    return {
-        "protocol": check.protocol,
-        "port": check.port,
-        "path": check.path,
-        "interval_s": check.interval_s,
-        "timeout_s": check.timeout_s,
-        "failure_threshold": check.failure_threshold,
-        "success_threshold": check.success_threshold,
-        "expected_status": list(check.expected_status),
-        "host": check.host,
-    }
-
-
-def _policy_to_dict(route: Route) -> dict[str, Any]:
-    policy = route.policy
-    if isinstance(policy, Failover):
-        return {"kind": "failover", "order": list(policy.order)}
-    if isinstance(policy, Weighted):
-        return {"kind": "weighted", "weights": [list(p) for p in policy.weights]}
-    if isinstance(policy, Latency):
-        return {"kind": "latency"}
-    return {
-        "kind": "geo",
-        "locations": [list(p) for p in policy.locations],
-        "default": policy.default,
-    }
-
-
-def spec_to_text(route: Route, owner: str) -> str:
-    spec = {
-        "owner": owner,
-        "ttl": route.ttl,
-        "endpoints": [[e.name, e.region, e.target] for e in route.endpoints],
-        "policy": _policy_to_dict(route),
-        "check": None if route.health_check is None else _check_to_dict(route.health_check),
-    }
-    text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
-    chunks = [text[i : i + TXT_CHUNK] for i in range(0, len(text), TXT_CHUNK)]
-    return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
-
-
-def spec_from_text(name: str, value: str) -> tuple[str, Route]:
-    """The owner and the route kept in a TXT value; ``CorruptData`` if it was tampered with."""
-    try:
-        return _spec_from_text(name, value)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise CorruptData(f"the TXT record {META_LABEL}.{name} is not a readable route") from exc
-
-
-def _spec_from_text(name: str, value: str) -> tuple[str, Route]:
-    text = "".join(re.sub(r"\\(.)", r"\1", piece) for piece in _TXT_STRING.findall(value))
-    spec = json.loads(text)
-    kind = spec["policy"]["kind"]
-    policy: Failover | Weighted | Latency | Geo
-    if kind == "failover":
-        order = spec["policy"]["order"]
-        policy = Failover(order[0], order[1:])
-    elif kind == "weighted":
-        policy = Weighted(dict(spec["policy"]["weights"]))
-    elif kind == "latency":
-        policy = Latency()
-    else:
-        policy = Geo(dict(spec["policy"]["locations"]), default=spec["policy"]["default"])
-    check = spec["check"]
-    if check is not None:
-        check = HealthCheck(**{**check, "expected_status": tuple(check["expected_status"])})
-    route = Route(
-        name,
-        [Endpoint(n, r, t) for n, r, t in spec["endpoints"]],
-        policy,
-        ttl=spec["ttl"],
-        health_check=check,
-    )
-    return str(spec["owner"]), route
 
 
 # --------------------------------------------------------------------------- checks on input
@@ -163,20 +80,7 @@ def _fqdn(name: str) -> str:
     return name + "."
 
 
-def _geo_location(location: str) -> dict[str, str]:
-    if location in CONTINENTS:
-        return {"ContinentCode": location}
-    if _COUNTRY.match(location):
-        return {"CountryCode": location}
-    found = _SUBDIVISION.match(location)
-    if found:
-        return {"CountryCode": found.group(1), "SubdivisionCode": found.group(2)}
-    raise InvalidInput(
-        "policy.locations", f"{location!r} is not a continent, country or subdivision code"
-    )
-
-
-def _route53_checks(route: Route) -> None:
+def _route53_checks(route: Route, *, private_ok: bool) -> None:
     """What Route 53 refuses (or what moto accepts and Route 53 would not)."""
     if len({e.record_type for e in route.endpoints}) > 1:
         raise InvalidInput("endpoints", "Route 53 serves one record type per name and policy")
@@ -189,16 +93,55 @@ def _route53_checks(route: Route) -> None:
                 )
     if isinstance(policy, Latency):
         for endpoint in route.endpoints:
-            if not _AWS_REGION.match(endpoint.region):
-                raise InvalidInput(
-                    "endpoint.region", f"{endpoint.region!r} is not an AWS region (latency)"
-                )
+            latency_region("endpoint.region", endpoint.region)
     if isinstance(policy, Geo):
         for location, _ in policy.locations:
-            _geo_location(location)
+            geo_location(location)
     if route.health_check is not None:
         for endpoint in route.endpoints:
-            check_config(endpoint.target, route.health_check)
+            check_config(endpoint.target, route.health_check, private_ok=private_ok)
+
+
+def _policy_kind(record: Mapping[str, Any]) -> str:
+    return next((k for k in POLICY_KEYS if k in record), "")
+
+
+def _batch_size(changes: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """Records and value characters as Route 53 counts them: an UPSERT counts twice."""
+    records = chars = 0
+    for change in changes:
+        times = 2 if change["Action"] == "UPSERT" else 1
+        values = [v["Value"] for v in change["ResourceRecordSet"].get("ResourceRecords", [])]
+        records += times * max(len(values), 1)
+        chars += times * sum(len(v) for v in values)
+    return records, chars
+
+
+def record_changes(current: Mapping[Key, Any], desired: Mapping[Key, Any]) -> list[dict[str, Any]]:
+    """The changes that turn ``current`` into ``desired``, deletions first. Route 53 keeps one
+    routing policy per name and type and cannot UPSERT a record into another policy: where the
+    policy changes, every old record there is deleted and every new one created, in the same
+    atomic batch."""
+
+    def group(key: Key) -> tuple[str, str]:
+        return key[0], key[1]
+
+    kinds: dict[tuple[str, str], set[str]] = {}
+    for records in (current, desired):
+        for key, record in records.items():
+            kinds.setdefault(group(key), set()).add(_policy_kind(record))
+    replaced = {g for g, found in kinds.items() if len(found) > 1}
+    deletes = [
+        {"Action": "DELETE", "ResourceRecordSet": r}
+        for k, r in current.items()
+        if k not in desired or group(k) in replaced
+    ]
+    writes = [
+        {"Action": "CREATE" if group(k) in replaced else "UPSERT", "ResourceRecordSet": r}
+        for k, r in desired.items()
+        if group(k) in replaced or current.get(k) != r
+    ]
+    return deletes + writes
 
 
 # --------------------------------------------------------------------------- record sets
@@ -250,11 +193,15 @@ def desired_records(route: Route, checks: Mapping[str, str], zone_id: str) -> di
     else:
         assert isinstance(policy, Geo)
         for location, name in policy.locations:
-            geo = _geo_location(location)
+            geo = geo_location(location)
             plain(route.name, route.endpoint(name), f"{name}@{location}", GeoLocation=geo)
         default = route.endpoint(policy.default)
         plain(route.name, default, f"{default.name}@*", GeoLocation={"CountryCode": "*"})
     return records
+
+
+def _values(record: Mapping[str, Any]) -> list[str]:
+    return [str(r["Value"]) for r in record.get("ResourceRecords", [])]
 
 
 def _endpoint_of(record: Mapping[str, Any]) -> str:
@@ -265,7 +212,9 @@ class Route53Router(TrafficRouter):
     """Routes in the hosted zone ``zone``, owned by ``namespace``.
 
     ``create_zone=True`` creates a public hosted zone of that name when none exists.
-    ``seed`` makes ``resolve``'s weighted picks repeatable.
+    ``seed`` makes ``resolve``'s weighted picks repeatable. ``requests_per_s`` caps the API
+    calls a second (default: Route 53's quota of five; no cap against a loopback emulator,
+    where private and loopback health-check targets are allowed too).
     """
 
     def __init__(
@@ -279,6 +228,7 @@ class Route53Router(TrafficRouter):
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 30.0,
         seed: int | None = None,
+        requests_per_s: float | None = None,
     ) -> None:
         self.zone = validate.dns_name("zone", zone)
         self.namespace = validate.endpoint_name("namespace", namespace)
@@ -293,12 +243,15 @@ class Route53Router(TrafficRouter):
             answers_when_all_down=True,
         )
         self._rng = random.Random(seed)
-        self._route53 = Connection(
+        connection = Connection(
             endpoint_url=endpoint_url,
             max_attempts=max_attempts,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
-        ).client("route53", "us-east-1", "router")
+        )
+        self._private_ok = not connection.verify_tls
+        self._route53 = connection.client("route53", "us-east-1", "router")
+        rate_limited(self._route53, connection, requests_per_s)
         self.zone_id = self._find_zone(create_zone)
 
     def __repr__(self) -> str:
@@ -344,7 +297,7 @@ class Route53Router(TrafficRouter):
         """The TXT record and the route it holds, if this namespace owns ``name``."""
         for record in self._records_at(f"{META_LABEL}.{name}"):
             if record["Type"] == "TXT":
-                owner, route = spec_from_text(name, record["ResourceRecords"][0]["Value"])
+                owner, route = spec_from_values(name, _values(record))
                 if owner != self.namespace:
                     raise PreconditionFailed(f"{name} is routed by namespace {owner!r}")
                 return record, route
@@ -383,7 +336,7 @@ class Route53Router(TrafficRouter):
                     if record["Type"] != "TXT" or not record["Name"].startswith(META_LABEL + "."):
                         continue
                     name = record["Name"][len(META_LABEL) + 1 : -1]
-                    owner, _ = spec_from_text(name, record["ResourceRecords"][0]["Value"])
+                    owner, _ = spec_from_values(name, _values(record))
                     if owner == self.namespace:
                         names.append(name)
         return sorted(names)
@@ -395,7 +348,7 @@ class Route53Router(TrafficRouter):
             raise InvalidInput("route", "must be a Route")
         self._name(route.name)
         self.require_supported(route)
-        _route53_checks(route)
+        _route53_checks(route, private_ok=self._private_ok)
         return route
 
     def _plan(self, route: Route, current: Route | None, records: dict[Key, Any]) -> Plan:
@@ -413,108 +366,148 @@ class Route53Router(TrafficRouter):
         records = self._route_records(current) if current is not None else {}
         return self._plan(route, current, records)
 
-    def apply(self, route: Route) -> Plan:
-        """Health checks first, then every record of the route in one atomic change batch,
-        then the checks no record uses any more are deleted."""
+    def apply(self, route: Route, *, force: bool = False) -> Plan:
+        """Health checks first (concurrently), then every record of the route in one atomic
+        change batch, then the checks no record uses any more are deleted. When Route 53
+        refuses the batch, the checks this call created are deleted again."""
         route = self._validated(route)
         meta, current = self._spec(route.name)
         records = self._route_records(current) if current is not None else {}
         plan = self._plan(route, current, records)
         if not plan:
             return plan
+        self.check_change_safety(route, plan, force=force)
         existing = {
             _endpoint_of(r): r["HealthCheckId"] for r in records.values() if "HealthCheckId" in r
         }
-        checks = {
-            e.name: self._ensure_check(route, e, existing.get(e.name)) for e in route.endpoints
-        }
+        checks, created = self._ensure_checks(route, existing)
+        try:
+            self._change(self._changes(route, meta, records, checks))
+        except BaseException:
+            self._discard(created)
+            raise
+        self._discard(set(existing.values()) - set(checks.values()), strict=True)
+        return plan
+
+    def _changes(
+        self,
+        route: Route,
+        meta: Mapping[str, Any] | None,
+        records: Mapping[Key, Any],
+        checks: Mapping[str, str],
+    ) -> Sequence[dict[str, Any]]:
         desired = desired_records(route, checks, self.zone_id)
         txt = {
             "Name": _fqdn(f"{META_LABEL}.{route.name}"),
             "Type": "TXT",
             "TTL": 300,
-            "ResourceRecords": [{"Value": spec_to_text(route, self.namespace)}],
+            "ResourceRecords": [{"Value": v} for v in spec_to_values(route, self.namespace)],
         }
-        changes = [
-            {"Action": "DELETE", "ResourceRecordSet": r}
-            for k, r in records.items()
-            if k not in desired
-        ]
-        changes += [
-            {"Action": "UPSERT", "ResourceRecordSet": r}
-            for k, r in desired.items()
-            if records.get(k) != r
-        ]
-        if meta != txt:
+        changes = record_changes(records, desired)
+        if meta is None or sorted(_values(meta)) != sorted(_values(txt)):
             changes.append({"Action": "UPSERT", "ResourceRecordSet": txt})
-        self._change(changes)
-        unused = set(existing.values()) - set(checks.values())
-        for check_id in sorted(unused):
-            delete_check(self._route53, check_id)
-        return plan
+        return changes
+
+    def _discard(self, check_ids: set[str], *, strict: bool = False) -> None:
+        """Delete checks; after a refused batch (not ``strict``), as many as can be, keeping
+        the batch's error as the one raised."""
+        for check_id in sorted(check_ids):
+            try:
+                delete_check(self._route53, check_id)
+            except MultiregionError:
+                if strict:
+                    raise
 
     def _change(self, changes: Sequence[dict[str, Any]]) -> None:
         if not changes:
             return
-        if len(changes) > MAX_CHANGES:
+        records, chars = _batch_size(changes)
+        if records > limit("changes_per_batch") or chars > limit("value_chars_per_batch"):
             raise InvalidInput(
-                "route", f"needs {len(changes)} changes; Route 53 takes {MAX_CHANGES}"
+                "route",
+                f"needs a change batch of {records} records and {chars} characters; Route 53 "
+                f"takes {limit('changes_per_batch')} and {limit('value_chars_per_batch')}",
             )
         with translated("ChangeResourceRecordSets"):
             self._route53.change_resource_record_sets(
                 HostedZoneId=self.zone_id, ChangeBatch={"Changes": changes}
             )
 
-    def _ensure_check(self, route: Route, endpoint: Endpoint, check_id: str | None) -> str:
-        """The endpoint's check, brought up to date, or a new one carrying the old one's
-        override (Disabled, Inverted) when Route 53 cannot update it in place."""
+    def _owned_configs(self) -> dict[str, dict[str, Any]]:
+        """This router's checks by id, from one listing (not one GetHealthCheck each)."""
+        found: dict[str, dict[str, Any]] = {}
+        with translated("ListHealthChecks"):
+            pages = self._route53.get_paginator("list_health_checks").paginate()
+            for page in pages:
+                for check in page["HealthChecks"]:
+                    if check["CallerReference"].startswith(self._prefix):
+                        found[check["Id"]] = check
+        return found
+
+    def _ensure_checks(
+        self, route: Route, existing: Mapping[str, str]
+    ) -> tuple[dict[str, str], set[str]]:
+        """Each endpoint's check id, and the ids created by this call."""
+        stored = self._owned_configs() if existing else {}
+        outcomes = run_all(
+            [
+                functools.partial(
+                    self._ensure_check, route, e, stored.get(existing.get(e.name, ""))
+                )
+                for e in route.endpoints
+            ]
+        )
+        checks: dict[str, str] = {}
+        created: set[str] = set()
+        for endpoint, outcome in zip(route.endpoints, outcomes, strict=True):
+            if not isinstance(outcome, Exception):
+                checks[endpoint.name] = outcome[0]
+                if outcome[1]:
+                    created.add(outcome[0])
+        failed = [o for o in outcomes if isinstance(o, Exception)]
+        if failed:
+            self._discard(created)
+            raise failed[0]
+        return checks, created
+
+    def _ensure_check(
+        self, route: Route, endpoint: Endpoint, current: Mapping[str, Any] | None
+    ) -> tuple[str, bool]:
+        """The endpoint's check, brought up to date (only what differs is sent), or a new one
+        carrying the old one's override (Disabled, Inverted) when Route 53 cannot update it in
+        place; and whether it is new."""
         config = (
             SWITCH
             if route.health_check is None
-            else check_config(endpoint.target, route.health_check)
+            else check_config(endpoint.target, route.health_check, private_ok=self._private_ok)
         )
         flags = {"Disabled": False, "Inverted": False}
-        if check_id is not None:
-            with translated("GetHealthCheck"):
-                current = self._route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]
+        if current is not None:
             stored = current["HealthCheckConfig"]
             flags = {k: bool(stored.get(k, False)) for k in flags}
-            same_kind = all(stored.get(k) == config.get(k) for k in ("Type", "RequestInterval"))
-            if same_kind:
+            if all(stored.get(k) == config.get(k) for k in ("Type", "RequestInterval")):
                 changed = {
                     k: v
                     for k, v in config.items()
-                    if k not in ("Type", "RequestInterval") and stored.get(k) != v
+                    if k not in ("Type", "RequestInterval")
+                    and stored.get(k, [] if isinstance(v, list) else None) != v
                 }
                 if changed:
                     with translated("UpdateHealthCheck"):
                         self._route53.update_health_check(
-                            HealthCheckId=check_id,
+                            HealthCheckId=current["Id"],
                             HealthCheckVersion=current["HealthCheckVersion"],
                             **changed,
                         )
-                return check_id
-        with translated("CreateHealthCheck"):
-            created: str = self._route53.create_health_check(
-                CallerReference=f"{self._prefix}{uuid.uuid4().hex}",
-                HealthCheckConfig={**config, **flags},
-            )["HealthCheck"]["Id"]
-        try:
-            with translated("ChangeTagsForResource"):
-                self._route53.change_tags_for_resource(
-                    ResourceType="healthcheck",
-                    ResourceId=created,
-                    AddTags=[
-                        {"Key": TAG_ROUTE, "Value": route.name},
-                        {"Key": TAG_ENDPOINT, "Value": endpoint.name},
-                        {"Key": TAG_NAMESPACE, "Value": self.namespace},
-                        {"Key": "Name", "Value": f"multiregion {route.name} {endpoint.name}"},
-                    ],
-                )
-        except BaseException:
-            delete_check(self._route53, created)
-            raise
-        return created
+                return str(current["Id"]), False
+        tags = {
+            TAG_ROUTE: route.name,
+            TAG_ENDPOINT: endpoint.name,
+            TAG_NAMESPACE: self.namespace,
+            "Name": f"multiregion {route.name} {endpoint.name}",
+        }
+        identity = f"{route.name} {endpoint.name}"
+        return create_check(self._route53, self._prefix, identity, {**config, **flags}, tags), True
 
     def delete(self, name: str) -> None:
         """The route's records and TXT go in one batch, then every check tagged for it."""
@@ -639,7 +632,7 @@ class Route53Router(TrafficRouter):
             code = client_region.upper()
             for location in (code, code.split("-")[0]):
                 try:
-                    yield json.dumps(_geo_location(location), sort_keys=True)
+                    yield json.dumps(geo_location(location), sort_keys=True)
                 except InvalidInput:
                     continue
         yield json.dumps({"CountryCode": "*"}, sort_keys=True)

@@ -103,12 +103,13 @@ class TrafficManagerRouter(TrafficRouter):
         self._body(_route(route), {})
         return planning.diff_routes(route.name, self._current(route.name), route)
 
-    def apply(self, route: Route) -> Plan:
+    def apply(self, route: Route, *, force: bool = False) -> Plan:
         self._body(_route(route), {})
         profile = self._profile(route.name, missing_ok=True)
         current = None if profile is None else _route_of(profile)
         plan = planning.diff_routes(route.name, current, route)
         if plan:
+            self.check_change_safety(route, plan, force=force)
             body = self._body(route, profile or {})
             with translated(f"apply {route.name}"):
                 self._client.profiles.create_or_update(

@@ -326,11 +326,12 @@ class CloudDnsRouter(TrafficRouter):
         current, _overrides, _stored = self._stored(name)
         return planning.diff_routes(name, current, route)
 
-    def apply(self, route: Route) -> Plan:
+    def apply(self, route: Route, *, force: bool = False) -> Plan:
         route = self._refuse(route)
         name = self._name(route.name)
         current, overrides, stored = self._stored(name)
         plan = planning.diff_routes(name, current, route)
+        self.check_change_safety(route, plan, force=force)
         kept = {k: v for k, v in overrides.items() if any(e.name == k for e in route.endpoints)}
         check_name = self._check_name(name)
         if route.health_check is not None:

@@ -93,9 +93,10 @@ class LocalRouter(TrafficRouter):
         stored = self._state.load(route.name)
         return diff_routes(route.name, None if stored is None else stored.route, route)
 
-    def apply(self, route: Route) -> Plan:
+    def apply(self, route: Route, *, force: bool = False) -> Plan:
         plan = self.plan(route)
         if plan:
+            self.check_change_safety(route, plan, force=force)
             self._state.save(route)
         return plan
 
