@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO
 
 from multiregion import integrity
-from multiregion.errors import InvalidInput
+from multiregion.errors import CorruptData, InvalidInput
 
 
 def readable_file(path: str | Path) -> Path:
@@ -53,3 +54,69 @@ def replacing(
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+class HashingSink:
+    """A write-only, seekable view of an open file that hashes the bytes in offset order as
+    they are written, however they arrive: concurrent ranged downloads write pieces out of
+    order. A piece written ahead of a gap is hashed once the gap fills, read back from the page
+    cache, so memory stays bounded; nothing is read back when pieces arrive in order.
+
+    Writes go straight to the file descriptor (``os.pwrite``): no Python buffer to flush, and
+    no ``fsync``: the caller's atomic rename publishes the file, durability is the OS's."""
+
+    def __init__(self, fd: int) -> None:
+        """``fd`` must be open for reading and writing (``"w+b"``)."""
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._position = 0
+        self._hashed = 0
+        self._ahead: dict[int, int] = {}
+        self.digest = integrity.Digest()
+
+    # the file API the SDKs call (azure-storage-blob's readinto: seek, tell, write)
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET:
+            raise ValueError("HashingSink seeks from the start only")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: bytes) -> int:
+        written = self.write_at(data, self._position)
+        self._position += written
+        return written
+
+    def write_at(self, data: bytes, offset: int) -> int:
+        """Writes ``data`` at ``offset`` (safe from several threads)."""
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self._fd, view[done:], offset + done)
+        with self._lock:
+            if offset == self._hashed:
+                self.digest.update(bytes(view))
+                self._hashed += len(view)
+                while self._hashed in self._ahead:
+                    length = self._ahead.pop(self._hashed)
+                    self.digest.update(os.pread(self._fd, length, self._hashed))
+                    self._hashed += length
+            elif offset > self._hashed:
+                self._ahead[offset] = len(view)
+            else:
+                raise ValueError(f"a piece at {offset} rewrites bytes already hashed")
+        return len(view)
+
+    def check(self, expected: str | None, key: str) -> None:
+        """``CorruptData`` unless every byte arrived, without gaps, and hashes to ``expected``."""
+        if self._ahead:
+            raise CorruptData(f"{key}: the download left a gap at {self._hashed}")
+        self.digest.check(expected, key)

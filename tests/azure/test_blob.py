@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,3 +146,20 @@ def test_the_registry_builds_the_bucket(azurite: Azurite) -> None:
         assert built.get(built.put("k", b"v").key) == b"v"
     finally:
         built.close()
+
+
+def test_a_parallel_download_is_hashed_as_it_lands_and_never_synced(
+    bucket: BlobBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks arrive out of order from three threads; the file is neither read back for its
+    hash nor fsynced (an fsync here fails the test), and a damaged copy is still refused."""
+    data = os.urandom(7 * BLOCK + 123)
+    bucket.put("big", data)
+
+    def no_fsync(fd: int) -> None:
+        raise AssertionError("download_file must not fsync")
+
+    monkeypatch.setattr(os, "fsync", no_fsync)
+    info = bucket.download_file("big", tmp_path / "big")
+    assert (tmp_path / "big").read_bytes() == data
+    assert info.sha256 == hashlib.sha256(data).hexdigest()

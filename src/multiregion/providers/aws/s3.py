@@ -15,7 +15,6 @@ import datetime
 import hashlib
 import io
 import math
-import os
 import re
 import tempfile
 import threading
@@ -474,20 +473,22 @@ class S3Bucket(BackupBucket):
     def download_file(
         self, key: str, path: str | Path, *, progress: Progress | None = None
     ) -> ObjectInfo:
-        """Ranged GETs pinned to one ETag write into a temporary file beside ``path``, which is
-        hashed and renamed into place only when it matches."""
+        """Ranged GETs pinned to one ETag write into a temporary file beside ``path``, hashed in
+        offset order as the parts land and renamed into place only when it matches."""
         key = validate.key("key", key)
         target = Path(path)
         if not target.parent.is_dir():
             raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
         info = self._head(key)
-        with transfer.replacing(target) as out:
-            self._fetch_ranges(key, info, out.fileno(), progress)
-            with os.fdopen(os.dup(out.fileno()), "rb") as reader:
-                transfer.digest_of(reader).check(info.sha256 or None, key)
+        with transfer.replacing(target, "w+b") as out:
+            sink = transfer.HashingSink(out.fileno())
+            self._fetch_ranges(key, info, sink, progress)
+            sink.check(info.sha256 or None, key)
         return info
 
-    def _fetch_ranges(self, key: str, info: ObjectInfo, fd: int, progress: Progress | None) -> None:
+    def _fetch_ranges(
+        self, key: str, info: ObjectInfo, sink: transfer.HashingSink, progress: Progress | None
+    ) -> None:
         def fetch(offset: int) -> tuple[None, int]:
             last = min(offset + self.part_size, info.size) - 1
             try:
@@ -500,8 +501,7 @@ class S3Bucket(BackupBucket):
                     )
                     position = offset
                     for chunk in response["Body"].iter_chunks(1 << 20):
-                        os.pwrite(fd, chunk, position)
-                        position += len(chunk)
+                        position += sink.write_at(chunk, position)
             except PreconditionFailed as exc:
                 raise PreconditionFailed(f"{key} changed during the download") from exc
             return None, position - offset

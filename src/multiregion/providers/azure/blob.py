@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import os
 import re
 import threading
 import uuid
@@ -329,15 +328,10 @@ class BlobBucket(BackupBucket):
             )
         info = _info(key, downloader.properties)
         with transfer.replacing(target, "w+b") as out:
+            sink = transfer.HashingSink(out.fileno())
             with translated(f"download {key!r}"):
-                downloader.readinto(out)
-            out.flush()
-            out.seek(0)
-            digest = integrity.Digest()
-            for piece in iter(lambda: out.read(self.block_size), b""):
-                digest.update(piece)
-            digest.check(info.sha256 or None, key)
-            os.fsync(out.fileno())
+                downloader.readinto(sink)  # type: ignore[arg-type]  # seek, tell, write suffice
+            sink.check(info.sha256 or None, key)
         return info
 
     def close(self) -> None:
