@@ -209,7 +209,9 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_the_shipped_json_schema_is_the_one_the_model_makes() -> None:
-    assert specfile.shipped_schema() == specfile.render_schema()
+    assert specfile.shipped_schema() == specfile.render_schema(), (
+        "an adapter's settings or a spec table changed: run `make schema`"
+    )
 
 
 def test_the_json_schema_accepts_the_examples_and_refuses_a_near_miss() -> None:

@@ -34,6 +34,33 @@ def _secs(field: str, low: float, high: float) -> Callable[[Any, Any, Any], None
     return _check(lambda f, v: validate.seconds(f, v, low, high), field)
 
 
+def _typed(field: str, *kinds: type) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is one of ``kinds`` (a bool is not a number here)."""
+    names = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise InvalidInput(field, f"must be {names}, not {type(value).__name__}")
+
+    return check
+
+
+def _texts(field: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidInput(field, "must be a list of strings")
+    if not all(isinstance(v, str) for v in value):
+        raise InvalidInput(field, "must be a list of strings")
+    return tuple(value)
+
+
+def _records(value: Any) -> tuple[str, ...]:
+    return _texts("answer.records", value)
+
+
+def _answer_endpoints(value: Any) -> tuple[str, ...]:
+    return _texts("answer.endpoints", value)
+
+
 def _route_name(value: object) -> str:
     return validate.dns_name("name", value)
 
@@ -49,9 +76,12 @@ def _default_timeout(check: Any) -> float:
 
 
 def _float(value: Any) -> float:
-    """Whole seconds become floats; anything else is left for the validator to judge."""
+    """Whole seconds become floats; anything else (a number too large for a float included)
+    is left for the validator to judge."""
     is_int = isinstance(value, int) and not isinstance(value, bool)
-    return float(value) if is_int else value
+    if is_int and value.bit_length() <= 1023:
+        return float(value)
+    return value  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- routing
@@ -146,7 +176,9 @@ def _locations(value: object) -> tuple[tuple[str, str], ...]:
     pairs = []
     for location, name in value.items():
         if not isinstance(location, str) or not location:
-            raise InvalidInput("policy.locations", f"{location!r} is not a location code")
+            raise InvalidInput(
+                "policy.locations", f"{validate.shown(location)} is not a location code"
+            )
         pairs.append((location, validate.endpoint_name(f"policy.locations[{location}]", name)))
     return tuple(sorted(pairs))
 
@@ -218,8 +250,7 @@ class HealthCheck:
     host: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise InvalidInput("health_check.path", f"{self.path!r} must start with /")
+        _request_path(self.path)
         if self.timeout_s > self.interval_s:
             raise InvalidInput("health_check.timeout_s", "must not exceed interval_s")
         if self.host is not None:
@@ -235,6 +266,25 @@ class HealthCheck:
 
     def worst_detection_s(self) -> float:
         return self.interval_s * self.failure_threshold + self.timeout_s
+
+
+MAX_PATH = 1024
+"""Longest health-check path; Route 53 allows 255 characters, Traffic Manager 1024."""
+
+
+def _request_path(value: object) -> str:
+    """A path that goes into a request line as it is: printable ASCII without spaces, so that
+    no CR, LF or other control character can end the line and add headers or a request."""
+    field = "health_check.path"
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise InvalidInput(field, f"{validate.shown(value)} must start with /")
+    if len(value) > MAX_PATH:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {MAX_PATH}")
+    if not all("!" <= c <= "~" for c in value):
+        raise InvalidInput(
+            field, "must be printable ASCII without spaces or control characters (%-encode)"
+        )
+    return value
 
 
 def _endpoints(value: object) -> tuple[Endpoint, ...]:
@@ -256,20 +306,26 @@ class Route:
     endpoints: tuple[Endpoint, ...] = attrs.field(converter=_endpoints)
     policy: Policy
     ttl: int = attrs.field(default=60, validator=_check(validate.ttl, "ttl"))
-    health_check: HealthCheck | None = None
+    health_check: HealthCheck | None = attrs.field(
+        default=None, validator=_typed("health_check", HealthCheck, type(None))
+    )
 
     def __attrs_post_init__(self) -> None:
         names = [e.name for e in self.endpoints]
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise InvalidInput("endpoints", f"endpoint name {name!r} appears twice")
+                raise InvalidInput(
+                    "endpoints", f"endpoint name {validate.shown(name)} appears twice"
+                )
             seen.add(name)
         if not isinstance(self.policy, Failover | Weighted | Latency | Geo):
             raise InvalidInput("policy", "must be Failover, Weighted, Latency or Geo")
         for name in self.policy.referenced():
             if name not in seen:
-                raise InvalidInput("policy", f"names endpoint {name!r}, which the route lacks")
+                raise InvalidInput(
+                    "policy", f"names endpoint {validate.shown(name)}, which the route lacks"
+                )
         if isinstance(self.policy, Weighted) and set(self.policy.referenced()) != seen:
             raise InvalidInput("policy.weights", "must give a weight to every endpoint")
         if isinstance(self.policy, Failover) and set(self.policy.order) != seen:
@@ -286,7 +342,7 @@ class Route:
         for endpoint in self.endpoints:
             if endpoint.name == name:
                 return endpoint
-        raise InvalidInput("endpoint", f"route {self.name} has no endpoint {name!r}")
+        raise InvalidInput("endpoint", f"route {self.name} has no endpoint {validate.shown(name)}")
 
 
 class EndpointStatus(enum.Enum):
@@ -309,19 +365,29 @@ class ProbeTarget:
 
     name: str = attrs.field(validator=_check(validate.endpoint_name, "target.name"))
     address: str = attrs.field(validator=_check(validate.target, "target.address"))
-    check: HealthCheck
+    check: HealthCheck = attrs.field(validator=_typed("target.check", HealthCheck))
+
+
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
 
 
 @attrs.frozen
 class EndpointHealth:
     """The current verdict on one probe target, after thresholds are applied."""
 
-    name: str
-    state: HealthState
-    checked_at: float | None = None
-    detail: str = ""
-    consecutive_failures: int = 0
-    consecutive_successes: int = 0
+    name: str = attrs.field(validator=_typed("health.name", str))
+    state: HealthState = attrs.field(validator=_typed("health.state", HealthState))
+    checked_at: float | None = attrs.field(
+        default=None, validator=_typed("health.checked_at", *_OPTIONAL_NUMBER)
+    )
+    detail: str = attrs.field(default="", validator=_typed("health.detail", str))
+    consecutive_failures: int = attrs.field(
+        default=0, validator=_typed("health.consecutive_failures", int)
+    )
+    consecutive_successes: int = attrs.field(
+        default=0, validator=_typed("health.consecutive_successes", int)
+    )
 
     @property
     def healthy(self) -> bool:
@@ -332,35 +398,54 @@ class EndpointHealth:
 class Answer:
     """What DNS answers for a name right now: records, their type and TTL, and which endpoints."""
 
-    name: str
-    record_type: str
-    records: tuple[str, ...]
-    ttl: int
-    endpoints: tuple[str, ...]
+    name: str = attrs.field(validator=_typed("answer.name", str))
+    record_type: str = attrs.field(validator=_typed("answer.record_type", str))
+    records: tuple[str, ...] = attrs.field(converter=_records)
+    ttl: int = attrs.field(validator=_typed("answer.ttl", int))
+    endpoints: tuple[str, ...] = attrs.field(converter=_answer_endpoints)
+
+
+_SIGNS = {"create": "+", "update": "~", "delete": "-"}
+
+
+def _optional_text(field: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(field, f"must be text or None, not {type(value).__name__}")
+
+    return check
 
 
 @attrs.frozen
 class Change:
     """One line of a plan: ``action`` on ``subject``, from ``before`` to ``after``."""
 
-    action: Literal["create", "update", "delete"]
-    subject: str
-    before: str | None = None
-    after: str | None = None
+    action: Literal["create", "update", "delete"] = attrs.field(
+        validator=_check(lambda f, v: validate.one_of(f, v, frozenset(_SIGNS)), "change.action")
+    )
+    subject: str = attrs.field(validator=_check(validate.key, "change.subject"))
+    before: str | None = attrs.field(default=None, validator=_optional_text("change.before"))
+    after: str | None = attrs.field(default=None, validator=_optional_text("change.after"))
 
     def __str__(self) -> str:
-        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        sign = _SIGNS[self.action]
         if self.action == "update":
             return f"{sign} {self.subject}: {self.before} -> {self.after}"
         return f"{sign} {self.subject}: {self.after if self.action == 'create' else self.before}"
+
+
+def _changes(value: Any) -> tuple[Change, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(c, Change) for c in value):
+        raise InvalidInput("plan.changes", "must be a list of Change")
+    return tuple(value)
 
 
 @attrs.frozen
 class Plan:
     """The changes ``apply`` would make (or made) to one route; empty when nothing differs."""
 
-    name: str
-    changes: tuple[Change, ...] = ()
+    name: str = attrs.field(validator=_typed("plan.name", str))
+    changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -380,22 +465,66 @@ class FencingToken:
 
     epoch: int = attrs.field(validator=_int("fence.epoch", 0, 2**62))
     region: str = attrs.field(validator=_check(validate.region, "fence.region"))
+    forced: bool = attrs.field(default=False, kw_only=True)
+    """Issued by ``promote(force=True)`` without a majority of the store's voters: another
+    promote cut off from this one may have issued the same epoch."""
+
+
+def _shallow_doc(field: str, value: object) -> None:
+    """A dict no deeper than documents may be (cheap: adapters build an Item per read)."""
+    if not isinstance(value, dict):
+        raise InvalidInput(field, f"must be a dict, not {type(value).__name__}")
+    validate.depth(field, value)
+
+
+def _optional_doc(field: str, value: object) -> None:
+    if value is not None:
+        _shallow_doc(field, value)
+
+
+@attrs.frozen
+class DivergentWrite:
+    """A write accepted under an epoch that a promote superseded before it replicated.
+
+    It is in no replica: ``reconcile`` replays it into the write region or discards it.
+    """
+
+    id: str = attrs.field(validator=_typed("divergent.id", str))
+    key: str = attrs.field(validator=_typed("divergent.key", str))
+    value: dict[str, Any] | None = attrs.field(
+        hash=False, validator=_check(_optional_doc, "divergent.value")
+    )
+    """None for a delete."""
+    version: str = attrs.field(validator=_typed("divergent.version", str))
+    epoch: int = attrs.field(validator=_typed("divergent.epoch", int))
+    region: str = attrs.field(validator=_typed("divergent.region", str))
+    written_at: float = attrs.field(validator=_typed("divergent.written_at", *_NUMBER))
+    found_at: float = attrs.field(validator=_typed("divergent.found_at", *_NUMBER))
+    resolution: str | None = attrs.field(
+        default=None, validator=_typed("divergent.resolution", str, type(None))
+    )
+    """``replayed`` or ``discarded`` once reconciled."""
 
 
 @attrs.frozen(eq=True)
 class Item:
     """A stored document with its opaque version (for ``if_version``)."""
 
-    key: str
-    value: dict[str, Any] = attrs.field(hash=False)
-    version: str
-    updated_at: float
-    region: str
+    key: str = attrs.field(validator=_typed("item.key", str))
+    value: dict[str, Any] = attrs.field(hash=False, validator=_check(_shallow_doc, "item.value"))
+    version: str = attrs.field(validator=_typed("item.version", str))
+    updated_at: float = attrs.field(validator=_typed("item.updated_at", *_NUMBER))
+    region: str = attrs.field(validator=_typed("item.region", str))
 
 
 @attrs.frozen
 class LastWriterWins:
     """Concurrent writes in two regions: the later ``updated_at`` wins; ties by region name."""
+
+
+def _callable(field: str, value: object) -> None:
+    if not callable(value):
+        raise InvalidInput(field, "must be a function (local, incoming) -> merged dict")
 
 
 @attrs.frozen
@@ -405,22 +534,36 @@ class Merge:
     The function must be deterministic and commutative, or replicas diverge.
     """
 
-    merge: Callable[[Item, Item], dict[str, Any]]
+    merge: Callable[[Item, Item], dict[str, Any]] = attrs.field(
+        validator=_check(_callable, "conflict_policy.merge")
+    )
 
 
 ConflictPolicy = LastWriterWins | Merge
 
+
 # --------------------------------------------------------------------------- bucket
+
+
+def _text_mapping(field: str, value: object) -> None:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidInput(field, "must map names to strings")
 
 
 @attrs.frozen
 class ObjectInfo:
     """Metadata of a stored object. ``version`` is the etag or generation for ``if_match``."""
 
-    key: str
-    size: int
-    version: str
-    sha256: str
-    updated_at: float
-    metadata: Mapping[str, str] = attrs.field(factory=dict, hash=False)
-    retain_until: float | None = None
+    key: str = attrs.field(validator=_typed("object.key", str))
+    size: int = attrs.field(validator=_typed("object.size", int))
+    version: str = attrs.field(validator=_typed("object.version", str))
+    sha256: str = attrs.field(validator=_typed("object.sha256", str))
+    updated_at: float = attrs.field(validator=_typed("object.updated_at", *_NUMBER))
+    metadata: Mapping[str, str] = attrs.field(
+        factory=dict, hash=False, validator=_check(_text_mapping, "object.metadata")
+    )
+    retain_until: float | None = attrs.field(
+        default=None, validator=_typed("object.retain_until", *_OPTIONAL_NUMBER)
+    )

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -37,26 +38,28 @@ def dns_name(field: str, value: object) -> str:
         raise InvalidInput(field, "must be a non-empty string")
     name = value.lower().rstrip(".")
     if len(name) > 253:
-        raise InvalidInput(field, f"{value!r} is longer than 253 characters")
+        raise InvalidInput(field, f"{shown(value)} is longer than 253 characters")
     labels = name.split(".")
     if len(labels) < 2:
-        raise InvalidInput(field, f"{value!r} is not a fully qualified DNS name")
+        raise InvalidInput(field, f"{shown(value)} is not a fully qualified DNS name")
     for label in labels:
-        if not _LABEL.match(label):
-            raise InvalidInput(field, f"{value!r} has an invalid label {label!r}")
+        if not _LABEL.fullmatch(label):
+            raise InvalidInput(field, f"{shown(value)} has an invalid label {shown(label)}")
     return name
 
 
 def region(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _REGION.match(value):
-        raise InvalidInput(field, f"{value!r} is not a region name (lowercase letters, digits, -)")
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
+        raise InvalidInput(
+            field, f"{shown(value)} is not a region name (lowercase letters, digits, -)"
+        )
     return value
 
 
 def endpoint_name(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _ENDPOINT.match(value):
+    if not isinstance(value, str) or not _ENDPOINT.fullmatch(value):
         raise InvalidInput(
-            field, f"{value!r} is not an endpoint name (1-63 of letters, digits, _ . -)"
+            field, f"{shown(value)} is not an endpoint name (1-63 of letters, digits, _ . -)"
         )
     return value
 
@@ -73,30 +76,60 @@ def target(field: str, value: object) -> str:
 
 def ttl(field: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TTL:
-        raise InvalidInput(field, f"{value!r} is not a whole number of seconds from 0 to 2**31-1")
+        raise InvalidInput(
+            field, f"{shown(value)} is not a whole number of seconds from 0 to 2**31-1"
+        )
     return value
+
+
+def _number(field: str, value: int | float, what: str) -> float:
+    """``value`` as a float; a whole number too large for one is refused, not an OverflowError."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidInput(field, f"{shown(value)} is too large {what}") from None
+    if not math.isfinite(number):
+        raise InvalidInput(field, f"{shown(value)} is not a finite number {what}")
+    return number
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel = 3
+_SHOWN.maxstring = 60
+_SHOWN.maxother = 60
+_SHOWN.maxlong = 40
+
+
+def shown(value: object) -> str:
+    """A short repr of ``value`` for an error message: never endless, never recursing deeply
+    (a document nested 5,000 deep, a 10,000-digit number, a megabyte of text)."""
+    return _SHOWN.repr(value)
 
 
 def finite_non_negative(field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(field, f"{value!r} is not a number")
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInput(field, f"{value!r} must be finite and not negative")
-    return float(value)
+        raise InvalidInput(field, f"{shown(value)} is not a number")
+    number = _number(field, value, "(must be finite and not negative)")
+    if number < 0:
+        raise InvalidInput(field, f"{shown(value)} must be finite and not negative")
+    return number
 
 
 def int_range(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(field, f"{value!r} must be a whole number from {low} to {high}")
+        raise InvalidInput(field, f"{shown(value)} must be a whole number from {low} to {high}")
     return value
 
 
 def seconds(field: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(field, f"{value!r} is not a number of seconds")
-    if not low < value <= high:
-        raise InvalidInput(field, f"{value!r} must be above {low:g} and at most {high:g} seconds")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(field, f"{shown(value)} is not a number of seconds")
+    number = _number(field, value, "for a number of seconds")
+    if not low < number <= high:
+        raise InvalidInput(
+            field, f"{shown(value)} must be above {low:g} and at most {high:g} seconds"
+        )
+    return number
 
 
 def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES, *, utf8: bool = False) -> str:
@@ -138,10 +171,11 @@ def document(
     names what holds that many in the refusal (e.g. ``"Cosmos DB items"``)."""
     if not isinstance(value, Mapping):
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
+    depth(field, value)
     try:
         text = json.dumps(value, allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(field, f"is not JSON-serialisable: {exc}") from None
+        raise InvalidInput(field, f"is not JSON-serialisable: {shown(str(exc))}") from None
     copied: dict[str, Any] = json.loads(text)
     if max_bytes is not None:
         size = document_size(copied)
@@ -150,6 +184,33 @@ def document(
                 raise InvalidInput(field, f"is {size} bytes as JSON; at most {max_bytes} allowed")
             raise InvalidInput(field, f"is {size} bytes as JSON; {holder} hold {max_bytes}")
     return copied
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists in a document (DynamoDB holds 32, Cosmos DB 128)."""
+MAX_NODES = 1_000_000
+"""Most values in one document (a bound on the walk, far above what any service stores)."""
+
+
+def depth(field: str, value: object) -> None:
+    """Refuses a document nested deeper than MAX_DEPTH (walked without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    seen = 0
+    while pending:
+        node, level = pending.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise InvalidInput(field, f"holds more than {MAX_NODES} values")
+        children: Iterable[object]
+        if isinstance(node, Mapping):
+            children = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if level > MAX_DEPTH:
+            raise InvalidInput(field, f"is nested more than {MAX_DEPTH} levels deep")
+        pending.extend((child, level + 1) for child in children)
 
 
 def document_size(value: Mapping[str, Any]) -> int:
@@ -222,12 +283,14 @@ def service_metadata(value: object, max_bytes: int, service: str) -> dict[str, s
     if not isinstance(value, Mapping):
         raise InvalidInput("metadata", "must map names to strings")
     for name, text in value.items():
-        if not isinstance(name, str) or not _METADATA_NAME.match(name):
-            raise InvalidInput("metadata", f"{name!r}: names are lowercase letters, digits and -")
+        if not isinstance(name, str) or not _METADATA_NAME.fullmatch(name):
+            raise InvalidInput(
+                "metadata", f"{shown(name)}: names are lowercase letters, digits and -"
+            )
         if name == METADATA_KEY:
-            raise InvalidInput("metadata", f"{name!r} is reserved for the library's checksum")
+            raise InvalidInput("metadata", f"{shown(name)} is reserved for the library's checksum")
         if not isinstance(text, str) or not text.isascii() or not text.isprintable():
-            raise InvalidInput("metadata", f"{name!r}: values must be printable ASCII text")
+            raise InvalidInput("metadata", f"{shown(name)}: values must be printable ASCII text")
     size = sum(len(k) + len(v) for k, v in value.items()) + len(METADATA_KEY) + 64
     if size > max_bytes:
         raise InvalidInput("metadata", f"{size} bytes; {service} keeps at most {max_bytes}")
@@ -244,10 +307,30 @@ def data(value: object) -> bytes | IO[bytes]:
     return stream
 
 
+MAX_NAME_BYTES = 255
+"""Longest file name most file systems hold (NAME_MAX)."""
+MAX_PATH_BYTES = 4096
+"""Longest path the operating system takes (PATH_MAX on Linux)."""
+
+
 def file_path(field: str, value: object) -> Path:
-    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+    """A file system path the operating system can take: no NUL, text it can encode, names of
+    at most 255 bytes; otherwise InvalidInput, never ValueError, UnicodeError or OSError."""
+    if not isinstance(value, str | os.PathLike):
         raise InvalidInput(field, "must be a file system path")
-    return Path(value)
+    try:
+        raw = os.fsencode(value)
+    except (TypeError, UnicodeError):
+        raise InvalidInput(field, "must be a path the file system can encode") from None
+    if not raw:
+        raise InvalidInput(field, "must be a file system path")
+    if b"\0" in raw:
+        raise InvalidInput(field, "must not contain a NUL character")
+    if len(raw) > MAX_PATH_BYTES:
+        raise InvalidInput(field, f"is {len(raw)} bytes long; at most {MAX_PATH_BYTES}")
+    if any(len(name) > MAX_NAME_BYTES for name in raw.split(b"/")):
+        raise InvalidInput(field, f"has a name longer than {MAX_NAME_BYTES} bytes")
+    return Path(os.fsdecode(raw))
 
 
 def progress(value: object) -> None:
@@ -270,13 +353,13 @@ def regions(field: str, value: object) -> tuple[str, ...]:
 def member(field: str, value: object, options: tuple[str, ...]) -> str:
     """One of ``options`` (named in their order in the refusal), such as a store's regions."""
     if not isinstance(value, str) or value not in options:
-        raise InvalidInput(field, f"{value!r} is not one of {', '.join(options)}")
+        raise InvalidInput(field, f"{shown(value)} is not one of {', '.join(options)}")
     return value
 
 
 def one_of(field: str, value: object, allowed: Mapping[str, Any] | frozenset[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise InvalidInput(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+        raise InvalidInput(field, f"{shown(value)} is not one of {', '.join(sorted(allowed))}")
     return value
 
 
@@ -289,12 +372,12 @@ def metadata(field: str, value: object) -> dict[str, str]:
         raise InvalidInput(field, f"must map names to values, not {type(value).__name__}")
     total = 0
     for name, text in value.items():
-        if not isinstance(name, str) or not _METADATA_NAME.match(name):
-            raise InvalidInput(field, f"name {name!r} must be lowercase [a-z0-9-]")
+        if not isinstance(name, str) or not _METADATA_NAME.fullmatch(name):
+            raise InvalidInput(field, f"name {shown(name)} must be lowercase [a-z0-9-]")
         if name.startswith(RESERVED_METADATA_PREFIX):
             raise InvalidInput(field, f"names starting {RESERVED_METADATA_PREFIX!r} are kept")
         if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
-            raise InvalidInput(field, f"the value of {name!r} must be printable ASCII text")
+            raise InvalidInput(field, f"the value of {shown(name)} must be printable ASCII text")
         total += len(name) + len(text)
     if total > MAX_METADATA_BYTES:
         raise InvalidInput(field, f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
