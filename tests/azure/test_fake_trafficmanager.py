@@ -124,3 +124,76 @@ def test_reset_forgets_every_profile() -> None:
         fake.reset()
         assert list(raw.profiles.list_by_resource_group("rg")) == []
         raw.close()
+
+
+def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    props = body["properties"]
+    for key, value in changes.items():
+        if key == "tags":
+            body["tags"] = value
+        elif key == "endpoints":
+            props["endpoints"] = value
+        else:
+            props[key] = value
+    return body
+
+
+def _endpoint(i: int, **props: Any) -> dict[str, Any]:
+    return {
+        "name": f"e{i}",
+        "type": "Microsoft.Network/trafficManagerProfiles/externalEndpoints",
+        "properties": {"target": f"192.0.2.{i % 250}", **props},
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tags": {f"t{i}": "v" for i in range(51)}},
+        {"tags": {"t": "v" * 257}},
+        {"tags": {"a/b": "v"}},
+        {"endpoints": [_endpoint(i, priority=i + 1) for i in range(201)]},
+        {
+            "trafficRoutingMethod": "Performance",
+            "endpoints": [_endpoint(0, endpointLocation="europe-west1")],
+        },
+        {
+            "trafficRoutingMethod": "Geographic",
+            "endpoints": [_endpoint(0, geoMapping=["EU"]), _endpoint(1, geoMapping=["WORLD"])],
+        },
+    ],
+)
+def test_what_arm_and_traffic_manager_refuse_is_refused(
+    client: TrafficManagerManagementClient, changes: dict[str, Any]
+) -> None:
+    group = fresh_name("rg-")
+    body = _with(profile(["127.0.0.1"], 80), **changes)
+    with pytest.raises(HttpResponseError) as excinfo:
+        client.profiles.create_or_update(group, "p", body)
+    assert excinfo.value.status_code == 400
+    assert [p.name for p in client.profiles.list_by_resource_group(group)] == []
+
+
+def test_region_display_names_and_documented_codes_are_taken(
+    client: TrafficManagerManagementClient,
+) -> None:
+    group = fresh_name("rg-")
+    performance = _with(
+        profile(["127.0.0.1"], 80),
+        trafficRoutingMethod="Performance",
+        endpoints=[
+            _endpoint(0, endpointLocation="West Europe"),
+            _endpoint(1, endpointLocation="swedencentral"),
+        ],
+    )
+    client.profiles.create_or_update(group, "p", performance)
+    geographic = _with(
+        profile(["127.0.0.1"], 80),
+        trafficRoutingMethod="Geographic",
+        endpoints=[
+            _endpoint(0, geoMapping=["GEO-EU", "US-CA"]),
+            _endpoint(1, geoMapping=["WORLD"]),
+        ],
+    )
+    client.profiles.create_or_update(group, "q", geographic)
+    assert sorted(p.name for p in client.profiles.list_by_resource_group(group)) == ["p", "q"]

@@ -300,9 +300,75 @@ def test_a_profile_changed_outside_the_library_is_reported(
     route = Route("x.example.test", ENDPOINTS[:2], Failover("primary", ["backup"]))
     router.apply(route)
     profile = read(raw, settings, route.name)
-    tags = {k: v for k, v in profile.tags.items() if k != "multiregion-endpoint-backup"}
+    tags = {k: v for k, v in profile.tags.items() if not k.startswith("multiregion-layout-")}
     raw.profiles.update(
         settings["resource_group"], profile_name("route", route.name), {"tags": tags}
     )
     with pytest.raises(MultiregionError, match="changed outside"):
         router.get(route.name)
+
+
+def test_200_endpoints_fit_arms_50_tags(
+    router: TrafficManagerRouter, raw: TrafficManagerManagementClient, settings: dict[str, Any]
+) -> None:
+    regions = ("westeurope", "northeurope", "eastus", "swedencentral", "japaneast")
+    endpoints = [
+        Endpoint(f"endpoint-{i:03d}-{'x' * 40}", regions[i % 5], f"192.0.2.{i % 250}")
+        for i in range(200)
+    ]
+    weights = {e.name: 1 + i % 7 for i, e in enumerate(endpoints)}
+    weights[endpoints[3].name] = 0
+    route = Route("many.example.test", endpoints[::-1], Weighted(weights))
+    router.apply(route)
+    profile = read(raw, settings, route.name)
+    assert len(profile.tags) <= 50
+    assert all(len(v) <= 256 for v in profile.tags.values())
+    assert router.get(route.name) == route
+    assert not router.plan(route)
+
+
+@pytest.mark.parametrize(
+    ("route", "field"),
+    [
+        (
+            Route("l.example.test", [Endpoint("a", "europe-west1", "192.0.2.1")], Latency()),
+            "endpoint.region",
+        ),
+        (
+            Route("l.example.test", [Endpoint("a", "west-europe", "192.0.2.1")], Latency()),
+            "endpoint.region",
+        ),
+        (
+            Route("g.example.test", ENDPOINTS[:2], Geo({"EU": "backup"}, "primary")),
+            "policy.locations[EU]",
+        ),
+        (
+            Route("g.example.test", ENDPOINTS[:2], Geo({"XX": "backup"}, "primary")),
+            "policy.locations[XX]",
+        ),
+        (
+            Route("g.example.test", ENDPOINTS[:2], Geo({"US-XX": "backup"}, "primary")),
+            "policy.locations[US-XX]",
+        ),
+    ],
+)
+def test_regions_and_geographic_codes_traffic_manager_refuses_are_refused(
+    router: TrafficManagerRouter, route: Route, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        router.apply(route)
+    assert excinfo.value.field == field
+    assert router.list() == []
+
+
+def test_newer_regions_and_subdivision_codes_are_taken(router: TrafficManagerRouter) -> None:
+    endpoints = [
+        Endpoint("a", "polandcentral", "192.0.2.1"),
+        Endpoint("b", "italynorth", "192.0.2.2"),
+    ]
+    for route in (
+        Route("l.example.test", endpoints, Latency()),
+        Route("g.example.test", endpoints, Geo({"GB-SCT": "b", "GEO-EU": "b", "US-CA": "a"}, "a")),
+    ):
+        router.apply(route)
+        assert router.get(route.name) == route

@@ -8,8 +8,11 @@ tolerates 0-9 failures before an endpoint is Degraded; one success brings it bac
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from multiregion import validate
@@ -67,6 +70,37 @@ def management_client(
         connection_timeout=timeout,
         read_timeout=timeout,
     )
+
+
+@cache
+def documented() -> dict[str, Any]:
+    """Azure regions, Traffic Manager's geographic codes and ARM's limits, from one dated file
+    (``data/trafficmanager.json``, sources inside)."""
+    text = resources.files("multiregion.providers.azure").joinpath("data/trafficmanager.json")
+    loaded: dict[str, Any] = json.loads(text.read_text())
+    return loaded
+
+
+def limit(name: str) -> int:
+    return int(documented()["limits"][name])
+
+
+def azure_region(field: str, region: str) -> str:
+    if region not in documented()["regions"]:
+        raise InvalidInput(
+            field, f"{region!r} is no Azure region (list of {documented()['retrieved']})"
+        )
+    return region
+
+
+def geographic_code(field: str, code: str) -> str:
+    if code not in documented()["geographic_codes"]:
+        raise InvalidInput(
+            field,
+            f"{code!r} is no Traffic Manager geographic code such as GEO-EU, DE or US-CA "
+            f"(list of {documented()['retrieved']})",
+        )
+    return code
 
 
 def profile_name(kind: str, name: str) -> str:

@@ -13,11 +13,17 @@ endpoint is always served, so UP reads back as AUTO there.
 
 What Traffic Manager cannot hold (the route's DNS name, endpoint regions and order, zero
 weights, "no health check") is kept in profile tags, so ``get`` returns the route applied.
+ARM allows 50 tags of 256 characters per resource and Traffic Manager 200 endpoints per
+profile, so the endpoints' order, regions and zero weights are one compressed layout (positions
+in the sorted endpoint names, indices into a table of regions) cut across a few tags.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import random
+import zlib
 from typing import Any
 
 from multiregion import planning, selection, validate
@@ -41,8 +47,9 @@ from multiregion.providers.azure.errors import translated
 
 ROUTE_TAG = "multiregion-route"
 NO_CHECK_TAG = "multiregion-check"
-ZERO_TAG = "multiregion-zero-weight"
-ENDPOINT_TAG = "multiregion-endpoint-"
+LAYOUT_TAG = "multiregion-layout-"
+FIXED_TAGS = 2
+"""ROUTE_TAG and NO_CHECK_TAG; the layout tags take the rest of ARM's 50."""
 WORLD = "WORLD"
 MAX_WEIGHT = 1000
 _METHODS: dict[type[Any], str] = {
@@ -263,11 +270,9 @@ class TrafficManagerRouter(TrafficRouter):
         if route.health_check is None:
             tags[NO_CHECK_TAG] = "none"
         zero = _zero_set(route.policy)
-        if zero:
-            tags[ZERO_TAG] = ",".join(sorted(zero))
+        tags.update(_layout_tags(route, zero))
         endpoints = []
-        for index, endpoint in enumerate(route.endpoints):
-            tags[ENDPOINT_TAG + endpoint.name] = f"{index}:{endpoint.region}"
+        for endpoint in route.endpoints:
             props: dict[str, Any] = {"target": endpoint.target, **_placement(route, endpoint)}
             before = existing.get(endpoint.name, {})
             disabled = before.get("endpointStatus") == "Disabled" and endpoint.name not in was_zero
@@ -308,9 +313,44 @@ def _zero_set(policy: Policy) -> set[str]:
     return {name for name, weight in policy.weights if weight == 0}
 
 
+def _layout_tags(route: Route, zero: set[str]) -> dict[str, str]:
+    """The endpoints' order, regions and zero weights as a few tags within ARM's limits."""
+    if len(route.endpoints) > tm.limit("endpoints_per_profile"):
+        raise InvalidInput(
+            "endpoints", f"Traffic Manager takes {tm.limit('endpoints_per_profile')} per profile"
+        )
+    names = {name: i for i, name in enumerate(sorted(e.name for e in route.endpoints))}
+    table = list(dict.fromkeys(e.region for e in route.endpoints))
+    layout = {
+        "order": [names[e.name] for e in route.endpoints],
+        "regions": [table.index(e.region) for e in route.endpoints],
+        "table": table,
+        "zero": sorted(names[n] for n in zero),
+    }
+    text = json.dumps(layout, separators=(",", ":"))
+    packed = base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode()
+    size = tm.limit("tag_value_chars")
+    chunks = [packed[i : i + size] for i in range(0, len(packed), size)]
+    if len(chunks) + FIXED_TAGS > tm.limit("tags_per_resource"):
+        raise InvalidInput("endpoints", "the route's layout passes ARM's 50 tags per resource")
+    return {f"{LAYOUT_TAG}{i}": chunk for i, chunk in enumerate(chunks)}
+
+
+def _layout(profile: dict[str, Any]) -> tuple[list[tuple[str, str]], set[str]]:
+    """(name, region) of each endpoint in the route's order, and the zero-weight names."""
+    tags = profile.get("tags") or {}
+    chunks = [tags[f"{LAYOUT_TAG}{i}"] for i in range(len(tags)) if f"{LAYOUT_TAG}{i}" in tags]
+    if not chunks:
+        return [], set()
+    layout = json.loads(zlib.decompress(base64.urlsafe_b64decode("".join(chunks))))
+    names = sorted(e["name"] for e in profile["properties"].get("endpoints") or [])
+    table = layout["table"]
+    placed = [(names[o], table[r]) for o, r in zip(layout["order"], layout["regions"], strict=True)]
+    return placed, {names[i] for i in layout["zero"]}
+
+
 def _zero_weights(profile: dict[str, Any]) -> set[str]:
-    listed = (profile.get("tags") or {}).get(ZERO_TAG, "")
-    return {name for name in listed.split(",") if name}
+    return _layout(profile)[1] if profile else set()
 
 
 def _placement(route: Route, endpoint: Endpoint) -> dict[str, Any]:
@@ -325,12 +365,13 @@ def _placement(route: Route, endpoint: Endpoint) -> dict[str, Any]:
             raise InvalidInput(field, f"Traffic Manager takes whole weights 1-{MAX_WEIGHT} (or 0)")
         return {"weight": max(1, int(weight))}
     if isinstance(policy, Latency):
-        return {"endpointLocation": endpoint.region}
+        return {"endpointLocation": tm.azure_region("endpoint.region", endpoint.region)}
     assert isinstance(policy, Geo)
     codes = [code for code, name in policy.locations if name == endpoint.name]
     for code in codes:
-        if code.upper() != code or code == WORLD:
-            raise InvalidInput(f"policy.locations[{code}]", "must be a Traffic Manager code")
+        if code == WORLD:
+            raise InvalidInput(f"policy.locations[{code}]", "WORLD is the default's own code")
+        tm.geographic_code(f"policy.locations[{code}]", code)
     if endpoint.name == policy.default:
         codes.append(WORLD)
     if not codes:
@@ -352,19 +393,17 @@ def _parse_route(profile: dict[str, Any]) -> Route:
     tags = profile.get("tags") or {}
     props = profile["properties"]
     raw = props.get("endpoints") or []
-    placed = []
-    for endpoint in raw:
-        index, _, region = tags[ENDPOINT_TAG + endpoint["name"]].partition(":")
-        placed.append((int(index), endpoint, region))
-    placed.sort(key=lambda entry: entry[0])
-    endpoints = [Endpoint(e["name"], region, e["properties"]["target"]) for _, e, region in placed]
+    targets = {e["name"]: e["properties"]["target"] for e in raw}
+    placed, zero = _layout(profile)
+    if len(placed) != len(raw):
+        raise ValueError("the layout tags do not match the endpoints")
+    endpoints = [Endpoint(name, region, targets[name]) for name, region in placed]
     method = props["trafficRoutingMethod"]
     policy: Policy
     if method == "Priority":
         order = sorted(raw, key=lambda e: e["properties"]["priority"])
         policy = Failover(order[0]["name"], [e["name"] for e in order[1:]])
     elif method == "Weighted":
-        zero = _zero_weights(profile)
         policy = Weighted(
             {e["name"]: 0 if e["name"] in zero else e["properties"]["weight"] for e in raw}
         )

@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import json
 import re
@@ -35,6 +36,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -389,11 +391,48 @@ def _stored_endpoint(profile_id: str, kind: str, name: str, body: dict[str, Any]
     }
 
 
+@functools.cache
+def documented() -> dict[str, Any]:
+    """Azure's regions, Traffic Manager's geographic codes and ARM's limits, as the Azure
+    adapter checks them (one dated data file, sources inside)."""
+    text = resources.files("multiregion.providers.azure").joinpath("data/trafficmanager.json")
+    loaded: dict[str, Any] = json.loads(text.read_text())
+    return loaded
+
+
+def _check_tags(tags: object) -> str:
+    """ARM's limits: 50 tags per resource, names up to 512 characters, values up to 256."""
+    if tags is None:
+        return ""
+    if not isinstance(tags, dict):
+        return "tags must be an object"
+    limits = documented()["limits"]
+    if len(tags) > limits["tags_per_resource"]:
+        return f"{len(tags)} tags; a resource holds at most {limits['tags_per_resource']}"
+    for name, value in tags.items():
+        if len(name) > limits["tag_name_chars"] or len(str(value)) > limits["tag_value_chars"]:
+            return f"tag {name[:40]!r} is longer than ARM allows"
+        if set(name) & set("<>%&\\?/"):
+            return f"tag name {name[:40]!r} holds a character ARM refuses"
+    return ""
+
+
+def _location(value: object) -> bool:
+    """endpointLocation: an Azure region, by name or display name ("West Europe")."""
+    name = str(value or "").replace(" ", "").lower()
+    return name in documented()["regions"]
+
+
 def _check_profile(body: dict[str, Any]) -> str:
     """What Traffic Manager would refuse in a profile, or "" when it is acceptable."""
     props = body.get("properties")
     if not isinstance(props, dict):
         return "properties are required"
+    problem = _check_tags(body.get("tags"))
+    if problem:
+        return problem
+    if len(props.get("endpoints") or []) > documented()["limits"]["endpoints_per_profile"]:
+        return "a profile holds at most 200 endpoints"
     method = props.get("trafficRoutingMethod")
     if method not in ("Priority", "Weighted", "Performance", "Geographic", "MultiValue", "Subnet"):
         return f"trafficRoutingMethod {method!r} is not valid"
@@ -434,12 +473,15 @@ def _check_profile(body: dict[str, Any]) -> str:
         priority = ep.get("priority")
         if method == "Priority" and not (isinstance(priority, int) and 1 <= priority <= 1000):
             return f"endpoint {endpoint['name']}: priority must be 1-1000"
-        if method == "Performance" and not ep.get("endpointLocation"):
-            return f"endpoint {endpoint['name']}: endpointLocation is required"
+        if method == "Performance" and not _location(ep.get("endpointLocation")):
+            return f"endpoint {endpoint['name']}: endpointLocation must be an Azure region"
         if method == "Geographic":
             codes = ep.get("geoMapping") or []
             if not codes:
                 return f"endpoint {endpoint['name']}: geoMapping is required"
+            unknown = set(codes) - set(documented()["geographic_codes"])
+            if unknown:
+                return f"geoMapping {sorted(unknown)[:5]} are no Traffic Manager codes"
             if geo & set(codes):
                 return "a geographic code is mapped to two endpoints"
             geo.update(codes)
