@@ -8,14 +8,16 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
-from multiregion import CorruptData, InvalidInput, NotFound
+from multiregion import CorruptData, InvalidInput, NotFound, Unavailable
 from multiregion.backup import Backups, ObjectEntry, content_digest
 from multiregion.backup_encryption import EnvelopeKey
 from multiregion.providers.local.bucket import LocalBucket
@@ -413,3 +415,71 @@ def test_a_failed_restore_test_records_nothing(
     ):
         backups.test_restore(scratch)
     assert backups.last_verified() is None
+
+
+# ---------------------------------------------------------------- speed at flat memory
+
+
+class _SlowBucket(LocalBucket):
+    """A LocalBucket whose puts take a while and count how many run at once."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def put(self, key: str, data: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)
+            return super().put(key, data, **kwargs)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_chunks_are_uploaded_in_parallel_at_most_concurrency_at_once(
+    tmp_path: Path, store: LocalStore, target: LocalStore
+) -> None:
+    bucket = _SlowBucket(tmp_path / "bucket")
+    fill(store, 120)
+    manifest = Backups(bucket, chunk_items=10, concurrency=3).create(store)
+    assert 2 <= bucket.most <= 3
+    assert [e.key.rsplit("/", 1)[1] for e in manifest.chunks] == [
+        f"chunk-{n:06d}.jsonl.gz" for n in range(1, 13)
+    ]
+    assert Backups(bucket).restore(manifest.backup_id, target) == 120
+    assert content_digest(target) == content_digest(store)
+
+
+def test_chunks_are_compressed_at_a_fast_level(store: LocalStore, backups: Backups) -> None:
+    """gzip's XFL byte says 2 for the slowest level (9), which the first format used."""
+    fill(store, 20)
+    manifest = backups.create(store)
+    header = backups.bucket.get(manifest.chunks[0].key)[:10]
+    assert header[:2] == b"\x1f\x8b"
+    assert header[8] != 2
+    with pytest.raises(InvalidInput) as info:
+        Backups(backups.bucket, compression_level=10)
+    assert info.value.field == "compression_level"
+
+
+def test_a_failed_upload_stops_the_backup_and_writes_no_manifest(
+    tmp_path: Path, store: LocalStore
+) -> None:
+    class Failing(LocalBucket):
+        def put(self, key: str, data: Any, **kwargs: Any) -> Any:
+            if key.endswith("chunk-000003.jsonl.gz"):
+                raise Unavailable("the bucket went away")
+            return super().put(key, data, **kwargs)
+
+    bucket = Failing(tmp_path / "bucket")
+    fill(store, 100)
+    with pytest.raises(Unavailable):
+        Backups(bucket, chunk_items=10).create(store)
+    inventory = Backups(bucket).inventory()
+    assert inventory.backups == ()
+    assert len(inventory.incomplete) == 1

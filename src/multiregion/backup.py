@@ -30,10 +30,12 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from json.encoder import encode_basestring_ascii
 from typing import Any, Literal
 
 import attrs
@@ -342,9 +344,9 @@ class Backups:
         for item in store.scan("", region=region):
             text = _JSON.encode(item.value).encode()
             value_hash = sha256_hex(text)
-            key_json = _JSON.encode(item.key).encode()
+            key_json = _json_string(item.key)
             while pending is not None and pending["k"] < item.key:
-                chunks.write(_tombstone(_JSON.encode(pending["k"]).encode()))
+                chunks.write(_tombstone(_json_string(pending["k"])))
                 deleted += 1
                 pending = next(previous, None)
             unchanged = False
@@ -352,10 +354,10 @@ class Backups:
                 unchanged = pending["h"] == value_hash
                 pending = next(previous, None)
             if not unchanged:
-                stamp = _JSON.encode(item.updated_at).encode()
-                chunks.write(b'{"k":' + key_json + b',"t":' + stamp + b',"v":' + text + b"}\n")
+                stamp = _json_number(item.updated_at)
+                chunks.write(b'{"k":%s,"t":%s,"v":%s}\n' % (key_json, stamp, text))
                 changed += 1
-            index.write(b'{"h":"' + value_hash.encode() + b'","k":' + key_json + b"}\n")
+            index.write(b'{"h":"%s","k":%s}\n' % (value_hash.encode(), key_json))
             digest.update(_digest_line(item.key, value_hash))
             if sentinel is None:
                 sentinel = {"k": item.key, "h": value_hash}
@@ -363,7 +365,7 @@ class Backups:
             if progress is not None:
                 progress(1)
         while pending is not None:
-            chunks.write(_tombstone(_JSON.encode(pending["k"]).encode()))
+            chunks.write(_tombstone(_json_string(pending["k"])))
             deleted += 1
             pending = next(previous, None)
         return count, changed, deleted, digest.hexdigest(), sentinel
@@ -636,6 +638,18 @@ class Backups:
         for info in self.bucket.list(f"{self.prefix}{backup_id}/"):
             with contextlib.suppress(NotFound):
                 self.bucket.delete(info.key)
+
+
+def _json_string(text: str) -> bytes:
+    """``text`` as ``json.dumps`` writes it (ASCII, escaped), without building an encoder."""
+    return encode_basestring_ascii(text).encode()
+
+
+def _json_number(value: float) -> bytes:
+    """A finite float as ``json.dumps`` writes it (its ``repr``); other numbers through json."""
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value).encode()
+    return _JSON.encode(value).encode()
 
 
 def _tombstone(key_json: bytes) -> bytes:
