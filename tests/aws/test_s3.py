@@ -185,3 +185,40 @@ def test_moto_takes_if_match_star_for_a_literal_etag(
         emulated.delete("k")
         assert [r.method for r in proxy.requests] == ["HEAD", "DELETE"]
         assert proxy.requests[1].headers.get("if-match") == stored.version
+
+
+def test_sse_kms_with_a_customer_managed_key_on_every_write(
+    moto: MotoServer, fresh_name: Callable[[str], str], raw: Callable[..., Any], tmp_path: Path
+) -> None:
+    """PutObject and CreateMultipartUpload carry the SSE-KMS headers of the S3 API reference;
+    S3 (moto) reports the key back on the object."""
+    key_id = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with RecordingProxy(moto.url) as proxy:
+        bucket = S3Bucket(
+            bucket=fresh_name("bucket"),
+            create=True,
+            part_size=5 * MIB,
+            endpoint_url=proxy.url,
+            kms_key_id=key_id,
+            **FAST,
+        )
+        bucket.put("small", b"x")
+        big = tmp_path / "big"
+        big.write_bytes(os.urandom(6 * MIB))
+        bucket.upload_file(big, "big")
+        writes = [
+            r
+            for r in proxy.requests
+            if r.method in ("PUT", "POST")
+            and r.path.endswith(("/small", "/big"))
+            and "partNumber" not in r.query
+            and "uploadId" not in r.query
+        ]
+    assert len(writes) == 2  # PutObject, CreateMultipartUpload
+    for request in writes:
+        assert request.headers["x-amz-server-side-encryption"] == "aws:kms"
+        assert request.headers["x-amz-server-side-encryption-aws-kms-key-id"] == key_id
+    for key in ("small", "big"):
+        stored = raw("s3").head_object(Bucket=bucket.bucket, Key=key)
+        assert (stored["ServerSideEncryption"], stored["SSEKMSKeyId"]) == ("aws:kms", key_id)
+    assert bucket.get("big") == big.read_bytes()

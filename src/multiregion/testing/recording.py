@@ -22,6 +22,7 @@ from multiregion.errors import InvalidInput
 from multiregion.testing.emulators.process import LOOPBACK
 from multiregion.testing.fakes.serving import Served
 
+BODY_KEPT = 64 * 1024
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 
 
@@ -33,6 +34,8 @@ class Recorded:
     headers: Mapping[str, str] = attrs.field(hash=False)
     """Header names in lower case."""
     status: int = 0
+    body: bytes = attrs.field(default=b"", repr=False)
+    """The first ``BODY_KEPT`` bytes of the request body (JSON metadata of an upload)."""
 
 
 class RecordingProxy(Served):
@@ -95,6 +98,7 @@ class RecordingProxy(Served):
                                 {k: tuple(v) for k, v in parse_qs(parts.query).items()},
                                 headers,
                                 response.status,
+                                body[:BODY_KEPT],
                             )
                         )
                     self.send_response_only(response.status, response.reason)
