@@ -56,7 +56,9 @@ def probe() -> Iterator[LocalProbe]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalStore]:
-    with LocalStore(tmp_path / "store", ["region-a", "region-b"], lag_s=0.05) as s:
+    with LocalStore(
+        tmp_path / "store", ["region-a", "region-b"], lag_s=0.05, witness="region-w"
+    ) as s:
         yield s
 
 

@@ -18,6 +18,7 @@ from multiregion.errors import Unsupported
 from multiregion.model import (
     Answer,
     ConflictPolicy,
+    DivergentWrite,
     EndpointHealth,
     EndpointStatus,
     FencingToken,
@@ -64,6 +65,14 @@ class StoreCapabilities:
     max_item_bytes: int
     max_batch: int
     """How many writes ``put_many`` sends to the service at once."""
+    partition_safe_fencing: bool = False
+    """No partition makes two regions accept writes under different tokens: epochs come from a
+    majority of the store's voters (or from one strongly consistent record), ``promote`` without
+    one raises ``Unavailable`` unless forced, and a write region cut off from the majority
+    refuses writes until it can confirm its epoch."""
+    divergence_log: bool = False
+    """Writes that a promote superseded before they replicated are kept in ``divergence()``
+    (for ``reconcile``) instead of vanishing."""
 
 
 @attrs.frozen
@@ -233,10 +242,12 @@ class ReplicatedStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def promote(self, region: str) -> FencingToken:
+    def promote(self, region: str, *, force: bool = False) -> FencingToken:
         """Make ``region`` the write region and issue a token newer than every earlier one.
 
-        Needs nothing from the old write region, which may be down.
+        Needs nothing from the old write region, which may be down. Where the capabilities say
+        ``partition_safe_fencing``, a promote that cannot reach a majority of the store's voters
+        raises ``Unavailable``; ``force=True`` promotes anyway, and the token says ``forced``.
         """
 
     @abc.abstractmethod
@@ -246,6 +257,17 @@ class ReplicatedStore(abc.ABC):
     def replication_lag(self, region: str) -> float:
         """Seconds of writes that ``region`` has not received yet."""
         raise Unsupported(f"{type(self).__name__} cannot measure replication lag")
+
+    def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
+        """Writes a promote superseded before they replicated, oldest first."""
+        raise Unsupported(f"{type(self).__name__} keeps no divergence log")
+
+    def reconcile(
+        self, write_id: str, action: str, *, fence: FencingToken | None = None
+    ) -> DivergentWrite:
+        """``replay`` a divergent write into the write region (as a new write, checked against
+        ``fence``) or ``discard`` it; either way it leaves the divergence log."""
+        raise Unsupported(f"{type(self).__name__} keeps no divergence log")
 
     def close(self) -> None:  # noqa: B027
         """Release connections and background work."""

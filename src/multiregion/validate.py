@@ -357,6 +357,12 @@ def member(field: str, value: object, options: tuple[str, ...]) -> str:
     return value
 
 
+def flag(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(field, "must be True or False")
+    return value
+
+
 def one_of(field: str, value: object, allowed: Mapping[str, Any] | frozenset[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(field, f"{shown(value)} is not one of {', '.join(sorted(allowed))}")

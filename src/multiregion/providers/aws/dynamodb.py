@@ -127,6 +127,10 @@ class DynamoStore(ReplicatedStore):
             strong=self.strong,
             max_item_bytes=MAX_ITEM_BYTES - RESERVED_BYTES,
             max_batch=BATCH,
+            # MRSC makes the fencing item's conditional writes strongly consistent across the
+            # three regions; a global table (MREC) replicates it like any item, so a partition
+            # can show two regions two different write regions.
+            partition_safe_fencing=self.strong,
         )
         self.conflict_policy = LastWriterWins()
         if _flag("create", create):
@@ -219,10 +223,11 @@ class DynamoStore(ReplicatedStore):
         assert failure is not None
         raise failure
 
-    def promote(self, region: str) -> FencingToken:
+    def promote(self, region: str, *, force: bool = False) -> FencingToken:
         """Bumps the epoch in ``region``'s own replica: nothing from the old write region."""
         region = self._region_of("region", region)
         current = self._read_fence(region)
+        validate.flag("force", force)  # one fencing record: there is no majority to force
         token = FencingToken(current.epoch + 1, region)
         try:
             with translated("PutItem"):

@@ -253,11 +253,12 @@ class CosmosStore(ReplicatedStore):
         self._home = meta.write_region
         return meta
 
-    def promote(self, region: str) -> FencingToken:
+    def promote(self, region: str, *, force: bool = False) -> FencingToken:
         """Write a newer epoch through ``region``'s client (compare-and-swap on the meta
         document, so concurrent promotions get distinct epochs)."""
         region = self._region("region", region)
         container = self._container(region)
+        validate.flag("force", force)  # one fencing record: there is no majority to force
         while True:
             meta = self._meta()
             epoch = meta.epoch + 1

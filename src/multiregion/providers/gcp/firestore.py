@@ -153,6 +153,8 @@ class FirestoreStore(ReplicatedStore):
             strong=True,
             max_item_bytes=MAX_ITEM_BYTES,
             max_batch=MAX_BATCH,
+            # One logical database: the meta document is read in every write's transaction.
+            partition_safe_fencing=True,
         )
         self._db = firestore.Client(
             project=self.project,
@@ -205,8 +207,9 @@ class FirestoreStore(ReplicatedStore):
             snapshot = self._meta.get(retry=self._retry, timeout=self.timeout_s)
         return self._token(snapshot)
 
-    def promote(self, region: str) -> FencingToken:
+    def promote(self, region: str, *, force: bool = False) -> FencingToken:
         region = self._region(region)
+        validate.flag("force", force)  # one fencing record: there is no majority to force
 
         def run(txn: Transaction, current: FencingToken) -> FencingToken:
             token = FencingToken(current.epoch + 1, region)

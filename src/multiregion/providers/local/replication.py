@@ -1,12 +1,15 @@
 """The on-disk side of the local store: one SQLite file per region, its oplog, and the pull.
 
-Each region's database holds the items (deletes kept as tombstones), an oplog of the writes that
-region accepted, a cursor per source region, and the fencing meta (epoch, write region).
-Replication pulls: a target applies a source's oplog entries in order and advances its cursor for
-that source in the same transaction, so two processes replicating one store never apply an op
-twice. Every item carries a vector clock, so an op that a replica has already seen (directly or
-through a later write) is skipped, and concurrent writes are resolved by the conflict policy the
-same way in every replica.
+Each region's database holds the items (each with its concurrent versions, deletes kept as
+tombstones), an oplog of the writes that region accepted, a cursor per source region, the
+fencing record (``fencing``), and a divergence log. Replication pulls: a target applies a
+source's oplog entries in order and advances its cursor for that source in the same
+transaction, so two processes replicating one store never apply an op twice.
+
+In a single-writer store the write region's history is the truth. A region that learns of a
+newer epoch re-syncs from a region already holding that epoch's history; writes of an older
+epoch that the history does not hold (the old write region's unreplicated writes) are not
+applied anywhere but logged as divergent, so nothing acknowledged disappears without a trace.
 """
 
 from __future__ import annotations
@@ -22,73 +25,58 @@ from typing import Any
 
 import attrs
 
-from multiregion import validate
 from multiregion.errors import Unavailable
-from multiregion.model import ConflictPolicy, Item, Merge
+from multiregion.model import ConflictPolicy
+from multiregion.providers.local import fencing
+from multiregion.providers.local.topology import Topology
+from multiregion.providers.local.versions import (
+    Version,
+    Write,
+    actor,
+    combine,
+    dumps,
+    merged_clock,
+    settle,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     key TEXT PRIMARY KEY, value TEXT, version TEXT NOT NULL, updated_at REAL NOT NULL,
-    region TEXT NOT NULL, clock TEXT NOT NULL
+    region TEXT NOT NULL, writes TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS oplog (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, value TEXT, version TEXT NOT NULL,
-    updated_at REAL NOT NULL, clock TEXT NOT NULL, epoch INTEGER NOT NULL,
-    written_at REAL NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, write TEXT NOT NULL,
+    epoch INTEGER NOT NULL, written_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS divergence (
+    actor TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, write TEXT NOT NULL,
+    found_at REAL NOT NULL, resolution TEXT, PRIMARY KEY (actor, seq)
+);
+CREATE TABLE IF NOT EXISTS promotions (
+    ballot TEXT PRIMARY KEY, record TEXT NOT NULL, reached INTEGER NOT NULL,
+    voters INTEGER NOT NULL
+);
 """
 
 _PULL_PAGE = 500
-Clock = dict[str, int]
-
-
-@attrs.frozen
-class Row:
-    """A stored item, or a tombstone (``value`` None) that keeps a delete's place in history."""
-
-    key: str
-    value: dict[str, Any] | None
-    version: str
-    updated_at: float
-    region: str
-    clock: Clock
-
-    def item(self) -> Item:
-        assert self.value is not None
-        return Item(self.key, self.value, self.version, self.updated_at, self.region)
-
-
-@attrs.frozen
-class Meta:
-    epoch: int
-    write_region: str
 
 
 # --------------------------------------------------------------------------- connections
 
 
 class Databases:
-    """One connection per region database, opened (and initialised) on first use.
+    """One connection per region database, opened (and initialised) on first use."""
 
-    A region is down while its marker file exists, so every process sharing the directory
-    sees the same outage.
-    """
-
-    def __init__(self, root: Path, initial_write_region: str) -> None:
+    def __init__(self, root: Path, initial_write_region: str, topology: Topology) -> None:
         self._root = root
         self._initial = initial_write_region
+        self.topology = topology
         self._conns: dict[str, sqlite3.Connection] = {}
 
-    def marker(self, region: str) -> Path:
-        return self._root / f"{region}.down"
-
-    def is_down(self, region: str) -> bool:
-        return self.marker(region).exists()
-
     def get(self, region: str) -> sqlite3.Connection:
-        if self.is_down(region):
+        if self.topology.is_down(region):
             raise Unavailable(f"region {region} is unavailable")
         conn = self._conns.get(region)
         if conn is None:
@@ -112,10 +100,7 @@ def _connect(path: Path, initial_write_region: str) -> sqlite3.Connection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('epoch', '1'), ('write_region', ?)",
-                (initial_write_region,),
-            )
+            fencing.initialise(conn, initial_write_region)
     except BaseException:
         conn.close()
         raise
@@ -134,35 +119,42 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-# --------------------------------------------------------------------------- meta and rows
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every read inside sees one state of the database."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
-def read_meta(conn: sqlite3.Connection) -> Meta:
-    values = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-    return Meta(int(values["epoch"]), values["write_region"])
+# --------------------------------------------------------------------------- items
+
+_SELECT = "SELECT key, value, version, updated_at, region, writes FROM items"
 
 
-def write_meta(conn: sqlite3.Connection, meta: Meta) -> None:
-    conn.execute("UPDATE meta SET value = ? WHERE name = 'epoch'", (str(meta.epoch),))
-    conn.execute("UPDATE meta SET value = ? WHERE name = 'write_region'", (meta.write_region,))
+def _version(found: tuple[Any, ...]) -> Version:
+    key, value, version, updated_at, region, writes = found
+    return Version(
+        key,
+        tuple(Write.from_json(w) for w in json.loads(writes)),
+        None if value is None else json.loads(value),
+        version,
+        updated_at,
+        region,
+    )
 
 
-def _row(found: tuple[Any, ...]) -> Row:
-    key, value, version, updated_at, region, clock = found
-    document = None if value is None else json.loads(value)
-    return Row(key, document, version, updated_at, region, json.loads(clock))
-
-
-_SELECT = "SELECT key, value, version, updated_at, region, clock FROM items"
-
-
-def read_row(conn: sqlite3.Connection, key: str) -> Row | None:
+def read_version(conn: sqlite3.Connection, key: str) -> Version | None:
     found = conn.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
-    return None if found is None else _row(found)
+    return None if found is None else _version(found)
 
 
-def read_page(conn: sqlite3.Connection, prefix: str, after: str | None, limit: int) -> list[Row]:
-    """Live items with keys starting with ``prefix``, after ``after``, in key (code point) order."""
+def read_page(
+    conn: sqlite3.Connection, prefix: str, after: str | None, limit: int
+) -> list[Version]:
+    """Items with keys starting with ``prefix``, after ``after``, in key (code point) order."""
     where = " WHERE key >= ?" if after is None else " WHERE key > ?"
     rows = conn.execute(
         _SELECT + where + " ORDER BY key LIMIT ?", (prefix if after is None else after, limit)
@@ -171,21 +163,23 @@ def read_page(conn: sqlite3.Connection, prefix: str, after: str | None, limit: i
     for found in rows:
         if not found[0].startswith(prefix):
             break
-        page.append(_row(found))
+        page.append(_version(found))
     return page
 
 
-def _store_row(conn: sqlite3.Connection, row: Row) -> None:
-    value = None if row.value is None else _dumps(row.value)
+def _store(conn: sqlite3.Connection, version: Version) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO items (key, value, version, updated_at, region, clock)"
+        "INSERT OR REPLACE INTO items (key, value, version, updated_at, region, writes)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (row.key, value, row.version, row.updated_at, row.region, _dumps(row.clock)),
+        (
+            version.key,
+            None if version.value is None else dumps(version.value),
+            version.version,
+            version.updated_at,
+            version.region,
+            dumps([w.to_json() for w in version.writes]),
+        ),
     )
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def write_local(
@@ -195,63 +189,83 @@ def write_local(
     key: str,
     value: dict[str, Any] | None,
     version: str,
-    current: Row | None,
-) -> Row:
+    current: Version | None,
+) -> tuple[Version, int]:
     """A write accepted by ``region`` (inside the caller's transaction): store it and log it.
 
-    Its timestamp is kept above the one it replaces, so a write that has seen another always
-    wins over it under last-writer-wins even if clocks step back.
+    It supersedes every version the region holds, and its timestamp is kept above theirs, so
+    a write that has seen another wins over it under last-writer-wins even if clocks step back.
+    Returns the stored version and the write's oplog sequence number.
     """
     now = time.time()
-    clock = dict(current.clock) if current else {}
-    clock[region] = clock.get(region, 0) + 1
+    seq = _next_seq(conn)
+    clock = merged_clock(list(current.writes)) if current else {}
+    clock[actor(region, epoch)] = seq
     updated_at = max(now, current.updated_at + 1e-6) if current else now
-    row = Row(key, value, version, updated_at, region, clock)
-    _store_row(conn, row)
+    write = Write(value, version, updated_at, region, clock, epoch)
+    stored = Version(key, (write,), value, version, updated_at, region)
+    _store(conn, stored)
     conn.execute(
-        "INSERT INTO oplog (key, value, version, updated_at, clock, epoch, written_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            key,
-            None if value is None else _dumps(value),
-            version,
-            updated_at,
-            _dumps(clock),
-            epoch,
-            now,
-        ),
+        "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES (?, ?, ?, ?, ?)",
+        (seq, key, dumps(write.to_json()), epoch, now),
     )
-    return row
+    return stored, seq
 
 
-# --------------------------------------------------------------------------- conflicts
+def _next_seq(conn: sqlite3.Connection) -> int:
+    """The next oplog number, never reused even once older entries are trimmed."""
+    found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'oplog'").fetchone()
+    return 1 if found is None else int(found[0]) + 1
 
 
-def _dominates(a: Clock, b: Clock) -> bool:
-    """True when ``a`` has seen everything ``b`` has."""
-    return all(a.get(region, 0) >= count for region, count in b.items())
+def _apply(
+    conn: sqlite3.Connection, key: str, incoming: list[Write], policy: ConflictPolicy
+) -> bool:
+    """Combine ``incoming`` into what the replica holds for ``key``; True if that changed."""
+    current = read_version(conn, key)
+    writes = combine(list(current.writes) if current else [], incoming)
+    if current is not None and tuple(writes) == current.writes:
+        return False
+    _store(conn, settle(key, writes, policy))
+    return True
 
 
-def resolve(local: Row | None, incoming: Row, policy: ConflictPolicy) -> Row | None:
-    """What a replica holding ``local`` stores on receiving ``incoming``; None to keep ``local``.
+# --------------------------------------------------------------------------- divergence
 
-    For two concurrent writes the result is the same whichever arrives first, so every replica
-    converges (given a commutative merge function).
-    """
-    if local is None or _dominates(incoming.clock, local.clock):
-        return None if local is not None and local.clock == incoming.clock else incoming
-    if _dominates(local.clock, incoming.clock):
-        return None
-    clock = {
-        r: max(local.clock.get(r, 0), incoming.clock.get(r, 0))
-        for r in {*local.clock, *incoming.clock}
-    }
-    winner = max(local, incoming, key=lambda row: (row.updated_at, row.region))
-    if not isinstance(policy, Merge) or local.value is None or incoming.value is None:
-        return attrs.evolve(winner, clock=clock)
-    merged = validate.document("merge", policy.merge(local.item(), incoming.item()))
-    digest = hashlib.sha256(_dumps([sorted([local.version, incoming.version]), clock]).encode())
-    return attrs.evolve(winner, value=merged, version="m" + digest.hexdigest()[:31], clock=clock)
+
+@attrs.frozen
+class Divergent:
+    """A write accepted under an epoch that a promote superseded before it replicated."""
+
+    key: str
+    write: Write
+    found_at: float
+    resolution: str | None
+
+
+def _diverged(conn: sqlite3.Connection, key: str, write: Write) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO divergence (actor, seq, key, write, found_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (write.actor, write.seq, key, dumps(write.to_json()), time.time()),
+    )
+
+
+def divergence(conn: sqlite3.Connection) -> list[Divergent]:
+    rows = conn.execute(
+        "SELECT key, write, found_at, resolution FROM divergence ORDER BY found_at, actor, seq"
+    ).fetchall()
+    return [
+        Divergent(key, Write.from_json(json.loads(write)), found_at, resolution)
+        for key, write, found_at, resolution in rows
+    ]
+
+
+def resolve_divergence(conn: sqlite3.Connection, write: Write, resolution: str) -> None:
+    conn.execute(
+        "UPDATE divergence SET resolution = ? WHERE actor = ? AND seq = ?",
+        (resolution, write.actor, write.seq),
+    )
 
 
 # --------------------------------------------------------------------------- pulling
@@ -262,6 +276,17 @@ def _cursor(conn: sqlite3.Connection, source: str) -> int:
     return 0 if found is None else int(found[0])
 
 
+@attrs.frozen
+class Pulled:
+    applied: int = 0
+    fenced: int = 0
+    resynced: bool = False
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.applied or self.fenced or self.resynced)
+
+
 def pull(
     target: sqlite3.Connection,
     source: sqlite3.Connection,
@@ -269,46 +294,97 @@ def pull(
     *,
     min_age_s: float,
     policy: ConflictPolicy,
-    drop_fenced: bool,
-) -> int:
-    """Apply ``source``'s ops at least ``min_age_s`` old that ``target`` lacks; returns how many.
+    single_writer: bool,
+) -> Pulled:
+    """Bring ``target`` up to date with ``source``'s ops at least ``min_age_s`` old.
 
-    A newer fencing epoch at the source is adopted first. With ``drop_fenced``, ops written
-    under an epoch older than the target's are skipped (a fenced primary's writes are lost).
+    A newer committed fencing record at the source is adopted first. In a single-writer store,
+    a target behind the newest epoch re-syncs from the source if the source holds that epoch's
+    history (and waits otherwise); ops of an older epoch are applied only if the history already
+    has them, else logged as divergent.
     """
-    applied = 0
+    applied = fenced = 0
     while True:
         cutoff = time.time() - min_age_s
-        source_meta = read_meta(source)
+        theirs = fencing.read(source)
         with transaction(target):
-            meta = read_meta(target)
-            if source_meta.epoch > meta.epoch:
-                meta = source_meta
-                write_meta(target, meta)
+            ours = fencing.adopt(target, fencing.read(target), theirs.committed)
+            epoch = ours.committed.epoch
+            if single_writer and not ours.is_synced:
+                if theirs.is_synced and theirs.committed.rank == ours.committed.rank:
+                    resync(target, source, source_region, epoch)
+                    return Pulled(applied, fenced, resynced=True)
+                return Pulled(applied, fenced)
             seq = _cursor(target, source_region)
             ops = source.execute(
-                "SELECT seq, key, value, version, updated_at, clock, epoch, written_at"
-                " FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, key, write, written_at FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, _PULL_PAGE),
             ).fetchall()
             done = 0
-            for op_seq, key, value, version, updated_at, clock, epoch, written_at in ops:
+            for op_seq, key, text, written_at in ops:
                 if written_at > cutoff:
                     break
                 seq = op_seq
                 done += 1
-                if drop_fenced and epoch < meta.epoch:
-                    continue
-                document = None if value is None else json.loads(value)
-                incoming = Row(key, document, version, updated_at, source_region, json.loads(clock))
-                chosen = resolve(read_row(target, key), incoming, policy)
-                if chosen is not None:
-                    _store_row(target, chosen)
+                write = Write.from_json(json.loads(text))
+                if single_writer and write.epoch < epoch:
+                    current = read_version(target, key)
+                    if current is None or not write.seen_by(current.clock):
+                        _diverged(target, key, write)
+                        fenced += 1
+                elif _apply(target, key, [write], policy):
                     applied += 1
             if done:
                 target.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (source_region, seq))
         if done < _PULL_PAGE:
-            return applied
+            return Pulled(applied, fenced)
+
+
+def resync(
+    target: sqlite3.Connection, source: sqlite3.Connection, source_region: str, epoch: int
+) -> None:
+    """Inside ``target``'s transaction: replace its items with ``source``'s, which hold the
+    history of ``epoch``; writes only ``target`` had are logged as divergent first."""
+    with snapshot(source):
+        found = source.execute("SELECT seq FROM sqlite_sequence WHERE name = 'oplog'").fetchone()
+        upto = 0 if found is None else int(found[0])
+        for found_row in target.execute(_SELECT).fetchall():
+            ours = _version(found_row)
+            theirs = read_version(source, ours.key)
+            clock = {} if theirs is None else theirs.clock
+            for write in ours.writes:
+                if not write.seen_by(clock):
+                    _diverged(target, ours.key, write)
+        target.execute("DELETE FROM items")
+        for found_row in source.execute(_SELECT):
+            _store(target, _version(found_row))
+    target.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (source_region, upto))
+    fencing.mark_synced(target, epoch)
+
+
+def absorb(target: sqlite3.Connection, source: sqlite3.Connection, policy: ConflictPolicy) -> int:
+    """Combine every version ``source`` holds into ``target`` (a promote's catch-up: the new
+    write region takes whatever any reachable replica received). Returns how many changed."""
+    changed = 0
+    with snapshot(source), transaction(target):
+        for found_row in source.execute(_SELECT):
+            theirs = _version(found_row)
+            changed += _apply(target, theirs.key, list(theirs.writes), policy)
+    return changed
+
+
+# --------------------------------------------------------------------------- state
+
+
+def digest(conn: sqlite3.Connection) -> str:
+    """A digest of the live content (keys, values, versions): equal replicas, equal digests."""
+    hasher = hashlib.sha256()
+    with snapshot(conn):
+        for key, value, version in conn.execute(
+            "SELECT key, value, version FROM items WHERE value IS NOT NULL ORDER BY key"
+        ):
+            hasher.update(dumps([key, value, version]).encode())
+    return hasher.hexdigest()
 
 
 def oldest_pending(
@@ -327,6 +403,10 @@ def applied_upto(target: sqlite3.Connection, source_region: str) -> int:
     return _cursor(target, source_region)
 
 
+def last_seq(conn: sqlite3.Connection) -> int:
+    return _next_seq(conn) - 1
+
+
 def trim(source: sqlite3.Connection, upto: int) -> int:
     """Forget the oplog entries up to ``upto``, which every other region has applied.
 
@@ -334,3 +414,17 @@ def trim(source: sqlite3.Connection, upto: int) -> int:
     """
     with transaction(source):
         return int(source.execute("DELETE FROM oplog WHERE seq <= ?", (upto,)).rowcount)
+
+
+def record_promotion(
+    conn: sqlite3.Connection, record: fencing.Record, reached: int, voters: int
+) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO promotions VALUES (?, ?, ?, ?)",
+        (record.ballot, record.dumps(), reached, voters),
+    )
+
+
+def promotions(conn: sqlite3.Connection) -> list[tuple[fencing.Record, int, int]]:
+    rows = conn.execute("SELECT record, reached, voters FROM promotions").fetchall()
+    return [(fencing.Record.loads(record), reached, voters) for record, reached, voters in rows]

@@ -1,14 +1,21 @@
 """The local ReplicatedStore: one SQLite file per region and a replicator with configurable lag.
 
 Several processes may open the same ``path`` at once (the demo runs one web app per region):
-every decision is taken inside a SQLite transaction and outages are marker files, so all of
-them see the same store. All handles of one store should use the same settings.
+every decision is taken inside SQLite transactions, and outages and partitions are files
+(``topology``), so all of them see the same store. All handles of one store should use the same
+settings.
+
+Fencing (``fencing``): the regions and an optional witness vote. A promote needs a majority of
+them; a write region confirms its epoch against a majority before each write, so a region cut
+off from the majority stops writing. Convergence (``versions``, ``replication``): replicas
+combine concurrent versions by a union that ignores delivery order, and in a single-writer store
+every region re-syncs from the write region's history after a promote; what the history lacks is
+logged as divergent instead of lost.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -29,8 +36,18 @@ from multiregion.errors import (
     Unavailable,
 )
 from multiregion.interfaces import ReplicatedStore, StoreCapabilities
-from multiregion.model import ConflictPolicy, FencingToken, Item, LastWriterWins, Merge
+from multiregion.model import (
+    ConflictPolicy,
+    DivergentWrite,
+    FencingToken,
+    Item,
+    LastWriterWins,
+    Merge,
+)
+from multiregion.providers.local import fencing
 from multiregion.providers.local import replication as rep
+from multiregion.providers.local.topology import Topology
+from multiregion.providers.local.versions import Version
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +55,7 @@ MAX_ITEM_BYTES = 400_000
 MAX_BATCH = 100
 _SCAN_PAGE = 100
 REPLICATION_MODES = frozenset({"async", "sync"})
+RECONCILE_ACTIONS = frozenset({"replay", "discard"})
 _LAST_WRITER_WINS = LastWriterWins()
 
 
@@ -46,9 +64,12 @@ class LocalStore(ReplicatedStore):
 
     ``replication="async"``: a background thread (``replicate=True``) copies each write to the
     other regions once it is ``lag_s`` old, so an outage of the write region loses the writes
-    younger than that. ``"sync"``: a write is also applied to every reachable replica before
-    ``put`` returns. ``multi_writer=True`` lets every region accept writes; concurrent writes
-    are resolved by ``conflict_policy`` identically in every replica.
+    younger than that (they reappear in ``divergence()`` once the region is back). ``"sync"``:
+    ``put`` returns only once every region holds the write, except regions that the last promote
+    could not reach; otherwise it raises. ``multi_writer=True`` lets every region accept writes;
+    concurrent writes are resolved by ``conflict_policy`` identically in every replica.
+    ``witness`` names a region that holds only the fencing record, so that a two-region store
+    keeps a majority when one region is lost.
     """
 
     def __init__(
@@ -62,17 +83,24 @@ class LocalStore(ReplicatedStore):
         multi_writer: bool = False,
         conflict_policy: ConflictPolicy = _LAST_WRITER_WINS,
         replicate: bool = True,
+        witness: str | None = None,
     ) -> None:
         if not isinstance(path, str | os.PathLike) or not str(path):
             raise InvalidInput("path", "must be a directory path")
         self._regions = validate.regions("regions", regions)
         if write_region is not None and write_region not in self._regions:
             raise InvalidInput("write_region", f"{write_region!r} is not one of the regions")
+        if witness is not None:
+            witness = validate.region("witness", witness)
+            if witness in self._regions:
+                raise InvalidInput("witness", f"{witness!r} is a data region already")
+        self._witness = witness
+        self._voters = self._regions + (() if witness is None else (witness,))
+        self._quorum = len(self._voters) // 2 + 1
         self._replication = validate.one_of("replication", replication, REPLICATION_MODES)
         self._lag_s = validate.finite_non_negative("lag_s", lag_s)
-        for name, flag in (("multi_writer", multi_writer), ("replicate", replicate)):
-            if not isinstance(flag, bool):
-                raise InvalidInput(name, "must be True or False")
+        validate.flag("multi_writer", multi_writer)
+        validate.flag("replicate", replicate)
         if not isinstance(conflict_policy, LastWriterWins | Merge):
             raise InvalidInput("conflict_policy", "must be LastWriterWins() or Merge(fn)")
         self.conflict_policy = conflict_policy
@@ -84,20 +112,23 @@ class LocalStore(ReplicatedStore):
             strong=self._replication == "sync",
             max_item_bytes=MAX_ITEM_BYTES,
             max_batch=MAX_BATCH,
+            partition_safe_fencing=True,
+            divergence_log=True,
         )
         self._root = Path(path)
         try:
             self._root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise Unavailable(f"cannot create the store directory {self._root}") from exc
+        except (OSError, ValueError) as exc:
+            raise InvalidInput("path", f"cannot create the store directory: {exc}") from exc
         self._initial = write_region or self._regions[0]
-        self._dbs = rep.Databases(self._root, self._initial)
+        self._topology = Topology(self._root)
+        self._dbs = rep.Databases(self._root, self._initial, self._topology)
         self._lock = threading.RLock()
         self._closed = False
-        for region in self._regions:
-            if not self._dbs.is_down(region):
+        for voter in self._voters:
+            if not self._topology.is_down(voter):
                 with self._guard():
-                    self._dbs.get(region)
+                    self._dbs.get(voter)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if replicate:
@@ -109,9 +140,10 @@ class LocalStore(ReplicatedStore):
             self._thread.start()
 
     def __repr__(self) -> str:
+        witness = "" if self._witness is None else f", witness={self._witness!r}"
         return (
             f"LocalStore({str(self._root)!r}, {list(self._regions)!r}, "
-            f"replication={self._replication!r}, multi_writer={self._multi_writer})"
+            f"replication={self._replication!r}, multi_writer={self._multi_writer}{witness})"
         )
 
     # ------------------------------------------------------------------ topology and fencing
@@ -119,6 +151,11 @@ class LocalStore(ReplicatedStore):
     @property
     def regions(self) -> tuple[str, ...]:
         return self._regions
+
+    @property
+    def voters(self) -> tuple[str, ...]:
+        """The regions that vote on epochs: every region, and the witness if there is one."""
+        return self._voters
 
     @property
     def multi_writer(self) -> bool:
@@ -130,32 +167,136 @@ class LocalStore(ReplicatedStore):
 
     def fence(self) -> FencingToken:
         with self._guard():
-            meta = self._newest_meta()
-        return FencingToken(meta.epoch, meta.write_region)
+            states = self._read_voters(self._up_voters())
+            newest = self._newest(states)
+            self._require_majority(states, newest, "know the current epoch")
+            return _token(newest)
 
-    def promote(self, region: str) -> FencingToken:
-        region = self._region("region", region)
-        with self._guard(), self._promotion_lock():
-            self._dbs.get(region)
-            epoch = self._newest_meta().epoch + 1
-            for name in self._up_regions():
-                conn = self._dbs.get(name)
-                with rep.transaction(conn):
-                    if rep.read_meta(conn).epoch < epoch:
-                        rep.write_meta(conn, rep.Meta(epoch, region))
-        log.info("promoted %s to write region at epoch %d", region, epoch)
-        return FencingToken(epoch, region)
+    def promote(self, region: str, *, force: bool = False) -> FencingToken:
+        target = self._region("region", region)
+        validate.flag("force", force)
+        with self._guard():
+            if self._topology.is_down(target):
+                raise Unavailable(f"cannot promote {target}: it is unavailable")
+            reach = self._reachable_from(target)
+            states = self._read_voters(reach)
+            members = self._newest(states).voters or self._voters
+            forced = not (_majority(reach, members) and _majority(reach, self._voters))
+            if forced and not force:
+                raise Unavailable(
+                    f"cannot promote {target}: it reaches {len(reach)} of the "
+                    f"{len(self._voters)} fencing voters ({', '.join(self._voters)}) and a "
+                    f"majority ({self._quorum}) is needed, so that no promote on the other "
+                    "side of an outage can issue the same epoch. A witness keeps a two-region "
+                    "store promotable; force=True promotes anyway, unsafely, and is recorded."
+                )
+            if not self._multi_writer:
+                self._check_nothing_acknowledged_is_lost(target, self._newest(states), force)
+            epoch = max(state.top_epoch for state in states.values()) + 1
+            record = fencing.Record(
+                epoch,
+                target,
+                uuid.uuid4().hex,
+                time.time(),
+                forced=forced,
+                excluded=tuple(r for r in self._regions if r not in reach),
+                voters=tuple(reach) if forced else (),
+            )
+            # Prepared first: from then on the old write region refuses writes, so the catch-up
+            # below takes everything it acknowledged (a switchover loses nothing).
+            ordered = [target, *(voter for voter in reach if voter != target)]
+            accepted = [voter for voter in ordered if self._prepare(voter, record)]
+            prepared = len(accepted)
+            if not forced and not _majority(accepted, self._voters):
+                for voter in accepted:
+                    self._retract(voter, record)
+                raise Unavailable(
+                    f"promote of {target} to epoch {epoch} was accepted by {prepared} of "
+                    f"{len(self._voters)} voters (another promote ran at the same time); "
+                    "it did not take effect, promote again"
+                )
+            if not self._multi_writer:
+                for source in self._regions:
+                    if source != target and source in reach:
+                        rep.absorb(
+                            self._dbs.get(target), self._dbs.get(source), self.conflict_policy
+                        )
+            for voter in ordered:
+                self._commit(voter, record, reached=prepared)
+        log.warning(
+            "promoted %s to write region at epoch %d%s",
+            target,
+            epoch,
+            " (FORCED without a majority)" if forced else "",
+        )
+        return FencingToken(epoch, target, forced=forced)
+
+    def _check_nothing_acknowledged_is_lost(
+        self, target: str, current: fencing.Record, force: bool
+    ) -> None:
+        """In sync mode, the new write region must hold (or reach a region that holds) every
+        acknowledged write: one of the regions the last promote synchronised."""
+        if self._replication != "sync" or force:
+            return
+        holders = [r for r in self._regions if r not in current.excluded]
+        if not any(self._topology.reachable(target, holder) for holder in holders):
+            raise Unavailable(
+                f"cannot promote {target}: none of the regions holding every acknowledged "
+                f"write ({', '.join(holders)}) is reachable from it, so writes would be lost; "
+                "force=True promotes anyway"
+            )
+
+    def _prepare(self, voter: str, record: fencing.Record) -> bool:
+        try:
+            conn = self._dbs.get(voter)
+            with rep.transaction(conn):
+                return fencing.prepare(conn, record)
+        except (Unavailable, sqlite3.Error) as exc:
+            log.info("voter %s did not take the promote: %s", voter, exc)
+            return False
+
+    def _retract(self, voter: str, record: fencing.Record) -> None:
+        """Withdraw a prepare that found no majority, so the old writer goes on writing."""
+        with contextlib.suppress(Unavailable, sqlite3.Error):
+            conn = self._dbs.get(voter)
+            with rep.transaction(conn):
+                fencing.retract(conn, record)
+
+    def _commit(self, voter: str, record: fencing.Record, *, reached: int) -> None:
+        try:
+            conn = self._dbs.get(voter)
+            with rep.transaction(conn):
+                fencing.commit(conn, record)
+                if voter == record.region:
+                    fencing.mark_synced(conn, record.epoch)
+                rep.record_promotion(conn, record, reached, len(self._voters))
+        except (Unavailable, sqlite3.Error) as exc:
+            if voter == record.region:
+                raise
+            log.info("voter %s will learn epoch %d later: %s", voter, record.epoch, exc)
 
     def fail_region(self, region: str) -> None:
         """Simulate a regional outage: every operation touching ``region`` raises Unavailable."""
-        region = self._region("region", region)
+        region = self._voter_region("region", region)
         with self._guard():
-            self._dbs.marker(region).touch()
+            self._topology.fail(region)
 
     def heal_region(self, region: str) -> None:
-        region = self._region("region", region)
+        region = self._voter_region("region", region)
         with self._guard():
-            self._dbs.marker(region).unlink(missing_ok=True)
+            self._topology.heal(region)
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Cut replication and fencing between the groups of regions (clients still reach all)."""
+        checked = [[self._voter_region("groups", r) for r in group] for group in groups]
+        if len(checked) < 2:
+            raise InvalidInput("groups", "a partition needs at least two groups")
+        with self._guard():
+            self._topology.partition(checked)
+
+    def heal_partitions(self) -> None:
+        with self._guard():
+            self._topology.heal_partitions()
 
     # ------------------------------------------------------------------ reads
 
@@ -163,10 +304,10 @@ class LocalStore(ReplicatedStore):
         key = _key(key)
         region = self._read_region(region)
         with self._guard():
-            row = rep.read_row(self._dbs.get(region), key)
-        if row is None or row.value is None:
+            found = rep.read_version(self._dbs.get(region), key)
+        if found is None or found.value is None:
             raise NotFound(f"no item {key!r} in {region}")
-        return row.item()
+        return found.item()
 
     def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
         prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
@@ -178,12 +319,18 @@ class LocalStore(ReplicatedStore):
         while True:
             with self._guard():
                 page = rep.read_page(self._dbs.get(region), prefix, after, _SCAN_PAGE)
-            for row in page:
-                if row.value is not None:
-                    yield row.item()
+            for found in page:
+                if found.value is not None:
+                    yield found.item()
             if len(page) < _SCAN_PAGE:
                 return
             after = page[-1].key
+
+    def content_digest(self, region: str) -> str:
+        """A digest of ``region``'s live items: converged replicas have equal digests."""
+        region = self._region("region", region)
+        with self._guard():
+            return rep.digest(self._dbs.get(region))
 
     # ------------------------------------------------------------------ writes
 
@@ -201,18 +348,20 @@ class LocalStore(ReplicatedStore):
         document = _document(value)
         validate.store_conditions(if_version, fence, create_only)
         with self._guard():
-            target = self._target(region)
+            target, epoch = self._admit(region, fence)
             conn = self._dbs.get(target)
             with rep.transaction(conn):
-                epoch = self._check_fence(conn, target, fence)
-                current = rep.read_row(conn, key)
+                record, epoch = self._recheck(conn, target, epoch, fence)
+                current = rep.read_version(conn, key)
                 live = current if current is not None and current.value is not None else None
                 if create_only and live is not None:
                     raise AlreadyExists(f"item {key!r} already exists")
                 _check_version(key, live, if_version)
-                row = rep.write_local(conn, target, epoch, key, document, _new_version(), current)
-            self._after_write(target)
-        return row.item()
+                stored, seq = rep.write_local(
+                    conn, target, epoch, key, document, _new_version(), current
+                )
+            self._after_write(target, record, seq)
+        return stored.item()
 
     def delete(
         self,
@@ -225,16 +374,18 @@ class LocalStore(ReplicatedStore):
         key = _key(key)
         validate.store_conditions(if_version, fence)
         with self._guard():
-            target = self._target(region)
+            target, epoch = self._admit(region, fence)
             conn = self._dbs.get(target)
             with rep.transaction(conn):
-                epoch = self._check_fence(conn, target, fence)
-                current = rep.read_row(conn, key)
+                record, epoch = self._recheck(conn, target, epoch, fence)
+                current = rep.read_version(conn, key)
                 if current is None or current.value is None:
                     raise NotFound(f"no item {key!r} in {target}")
                 _check_version(key, current, if_version)
-                rep.write_local(conn, target, epoch, key, None, _new_version(), current)
-            self._after_write(target)
+                _stored, seq = rep.write_local(
+                    conn, target, epoch, key, None, _new_version(), current
+                )
+            self._after_write(target, record, seq)
 
     def put_many(
         self,
@@ -245,16 +396,194 @@ class LocalStore(ReplicatedStore):
         validate.store_conditions(None, fence)
         checked = [(_key(key), _document(value)) for key, value in validate.pairs(items)]
         with self._guard():
-            target = self._target(None)
+            target, epoch = self._admit(None, fence)
             conn = self._dbs.get(target)
+            seq = 0
             for start in range(0, len(checked), MAX_BATCH):
                 with rep.transaction(conn):
-                    epoch = self._check_fence(conn, target, fence)
+                    record, epoch = self._recheck(conn, target, epoch, fence)
                     for key, document in checked[start : start + MAX_BATCH]:
-                        current = rep.read_row(conn, key)
-                        rep.write_local(conn, target, epoch, key, document, _new_version(), current)
-            self._after_write(target)
+                        current = rep.read_version(conn, key)
+                        _stored, seq = rep.write_local(
+                            conn, target, epoch, key, document, _new_version(), current
+                        )
+                self._after_write(target, record, seq)
         return len(checked)
+
+    def _admit(self, region: str | None, fence: FencingToken | None) -> tuple[str, int]:
+        """The region that takes a write and the epoch it writes under, confirmed by a majority
+        of voters as the region sees them (a single-writer store refuses any other region)."""
+        wanted = None if region is None else self._region("region", region)
+        if self._multi_writer and fence is None:
+            if wanted is not None:
+                return wanted, 0
+            up = self._read_voters(self._up_voters())
+            if not up:
+                raise Unavailable("every region of the store is unavailable")
+            return self._newest(up).region, 0
+        states = self._read_voters(self._up_voters())
+        current = self._newest(states)
+        self._require_majority(states, current, "know the write region")
+        if self._multi_writer:
+            return wanted or current.region, self._confirm(wanted or current.region, fence, states)
+        # A promote that died between its phases is finished by writing to its region.
+        top = max(states.values(), key=lambda state: state.top_epoch)
+        promoting = top.pending.region if top.top_epoch > current.epoch and top.pending else None
+        target = wanted or promoting or current.region
+        if target not in (current.region, promoting):
+            raise PreconditionFailed(f"{target} is not the write region ({current.region})")
+        return target, self._confirm(target, fence, states)
+
+    def _confirm(
+        self, target: str, fence: FencingToken | None, states: dict[str, fencing.VoterState]
+    ) -> int:
+        """The epoch ``target`` writes under, confirmed against the voters it reaches."""
+        reach = self._reachable_from(target)
+        seen = {voter: states.get(voter) or self._read_voter(voter) for voter in reach}
+        newest = self._newest(seen)
+        self._require_majority(seen, newest, f"confirm {target}'s epoch", target)
+        top_epoch = max(state.top_epoch for state in seen.values())
+        if self._multi_writer or (newest.region == target and newest.epoch == top_epoch):
+            self._learn(target, newest)
+            _check_token(fence, newest.epoch, target)
+            return newest.epoch
+        pending = [
+            state.pending
+            for state in seen.values()
+            if state.pending is not None
+            and state.pending.epoch == top_epoch
+            and state.pending.region == target
+        ]
+        if pending and self._finish(pending[0], reach):
+            _check_token(fence, pending[0].epoch, target)
+            return pending[0].epoch
+        self._learn(target, newest)
+        if top_epoch > newest.epoch:
+            raise PreconditionFailed(
+                f"{target} takes no writes: a promote to epoch {top_epoch} is under way "
+                "(or died halfway: promote again)"
+            )
+        raise PreconditionFailed(
+            f"{target} is no longer the write region: {newest.region} is, at epoch {newest.epoch}"
+        )
+
+    def _finish(self, record: fencing.Record, reach: list[str]) -> bool:
+        """Complete a promote of this region that died between its two phases, if a majority
+        takes it; its region's history is what it holds now."""
+        accepted = [voter for voter in reach if self._prepare(voter, record)]
+        prepared = len(accepted)
+        if not _majority(accepted, record.voters or self._voters):
+            return False
+        for voter in [record.region, *(v for v in reach if v != record.region)]:
+            self._commit(voter, record, reached=prepared)
+        return True
+
+    def _learn(self, target: str, record: fencing.Record) -> None:
+        """``target`` takes a committed record it confirmed (a write region that was cut off
+        learns of the promote that replaced it)."""
+        conn = self._dbs.get(target)
+        state = fencing.read(conn)
+        if record.rank > state.committed.rank:
+            with rep.transaction(conn):
+                fencing.adopt(conn, fencing.read(conn), record)
+                if record.region == target:
+                    fencing.mark_synced(conn, record.epoch)
+
+    def _recheck(
+        self, conn: sqlite3.Connection, target: str, epoch: int, fence: FencingToken | None
+    ) -> tuple[fencing.Record, int]:
+        """Inside the write's transaction: no promote reached ``target`` since ``_admit``."""
+        state = fencing.read(conn)
+        record = state.committed
+        if self._multi_writer:
+            _check_token(fence, max(epoch, record.epoch), target)
+            return record, record.epoch
+        if state.top_epoch > record.epoch:
+            raise PreconditionFailed(
+                f"{target} takes no writes: a promote to epoch {state.top_epoch} is under way"
+            )
+        if record.epoch != epoch or record.region != target or not state.is_synced:
+            raise PreconditionFailed(
+                f"{target} is no longer the write region: a promote to {record.region} "
+                f"(epoch {record.epoch}) landed while the write was admitted"
+            )
+        return record, epoch
+
+    # ------------------------------------------------------------------ divergence
+
+    def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
+        with self._guard():
+            entries = self._divergence()
+        found = [entry for entry, _ in entries.values()]
+        if not include_resolved:
+            found = [entry for entry in found if entry.resolution is None]
+        return sorted(found, key=lambda entry: (entry.written_at, entry.id))
+
+    def _divergence(self) -> dict[str, tuple[DivergentWrite, rep.Divergent]]:
+        """Every region's log, less what the write region holds after all."""
+        write_region = self._newest(self._read_voters(self._up_voters())).region
+        holder = self._dbs.get(write_region)
+        entries: dict[str, tuple[DivergentWrite, rep.Divergent]] = {}
+        for region in self._up_regions():
+            for logged in rep.divergence(self._dbs.get(region)):
+                write = logged.write
+                current = rep.read_version(holder, logged.key)
+                if current is not None and write.seen_by(current.clock):
+                    continue
+                entry_id = f"{write.actor}:{write.seq}"
+                known = entries.get(entry_id)
+                resolution = logged.resolution or (known[0].resolution if known else None)
+                entry = DivergentWrite(
+                    entry_id,
+                    logged.key,
+                    write.value,
+                    write.version,
+                    write.epoch,
+                    write.region,
+                    write.updated_at,
+                    logged.found_at,
+                    resolution,
+                )
+                entries[entry_id] = (entry, logged)
+        return entries
+
+    def reconcile(
+        self, write_id: str, action: str, *, fence: FencingToken | None = None
+    ) -> DivergentWrite:
+        if not isinstance(write_id, str):
+            raise InvalidInput("write_id", "must be an id from divergence()")
+        action = validate.one_of("action", action, RECONCILE_ACTIONS)
+        validate.store_conditions(None, fence)
+        with self._guard():
+            found = self._divergence().get(write_id)
+            if found is None:
+                raise NotFound(f"no divergent write {write_id!r}")
+            entry, logged = found
+            if entry.resolution is not None:
+                raise PreconditionFailed(f"{write_id} was {entry.resolution} already")
+            if action == "replay":
+                if entry.value is None:
+                    with contextlib.suppress(NotFound):
+                        self.delete(entry.key, fence=fence)
+                else:
+                    self.put(entry.key, entry.value, fence=fence)
+            resolution = "replayed" if action == "replay" else "discarded"
+            for region in self._up_regions():
+                conn = self._dbs.get(region)
+                with rep.transaction(conn):
+                    rep.resolve_divergence(conn, logged.write, resolution)
+        log.warning("divergent write %s (%s) %s", write_id, entry.key, resolution)
+        return DivergentWrite(
+            entry.id,
+            entry.key,
+            entry.value,
+            entry.version,
+            entry.epoch,
+            entry.region,
+            entry.written_at,
+            entry.found_at,
+            resolution,
+        )
 
     # ------------------------------------------------------------------ replication
 
@@ -262,70 +591,112 @@ class LocalStore(ReplicatedStore):
         region = self._region("region", region)
         with self._guard():
             target = self._dbs.get(region)
+            state = fencing.read(target)
+            if not self._multi_writer and not state.is_synced:
+                return max(1e-3, time.time() - state.committed.at)
             oldest = [
                 written
-                for source in self._up_regions()
+                for source in self._regions
                 if source != region
+                and self._topology.reachable(region, source)
                 and (written := rep.oldest_pending(target, self._dbs.get(source), source))
                 is not None
             ]
         return max(0.0, time.time() - min(oldest)) if oldest else 0.0
 
     def settle(self, timeout_s: float = 10.0) -> None:
-        """Apply every pending op to every reachable replica now, ignoring the lag.
+        """Replicate everything pending now, ignoring the lag, until every replica the write
+        region reaches holds the same content (equal digests).
 
-        Returns once a full pass finds nothing left; raises Unavailable if writers elsewhere
-        keep it busy past ``timeout_s``.
+        Raises Unavailable if that takes longer than ``timeout_s``.
         """
         timeout_s = validate.seconds("timeout_s", timeout_s, 0, 3600)
         deadline = time.monotonic() + timeout_s
         with self._guard():
-            while self._pull_all(self._dbs, min_age_s=0.0) or any(
-                self.replication_lag(region) > 0 for region in self._up_regions()
-            ):
+            while True:
+                moved = self._pull_all(self._dbs, min_age_s=0.0)
+                behind = self._unconverged()
+                if not moved and not behind:
+                    return
                 if time.monotonic() > deadline:
-                    raise Unavailable(f"replicas still behind after {timeout_s:g} s")
+                    raise Unavailable(
+                        f"replicas not converged after {timeout_s:g} s: {behind or 'still moving'}"
+                    )
 
-    def _pull_all(self, dbs: rep.Databases, *, min_age_s: float) -> int:
-        applied = 0
-        up = [region for region in self._regions if not dbs.is_down(region)]
-        for target in up:
-            for source in up:
-                if source != target:
-                    applied += rep.pull(
+    def _unconverged(self) -> str:
+        """What keeps the replicas the write region reaches from being equal, or ''."""
+        write_region = self._newest(self._read_voters(self._up_voters())).region
+        regions = [r for r in self._regions if self._topology.reachable(write_region, r)]
+        lagging = [r for r in regions if self.replication_lag(r) > 0]
+        if lagging:
+            return f"{', '.join(lagging)} behind"
+        digests = {region: rep.digest(self._dbs.get(region)) for region in regions}
+        if len(set(digests.values())) > 1:
+            return "contents differ: " + ", ".join(f"{r} {d[:12]}" for r, d in digests.items())
+        return ""
+
+    def _pull_all(self, dbs: rep.Databases, *, min_age_s: float) -> bool:
+        moved = False
+        topology = dbs.topology
+        for target in self._regions:
+            for source in self._regions:
+                if source != target and topology.reachable(target, source):
+                    pulled = rep.pull(
                         dbs.get(target),
                         dbs.get(source),
                         source,
                         min_age_s=min_age_s,
                         policy=self.conflict_policy,
-                        drop_fenced=not self._multi_writer,
+                        single_writer=not self._multi_writer,
                     )
-        if len(up) == len(self._regions):
-            self._trim(dbs)
-        return applied
+                    moved = moved or pulled.anything
+        self._trim(dbs)
+        return moved
 
     def _trim(self, dbs: rep.Databases) -> None:
         """Drop each region's ops that every other region has applied, so the oplog stays as
-        long as the replication backlog. Only with every region reachable: a region that is
-        down may still need them."""
+        long as the replication backlog. Only while every region is reachable from every other:
+        one that is not may still need them."""
+        topology = dbs.topology
+        if not all(topology.reachable(a, b) for a in self._regions for b in self._regions):
+            return
         for source in self._regions:
+            conn = dbs.get(source)
             others = [rep.applied_upto(dbs.get(t), source) for t in self._regions if t != source]
-            if others and min(others) > 0:
-                rep.trim(dbs.get(source), min(others))
+            upto = min(others) if others else rep.last_seq(conn)
+            if upto > 0:
+                rep.trim(conn, upto)
 
-    def _after_write(self, source: str) -> None:
-        """In sync mode, push the new op (and any before it) to every reachable replica."""
+    def _after_write(self, source: str, record: fencing.Record, seq: int) -> None:
+        """In sync mode: return only once every region the epoch synchronises holds op ``seq``."""
         if self._replication != "sync":
             return
-        for target in self._up_regions():
-            if target != source:
-                rep.pull(
-                    self._dbs.get(target),
-                    self._dbs.get(source),
-                    source,
-                    min_age_s=0.0,
-                    policy=self.conflict_policy,
-                    drop_fenced=not self._multi_writer,
+        for target in self._regions:
+            if target == source or target in record.excluded:
+                continue
+            if not self._topology.reachable(source, target):
+                raise Unavailable(
+                    f"the write is in {source} but {target} is unreachable from it, so it is "
+                    "not acknowledged (synchronous replication promises every region)"
+                )
+            conn = self._dbs.get(target)
+            rep.pull(
+                conn,
+                self._dbs.get(source),
+                source,
+                min_age_s=0.0,
+                policy=self.conflict_policy,
+                single_writer=not self._multi_writer,
+            )
+            state = fencing.read(conn)
+            moved_on = not self._multi_writer and (
+                state.committed.rank != record.rank or not state.is_synced
+            )
+            if moved_on or rep.applied_upto(conn, source) < seq:
+                raise PreconditionFailed(
+                    f"the write is in {source} but {target} did not take it (a promote to "
+                    f"{state.committed.region} at epoch {state.committed.epoch} landed), "
+                    "so it is not acknowledged"
                 )
 
     def _replicate(self) -> None:
@@ -334,11 +705,13 @@ class LocalStore(ReplicatedStore):
         A failing pass (a merge function's error, a locked file) is logged and retried.
         """
         interval = min(0.1, max(0.005, self._lag_s / 10))
-        dbs = rep.Databases(self._root, self._initial)
+        dbs = rep.Databases(self._root, self._initial, Topology(self._root))
         try:
             while not self._stop.wait(interval):
                 try:
                     self._pull_all(dbs, min_age_s=self._lag_s)
+                except Unavailable as exc:
+                    log.debug("replication pass stopped: %s", exc)
                 except Exception:
                     log.exception("replication pass failed; retrying")
         finally:
@@ -378,55 +751,72 @@ class LocalStore(ReplicatedStore):
             except (sqlite3.Error, OSError) as exc:
                 raise Unavailable(f"local store at {self._root}: {exc}") from exc
 
-    @contextlib.contextmanager
-    def _promotion_lock(self) -> Iterator[None]:
-        """Two processes promoting at once get distinct epochs."""
-        with open(self._root / "promote.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _up_voters(self) -> list[str]:
+        return [voter for voter in self._voters if not self._topology.is_down(voter)]
 
     def _up_regions(self) -> list[str]:
-        return [region for region in self._regions if not self._dbs.is_down(region)]
+        return [region for region in self._regions if not self._topology.is_down(region)]
 
-    def _newest_meta(self) -> rep.Meta:
-        metas = [rep.read_meta(self._dbs.get(region)) for region in self._up_regions()]
-        if not metas:
+    def _reachable_from(self, region: str) -> list[str]:
+        return [voter for voter in self._voters if self._topology.reachable(region, voter)]
+
+    def _read_voter(self, voter: str) -> fencing.VoterState:
+        return fencing.read(self._dbs.get(voter))
+
+    def _read_voters(self, voters: list[str]) -> dict[str, fencing.VoterState]:
+        states = {}
+        for voter in voters:
+            with contextlib.suppress(Unavailable):
+                states[voter] = self._read_voter(voter)
+        return states
+
+    def _require_majority(
+        self,
+        answered: Mapping[str, object],
+        newest: fencing.Record,
+        purpose: str,
+        region: str | None = None,
+    ) -> None:
+        members = newest.voters or self._voters
+        if not _majority(answered, members):
+            where = "" if region is None else f"{region} reaches "
+            count = len([voter for voter in answered if voter in members])
+            raise Unavailable(
+                f"cannot {purpose}: {where}{count} of {len(members)} fencing voters "
+                f"answer and {len(members) // 2 + 1} are needed"
+            )
+
+    @staticmethod
+    def _newest(states: Mapping[str, fencing.VoterState]) -> fencing.Record:
+        if not states:
             raise Unavailable("every region of the store is unavailable")
-        return max(metas, key=lambda meta: meta.epoch)
+        return max((state.committed for state in states.values()), key=lambda r: r.rank)
 
     def _region(self, field: str, region: object) -> str:
         return validate.member(field, region, self._regions)
+
+    def _voter_region(self, field: str, region: object) -> str:
+        return validate.member(field, region, self._voters)
 
     def _read_region(self, region: str | None) -> str:
         if region is None:
             return self.write_region
         return self._region("region", region)
 
-    def _target(self, region: str | None) -> str:
-        """The region that takes a write; a single-writer store refuses any but its own."""
-        wanted = None if region is None else self._region("region", region)
-        current = self._newest_meta().write_region
-        if wanted is None or wanted == current:
-            return current
-        if not self._multi_writer:
-            raise PreconditionFailed(f"{wanted} is not the write region ({current})")
-        return wanted
 
-    def _check_fence(
-        self, conn: sqlite3.Connection, target: str, fence: FencingToken | None
-    ) -> int:
-        """The target's epoch, once the token (if any) and the writer's role are checked."""
-        meta = rep.read_meta(conn)
-        if fence is not None and fence.epoch < meta.epoch:
-            raise PreconditionFailed(
-                f"fencing token epoch {fence.epoch} is older than {target}'s epoch {meta.epoch}"
-            )
-        if not self._multi_writer and meta.write_region != target:
-            raise PreconditionFailed(f"{target} is no longer the write region")
-        return meta.epoch
+def _majority(answered: Iterable[str], members: tuple[str, ...]) -> bool:
+    return len(set(answered) & set(members)) > len(members) // 2
+
+
+def _token(record: fencing.Record) -> FencingToken:
+    return FencingToken(record.epoch, record.region, forced=record.forced)
+
+
+def _check_token(fence: FencingToken | None, epoch: int, target: str) -> None:
+    if fence is not None and fence.epoch < epoch:
+        raise PreconditionFailed(
+            f"fencing token epoch {fence.epoch} is older than {target}'s epoch {epoch}"
+        )
 
 
 def _key(value: object) -> str:
@@ -437,7 +827,7 @@ def _document(value: object) -> dict[str, Any]:
     return validate.document("value", value, MAX_ITEM_BYTES)
 
 
-def _check_version(key: str, live: rep.Row | None, if_version: str | None) -> None:
+def _check_version(key: str, live: Version | None, if_version: str | None) -> None:
     if if_version is None:
         return
     if live is None:
