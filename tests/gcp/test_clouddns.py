@@ -79,7 +79,12 @@ def router_harness(
         return group
 
     yield RouterHarness(
-        router=router, endpoints=endpoints, check=gcp_check, wait_s=4.0, zone=DOMAIN
+        router=router,
+        endpoints=endpoints,
+        check=gcp_check,
+        wait_s=4.0,
+        zone=DOMAIN,
+        regions=("us-east1", "europe-west1", "asia-east1"),
     )
     for name in router.list():
         router.delete(name)
@@ -270,3 +275,66 @@ def test_a_missing_zone_is_not_found_and_a_stopped_fake_unavailable() -> None:
             router.list()
     with pytest.raises(Unavailable):
         router.list()
+
+
+@pytest.mark.parametrize(
+    ("policy", "regions", "check", "field"),
+    [
+        (
+            Geo({"europe-west99": "backup"}, "primary"),
+            ("us-east1", "europe-west1"),
+            False,
+            "policy.locations",
+        ),
+        (
+            Geo({"eu-west-1": "backup"}, "primary"),
+            ("us-east1", "europe-west1"),
+            False,
+            "policy.locations",
+        ),
+        (
+            Geo({"europe-west3": "backup"}, "primary"),
+            ("region-a", "europe-west1"),
+            False,
+            "endpoint.region",
+        ),
+        (Failover("primary", ["backup"]), ("us-east1", "westeurope"), True, "endpoint.region"),
+    ],
+)
+def test_locations_must_be_google_cloud_regions(
+    router: CloudDnsRouter,
+    servers: list[LoopbackEndpoint],
+    policy: Any,
+    regions: tuple[str, str],
+    check: bool,
+    field: str,
+) -> None:
+    servers.extend(start_endpoints(2, "http"))
+    endpoints = [
+        Endpoint("primary", regions[0], servers[-2].address),
+        Endpoint("backup", regions[1], servers[-1].address),
+    ]
+    health = gcp_check(servers[-2].port) if check else None
+    with pytest.raises(InvalidInput) as caught:
+        router.apply(Route(f"loc.{DOMAIN}", endpoints, policy, health_check=health))
+    assert caught.value.field == field
+    assert router.list() == []
+
+
+def test_a_ttl_changed_out_of_band_is_planned_as_drift_and_repaired(
+    clouddns_fake: CloudDnsFake,
+    project: str,
+    router: CloudDnsRouter,
+    servers: list[LoopbackEndpoint],
+) -> None:
+    route = _failover_route(servers, None)
+    router.apply(route)
+    served = _rrset(clouddns_fake, project, f"www.{DOMAIN}.", "A")
+    dns, _ = raw_apis(clouddns_fake)
+    change = {"deletions": [served], "additions": [{**served, "ttl": 3600}]}
+    dns.changes().create(project=project, managedZone=ZONE, body=change).execute()
+    plan = router.plan(route)
+    assert [(c.action, c.subject) for c in plan.changes] == [("update", "records")]
+    assert router.apply(route) == plan
+    assert _rrset(clouddns_fake, project, f"www.{DOMAIN}.", "A")["ttl"] == 30
+    assert not router.plan(route)

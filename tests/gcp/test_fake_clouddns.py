@@ -154,3 +154,43 @@ def test_the_fake_starts_and_stops_as_a_context_manager() -> None:
         assert dns.managedZones().list(project="proj-solo").execute()["managedZones"] == []
     with pytest.raises(ValueError, match="time_scale"):
         CloudDnsFake(time_scale=0)
+
+
+@pytest.mark.parametrize(
+    "routing",
+    [
+        {"geo": {"items": [{"location": "moon-central1", "rrdatas": ["127.0.0.5"]}]}},
+        {"geo": {"items": [{"location": "eu-west-1", "rrdatas": ["127.0.0.5"]}]}},
+    ],
+)
+def test_locations_that_are_no_google_cloud_region_are_refused(
+    clouddns_fake: CloudDnsFake, routing: dict[str, object]
+) -> None:
+    project = fresh_project()
+    create_zone(clouddns_fake, project, "zone", "where.test")
+    dns, _ = raw_apis(clouddns_fake)
+    record = {"name": "w.where.test.", "type": "A", "ttl": 60, "routingPolicy": routing}
+    with pytest.raises(HttpError) as caught:
+        dns.changes().create(
+            project=project, managedZone="zone", body={"additions": [record]}
+        ).execute()
+    assert _status(caught) == 400
+    good = {"geo": {"items": [{"location": "europe-north2", "rrdatas": ["127.0.0.5"]}]}}
+    record["routingPolicy"] = good
+    dns.changes().create(
+        project=project, managedZone="zone", body={"additions": [record]}
+    ).execute()
+
+
+def test_source_regions_must_be_google_cloud_regions(clouddns_fake: CloudDnsFake) -> None:
+    _, compute = raw_apis(clouddns_fake)
+    body = {
+        "name": "nowhere",
+        "type": "HTTP",
+        "checkIntervalSec": 30,
+        "sourceRegions": ["us-east1", "us-west1", "mars-north1"],
+        "httpHealthCheck": {"port": 80},
+    }
+    with pytest.raises(HttpError) as caught:
+        compute.healthChecks().insert(project=fresh_project(), body=body).execute()
+    assert _status(caught) == 400

@@ -138,6 +138,7 @@ def test_without_source_regions_short_intervals_are_allowed(
     [
         ({"source_regions": ["us-east1", "us-west1"]}, "source_regions"),
         ({"source_regions": "us-east1"}, "source_regions"),
+        ({"source_regions": ["us-east1", "us-west1", "mars-north1"]}, "source_regions"),
         ({"endpoint": "http://dns.example.com/"}, "endpoint"),
         ({"project": "Bad_Project"}, "project"),
     ],

@@ -38,6 +38,7 @@ from multiregion.errors import CorruptData, InvalidInput, NotFound, Unavailable,
 from multiregion.interfaces import RouterCapabilities, TrafficRouter
 from multiregion.model import (
     Answer,
+    Change,
     Endpoint,
     EndpointStatus,
     Failover,
@@ -47,7 +48,7 @@ from multiregion.model import (
     Weighted,
 )
 from multiregion.providers.gcp import connection, healthchecks
-from multiregion.providers.gcp.restapi import RestApis, comparable
+from multiregion.providers.gcp.restapi import RestApis, comparable, gcp_region
 from multiregion.providers.local.routing_state import route_from_dict, route_to_dict
 
 META_LABEL = "_multiregion"
@@ -78,6 +79,16 @@ def _decode(rrdatas: list[str]) -> dict[str, Any]:
     except ValueError as exc:
         raise CorruptData("the route's _multiregion TXT record is not the library's") from exc
     return payload
+
+
+def _differ(wanted: list[dict[str, Any]], stored: list[dict[str, Any]]) -> bool:
+    return sorted(map(comparable, wanted)) != sorted(map(comparable, stored))
+
+
+def _kept(route: Route, overrides: dict[str, EndpointStatus]) -> dict[str, EndpointStatus]:
+    """The overrides of endpoints the route still has."""
+    names = {e.name for e in route.endpoints}
+    return {k: v for k, v in overrides.items() if k in names}
 
 
 class CloudDnsRouter(TrafficRouter):
@@ -197,10 +208,13 @@ class CloudDnsRouter(TrafficRouter):
                     "a health-checked Failover route takes one backup"
                 )
             healthchecks.check_body("mr-r-x", check, self.source_regions, "")
+        if isinstance(policy, Failover) and check is not None and len(policy.order) > 1:
+            gcp_region("endpoint.region", route.endpoint(policy.backups[0]).region)
         if isinstance(policy, Geo):
             for location, _ in policy.locations:
-                validate.region("policy.locations", location)
+                gcp_region("policy.locations", location)
             default = route.endpoint(policy.default)
+            gcp_region("endpoint.region", default.region)
             listed = dict(policy.locations)
             if listed.get(default.region, default.name) != default.name:
                 raise Unsupported(
@@ -307,32 +321,50 @@ class CloudDnsRouter(TrafficRouter):
             "rrdatas": _encode(payload),
         }
 
-    def _write(
-        self, route: Route, overrides: dict[str, EndpointStatus], stored: list[dict[str, Any]]
-    ) -> None:
-        """Replace the route's record sets in one atomic change (nothing when they match)."""
+    def _wanted(self, route: Route, overrides: dict[str, EndpointStatus]) -> list[dict[str, Any]]:
         wanted = [self._meta(route, overrides)]
         for record in (self._serving(route, overrides), self._anchor(route)):
             if record is not None:
                 wanted.append(record)
-        if sorted(map(comparable, wanted)) != sorted(map(comparable, stored)):
+        return wanted
+
+    def _write(
+        self, route: Route, overrides: dict[str, EndpointStatus], stored: list[dict[str, Any]]
+    ) -> None:
+        """Replace the route's record sets in one atomic change (nothing when they match)."""
+        wanted = self._wanted(route, overrides)
+        if _differ(wanted, stored):
             self._apis.change(self.zone, wanted, stored)
+
+    def _plan(
+        self,
+        route: Route,
+        current: Route | None,
+        overrides: dict[str, EndpointStatus],
+        stored: list[dict[str, Any]],
+    ) -> Plan:
+        """The neutral diff, or, when the route is as declared but its record sets are not
+        (a TTL or a target changed out of band), the drift ``apply`` repairs."""
+        plan = planning.diff_routes(route.name, current, route)
+        if plan or current is None or not _differ(self._wanted(route, overrides), stored):
+            return plan
+        return Plan(route.name, (Change("update", "records", "drifted", "as declared"),))
 
     # ------------------------------------------------------------------ TrafficRouter
 
     def plan(self, route: Route) -> Plan:
         route = self._refuse(route)
         name = self._name(route.name)
-        current, _overrides, _stored = self._stored(name)
-        return planning.diff_routes(name, current, route)
+        current, overrides, stored = self._stored(name)
+        return self._plan(route, current, _kept(route, overrides), stored)
 
     def apply(self, route: Route, *, force: bool = False) -> Plan:
         route = self._refuse(route)
         name = self._name(route.name)
         current, overrides, stored = self._stored(name)
-        plan = planning.diff_routes(name, current, route)
+        kept = _kept(route, overrides)
+        plan = self._plan(route, current, kept, stored)
         self.check_change_safety(route, plan, force=force)
-        kept = {k: v for k, v in overrides.items() if any(e.name == k for e in route.endpoints)}
         check_name = self._check_name(name)
         if route.health_check is not None:
             body = healthchecks.check_body(

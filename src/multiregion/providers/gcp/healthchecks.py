@@ -23,7 +23,7 @@ from multiregion import validate
 from multiregion.errors import InvalidInput, NotFound
 from multiregion.interfaces import HealthProbe, ProbeCapabilities
 from multiregion.model import EndpointHealth, HealthCheck, HealthState, ProbeTarget
-from multiregion.providers.gcp.restapi import RestApis, comparable
+from multiregion.providers.gcp.restapi import RestApis, comparable, gcp_region
 
 PROBE_LABEL = "mr-probes"
 MARKER = "multiregion"
@@ -39,7 +39,9 @@ def three_regions(value: Iterable[str] | None) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         raise InvalidInput("source_regions", "must be a list of three regions")
-    regions = tuple(validate.region("source_regions", r) for r in value)
+    regions = tuple(
+        gcp_region("source_regions", validate.region("source_regions", r)) for r in value
+    )
     if len(regions) != 3 or len(set(regions)) != 3:
         raise InvalidInput("source_regions", "Compute needs exactly 3 distinct regions when set")
     return regions

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from functools import cache
+from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
@@ -18,12 +20,29 @@ import httplib2  # type: ignore[import-untyped]
 from googleapiclient.discovery import build
 
 from multiregion import validate
-from multiregion.errors import MultiregionError, NotFound, Unavailable, Unsupported
+from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unavailable, Unsupported
 from multiregion.providers.gcp import connection
 from multiregion.providers.gcp.errors import translated
 
 COMPUTE_URL = "https://www.googleapis.com/compute/v1/"
 _OPERATION_WAIT_S = 300.0
+
+
+@cache
+def gcp_regions() -> dict[str, Any]:
+    """Google Cloud's regions, from one dated data file (``data/regions.json``, sources inside)."""
+    text = resources.files("multiregion.providers.gcp").joinpath("data/regions.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def gcp_region(field: str, value: str) -> str:
+    """A Google Cloud region: Cloud DNS geo and backup locations, Compute source regions."""
+    if value not in gcp_regions()["regions"]:
+        raise InvalidInput(
+            field, f"{value!r} is no Google Cloud region (list of {gcp_regions()['retrieved']})"
+        )
+    return value
 
 
 class RestApis:

@@ -70,3 +70,6 @@ class RouterHarness:
     """False where the backend never probes (moto): health-driven tests are skipped, and say so."""
     zone: str = "example.test"
     """The DNS zone routes are created in."""
+    regions: tuple[str, str, str] = ("region-a", "region-b", "region-c")
+    """The regions of the primary, backup and third endpoints (real ones where the provider
+    checks them)."""

@@ -39,7 +39,6 @@ from multiregion.testing.contract.harness import RouterHarness
 
 UP, DOWN, AUTO = EndpointStatus.UP, EndpointStatus.DOWN, EndpointStatus.AUTO
 BAD_NAMES: list[Any] = ["", "nodots", "bad name.example.test", "-x.example.test", 5, None]
-REGIONS = ("region-a", "region-b", "region-c")
 
 
 def _name(harness: RouterHarness, label: str) -> str:
@@ -51,7 +50,7 @@ def _endpoints(harness: RouterHarness, n: int) -> tuple[Sequence[Any], tuple[End
     servers = harness.endpoints(n)
     labels = ("primary", "backup", "third")
     endpoints = tuple(
-        Endpoint(labels[i], REGIONS[i], server.address) for i, server in enumerate(servers)
+        Endpoint(labels[i], harness.regions[i], server.address) for i, server in enumerate(servers)
     )
     return servers, endpoints
 

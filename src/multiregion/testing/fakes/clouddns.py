@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import ipaddress
 import itertools
 import json
@@ -45,6 +46,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -109,6 +111,9 @@ def _check_resource(project: str, body: Mapping[str, Any], name: str) -> dict[st
         raise ApiError(
             400, "invalid", "sourceRegions needs exactly 3 regions and checkIntervalSec >= 30"
         )
+    for region in regions:
+        if region not in _regions():
+            raise ApiError(400, "invalid", f"Invalid value for field 'sourceRegions': {region!r}")
     spec = dict(body.get(_CHECK_KINDS[kind]) or {})
     spec["port"] = _int(spec, "port", 443 if kind == "HTTPS" else 80, 1, 65535)
     if kind != "TCP":
@@ -604,6 +609,9 @@ class CloudDnsFake(Served):
             trickle = backup.get("trickleTraffic", 0.0)
             if not isinstance(trickle, int | float) or not 0 <= trickle <= 1:
                 raise ApiError(400, "invalid", "trickleTraffic must be from 0 to 1")
+        for location in _locations(policy):
+            if location not in _regions():
+                raise ApiError(400, "invalid", f"Invalid value for field 'location': {location!r}")
         for part in _targets(policy):
             for address in _endpoints(part):
                 try:
@@ -616,6 +624,21 @@ class CloudDnsFake(Served):
                 raise ApiError(400, "invalid", "healthCheckedTargets need a healthCheck")
         rrset["routingPolicy"] = copy.deepcopy(policy)
         return rrset
+
+
+@functools.cache
+def _regions() -> frozenset[str]:
+    """Google Cloud's regions, as the GCP adapters check them (one dated data file)."""
+    text = resources.files("multiregion.providers.gcp").joinpath("data/regions.json").read_text()
+    return frozenset(json.loads(text)["regions"])
+
+
+def _locations(policy: Mapping[str, Any]) -> list[str]:
+    """Every location a routing policy names: geo items and primaryBackup's backups."""
+    items = list((policy.get("geo") or {}).get("items") or [])
+    backup = (policy.get("primaryBackup") or {}).get("backupGeoTargets") or {}
+    items += list(backup.get("items") or [])
+    return [str(item.get("location")) for item in items]
 
 
 def _canonical(rrset: Mapping[str, Any]) -> str:
