@@ -3,7 +3,13 @@ fake's known gaps stated as tests."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import math
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +20,7 @@ from google.cloud import storage
 
 from multiregion import integrity
 from multiregion.errors import InvalidInput, NotFound, PreconditionFailed, Unsupported
-from multiregion.providers.gcp.storage import CHUNK_UNIT, GcsBucket
+from multiregion.providers.gcp.storage import CHUNK_UNIT, GcsBucket, _rfc3339
 from multiregion.testing.contract.bucket import BucketContract
 from multiregion.testing.contract.harness import BucketHarness
 from multiregion.testing.emulators.gcp import FakeGcsServer
@@ -212,3 +218,64 @@ def test_every_read_is_one_media_request(fake_gcs: FakeGcsServer, tmp_path: Path
         assert dict(downloaded.metadata) == {"kind": "full"}
         with pytest.raises(NotFound):
             bucket.get("absent")
+
+
+KMS_KEY = "projects/backup-project/locations/europe-west1/keyRings/backups/cryptoKeys/cmek"
+
+
+def test_cmek_names_the_kms_key_on_every_upload(fake_gcs: FakeGcsServer) -> None:
+    """objects.insert with ``kmsKeyName`` (JSON API); fake-gcs-server ignores it, so the
+    request is checked on the wire."""
+    with RecordingProxy(fake_gcs.url) as proxy:
+        bucket = open_bucket(fake_gcs, endpoint=proxy.url, kms_key_name=KMS_KEY)
+        bucket.put("small", b"x")
+        bucket.put("big", os.urandom(2 * CHUNK_UNIT + 1))
+        inserts = [r for r in proxy.requests if r.method == "POST" and "/upload/" in r.path]
+    assert len(inserts) == 2
+    assert all(r.query.get("kmsKeyName") == (KMS_KEY,) for r in inserts)
+
+
+def test_a_customer_supplied_key_goes_with_every_write_and_read(
+    fake_gcs: FakeGcsServer,
+) -> None:
+    """The X-Goog-Encryption-* headers of GCS's customer-supplied keys, on uploads and on the
+    one media read; the key is in no repr."""
+    key = os.urandom(32)
+    with RecordingProxy(fake_gcs.url) as proxy:
+        bucket = open_bucket(fake_gcs, endpoint=proxy.url, encryption_key=key)
+        bucket.put("small", b"secret bytes")
+        assert bucket.get("small") == b"secret bytes"
+        sent = [r for r in proxy.requests if "/o" in r.path or "/upload/" in r.path]
+    assert [r.method for r in sent] == ["POST", "GET"]
+    digest = base64.b64encode(hashlib.sha256(key).digest()).decode()
+    for request in sent:
+        assert request.headers["x-goog-encryption-algorithm"] == "AES256"
+        assert request.headers["x-goog-encryption-key"] == base64.b64encode(key).decode()
+        assert request.headers["x-goog-encryption-key-sha256"] == digest
+    assert key.hex() not in repr(bucket)
+    assert base64.b64encode(key).decode() not in repr(bucket)
+
+
+def test_object_retention_is_sent_as_the_api_reference_says(fake_gcs: FakeGcsServer) -> None:
+    """objects.insert carries ``retention: {mode, retainUntilTime}`` (JSON API Objects
+    resource) on a bucket created with object retention; fake-gcs-server keeps none of it,
+    so the contract runs with retention=False there and this checks the request."""
+    until = math.floor(time.time()) + 3600
+    with RecordingProxy(fake_gcs.url) as proxy:
+        bucket = open_bucket(fake_gcs, endpoint=proxy.url, retention=True)
+        creates = [r for r in proxy.requests if r.method == "POST" and r.path.endswith("/b")]
+        assert [v.lower() for v in creates[0].query["enableObjectRetention"]] == ["true"]
+        proxy.clear()
+        bucket.put("kept", b"x", retain_until=until)
+        [insert] = [r for r in proxy.requests if "/upload/" in r.path]
+    found = re.search(rb'"retention":\s*(\{[^}]*\})', insert.body)
+    assert found is not None, insert.body[:500]
+    retention = json.loads(found.group(1))
+    assert retention["mode"] == "Unlocked"
+    assert _rfc3339(retention["retainUntilTime"]) == until
+    with pytest.raises(InvalidInput):
+        bucket.put("late", b"x", retain_until=time.time() - 10)
+    with pytest.raises(InvalidInput):
+        open_bucket(fake_gcs, kms_key_name=KMS_KEY, encryption_key=os.urandom(32))
+    with pytest.raises(InvalidInput):
+        open_bucket(fake_gcs, kms_key_name="not-a-key")

@@ -11,18 +11,23 @@ and the custom metadata; a download is hashed as it is written, never read back.
 
 from __future__ import annotations
 
+import datetime
 import io
+import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 from google.api_core.exceptions import from_http_response
 from google.api_core.retry import Retry
 from google.cloud.storage import Client
+from google.cloud.storage.blob import _get_encryption_headers
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from multiregion import integrity, transfer, validate
@@ -46,6 +51,9 @@ _META = "x-goog-meta-"
 _SHA256_HEADER = _META + integrity.METADATA_KEY
 _IDENTITY = {"Accept-Encoding": "identity"}
 """The stored bytes as they are: the SHA-256 is of those, not of a decompressed form."""
+_KMS_KEY = re.compile(
+    r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+(/cryptoKeyVersions/\d+)?$"
+)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 
 
@@ -57,6 +65,31 @@ def _bucket_name(value: object) -> str:
 
 def _metadata(value: object) -> dict[str, str]:
     return validate.service_metadata(value, MAX_METADATA_BYTES, "GCS")
+
+
+@attrs.frozen
+class _Write:
+    """What a write asks besides its bytes, checked before any request."""
+
+    create_only: bool
+    if_match: str | None
+    metadata: dict[str, str] = attrs.field(hash=False)
+    retain_until: float | None
+
+
+def _kms_key_name(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _KMS_KEY.match(value):
+        raise InvalidInput(
+            "kms_key_name",
+            "must be projects/P/locations/L/keyRings/R/cryptoKeys/K (a Cloud KMS key)",
+        )
+    return value
+
+
+def _rfc3339(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _generation(if_match: str) -> int:
@@ -114,6 +147,9 @@ class GcsBucket(BackupBucket):
         timeout_s: float = 60.0,
         retry_timeout_s: float = 120.0,
         conditional_delete: bool = True,
+        retention: bool = False,
+        kms_key_name: str | None = None,
+        encryption_key: bytes | None = None,
     ) -> None:
         self.bucket = _bucket_name(bucket)
         self.project = connection.project_id(project)
@@ -126,14 +162,26 @@ class GcsBucket(BackupBucket):
         self.page_size = validate.int_range("page_size", page_size, 1, 1000)
         self.timeout_s = validate.seconds("timeout_s", timeout_s, 0, 3600)
         retry_s = validate.finite_non_negative("retry_timeout_s", retry_timeout_s)
-        for name, flag in (("create", create), ("conditional_delete", conditional_delete)):
+        for name, flag in (
+            ("create", create),
+            ("conditional_delete", conditional_delete),
+            ("retention", retention),
+        ):
             if not isinstance(flag, bool):
                 raise InvalidInput(name, "must be True or False")
         url = None if endpoint is None else connection.endpoint_url("endpoint", endpoint)
         emulated = url is not None and connection.is_loopback_url(url)
         self._retry: Retry | None = DEFAULT_RETRY.with_timeout(retry_s) if retry_s else None
+        self.kms_key_name = _kms_key_name(kms_key_name)
+        if encryption_key is not None and (
+            not isinstance(encryption_key, bytes) or len(encryption_key) != 32
+        ):
+            raise InvalidInput("encryption_key", "must be 32 bytes (AES-256)")
+        if encryption_key is not None and kms_key_name is not None:
+            raise InvalidInput("encryption_key", "give a KMS key or a customer key, not both")
+        self._encryption_key = encryption_key
         self.capabilities = BucketCapabilities(
-            conditional_delete=conditional_delete, retention=False, native_checksum="crc32c"
+            conditional_delete=conditional_delete, retention=retention, native_checksum="crc32c"
         )
         options = {"api_endpoint": url.rstrip("/")} if url is not None else None
         self._client = Client(
@@ -145,11 +193,24 @@ class GcsBucket(BackupBucket):
         if create:
             with translated("buckets.insert"):
                 self._client.create_bucket(
-                    self._bucket, location=location, timeout=self.timeout_s, retry=self._retry
+                    self._bucket,
+                    location=location,
+                    enable_object_retention=retention,
+                    timeout=self.timeout_s,
+                    retry=self._retry,
                 )
 
     def __repr__(self) -> str:
         return f"GcsBucket(bucket={self.bucket!r}, project={self.project!r})"
+
+    def _object(self, key: str) -> Any:
+        """The SDK's Blob for ``key`` with this bucket's keys (CMEK name or customer key)."""
+        return self._bucket.blob(
+            key,
+            chunk_size=self.chunk_size,
+            encryption_key=self._encryption_key,
+            kms_key_name=self.kms_key_name,
+        )
 
     # ------------------------------------------------------------------ writes
 
@@ -165,19 +226,16 @@ class GcsBucket(BackupBucket):
     ) -> ObjectInfo:
         key = validate.key("key", key)
         meta = self._write_checks(create_only, if_match, metadata, retain_until)
+        write = _Write(create_only, if_match, meta, retain_until)
         if isinstance(data, bytes | bytearray | memoryview):
             payload = bytes(data)
             sha256 = integrity.sha256_hex(payload)
-            return self._upload(
-                key, io.BytesIO(payload), len(payload), sha256, meta, create_only, if_match, None
-            )
+            return self._upload(key, io.BytesIO(payload), len(payload), sha256, write, None)
         with tempfile.SpooledTemporaryFile(max_size=self.chunk_size) as spool:
             digest = integrity.Digest()
             for chunk in digest.passing(integrity.chunks(data)):
                 spool.write(chunk)
-            return self._upload(
-                key, spool, digest.size, digest.hexdigest(), meta, create_only, if_match, None
-            )
+            return self._upload(key, spool, digest.size, digest.hexdigest(), write, None)
 
     def upload_file(
         self,
@@ -192,11 +250,10 @@ class GcsBucket(BackupBucket):
         key = validate.key("key", key)
         source = transfer.readable_file(path)
         meta = self._write_checks(create_only, if_match, metadata, None)
+        write = _Write(create_only, if_match, meta, None)
         with source.open("rb") as file:
             digest = transfer.digest_of(file)
-            return self._upload(
-                key, file, digest.size, digest.hexdigest(), meta, create_only, if_match, progress
-            )
+            return self._upload(key, file, digest.size, digest.hexdigest(), write, progress)
 
     def _write_checks(
         self,
@@ -212,11 +269,14 @@ class GcsBucket(BackupBucket):
             validate.version("if_match", if_match)
         meta = _metadata(metadata)
         if retain_until is not None:
-            validate.finite_non_negative("retain_until", retain_until)
-            raise Unsupported(
-                f"GcsBucket {self.bucket}: per-object retention is not implemented; "
-                "use a bucket retention policy"
-            )
+            until = validate.finite_non_negative("retain_until", retain_until)
+            if not self.capabilities.retention:
+                raise Unsupported(
+                    f"GcsBucket {self.bucket} was not declared with object retention "
+                    "(retention=True on a bucket created with it enabled)"
+                )
+            if until <= time.time():
+                raise InvalidInput("retain_until", "must be in the future")
         return meta
 
     def _upload(
@@ -225,16 +285,22 @@ class GcsBucket(BackupBucket):
         file: IO[bytes],
         size: int,
         sha256: str,
-        metadata: dict[str, str],
-        create_only: bool,
-        if_match: str | None,
+        write: _Write,
         progress: Progress | None,
     ) -> ObjectInfo:
-        generation = 0 if create_only else None
-        if if_match is not None:
-            generation = _generation(if_match)
-        blob = self._bucket.blob(key, chunk_size=self.chunk_size)
-        blob.metadata = {**metadata, integrity.METADATA_KEY: sha256}
+        generation = 0 if write.create_only else None
+        if write.if_match is not None:
+            generation = _generation(write.if_match)
+        blob = self._object(key)
+        blob.metadata = {**write.metadata, integrity.METADATA_KEY: sha256}
+        if write.retain_until is not None:
+            # objects.insert with retention {mode, retainUntilTime} (JSON API Objects resource)
+            blob.retention.mode = "Unlocked"
+            blob.retention.retain_until_time = datetime.datetime.fromtimestamp(
+                math.ceil(write.retain_until), datetime.UTC
+            )
+        elif self.capabilities.retention and not write.create_only:
+            self._refuse_retained(key)
         file.seek(0)
         source: Any = file if progress is None else _Counted(file, progress)
         try:
@@ -248,16 +314,29 @@ class GcsBucket(BackupBucket):
                     retry=self._retry,
                 )
         except PreconditionFailed as exc:
-            if create_only:
+            if write.create_only:
                 raise AlreadyExists(f"{key} already exists") from exc
-            raise PreconditionFailed(f"{key}: the stored generation is not {if_match}") from exc
+            raise PreconditionFailed(
+                f"{key}: the stored generation is not {write.if_match}"
+            ) from exc
         return self._info(blob)
+
+    def _refuse_retained(self, key: str) -> None:
+        """GCS refuses to overwrite or delete an object under retention with 403, which reads
+        as an access error; the library says ``PreconditionFailed`` before trying."""
+        try:
+            info = self.head(key)
+        except NotFound:
+            return
+        if info.retain_until is not None and info.retain_until > time.time():
+            raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
 
     # ------------------------------------------------------------------ reads
 
     def _info(self, blob: Any) -> ObjectInfo:
         metadata = dict(blob.metadata or {})
         sha256 = metadata.pop(integrity.METADATA_KEY, "")
+        until = (blob._properties.get("retention") or {}).get("retainUntilTime")
         return ObjectInfo(
             key=blob.name,
             size=int(blob.size or 0),
@@ -265,11 +344,17 @@ class GcsBucket(BackupBucket):
             sha256=sha256,
             updated_at=blob.updated.timestamp(),
             metadata=metadata,
+            retain_until=_rfc3339(until) if until else None,
         )
 
     def _blob(self, key: str) -> Any:
         with translated("objects.get"):
-            blob = self._bucket.get_blob(key, timeout=self.timeout_s, retry=self._retry)
+            blob = self._bucket.get_blob(
+                key,
+                encryption_key=self._encryption_key,
+                timeout=self.timeout_s,
+                retry=self._retry,
+            )
         if blob is None:
             raise NotFound(f"{key} does not exist")
         return blob
@@ -294,13 +379,13 @@ class GcsBucket(BackupBucket):
         (``x-goog-generation``, ``x-goog-hash``, ``x-goog-meta-*``, as the Go SDK's reader
         reads them), so a read costs one request where ``get_blob`` + ranged reads cost three.
         The request goes through the SDK's own authorised session and retry policy."""
-        blob = self._bucket.blob(key)
-        url = blob._get_download_url(self._client)
+        url = self._object(key)._get_download_url(self._client)
         session = self._client._http
+        headers = {**_IDENTITY, **_get_encryption_headers(self._encryption_key)}
 
         def call() -> Any:
             response = session.request(
-                "GET", url, stream=True, timeout=self.timeout_s, headers=_IDENTITY
+                "GET", url, stream=True, timeout=self.timeout_s, headers=headers
             )
             if response.status_code >= 400:
                 response.close()
@@ -365,6 +450,8 @@ class GcsBucket(BackupBucket):
                     f"bucket {self.bucket}: this backend ignores ifGenerationMatch on delete"
                 )
             generation = _generation(if_match)
+        if self.capabilities.retention:
+            self._refuse_retained(key)
         with translated("objects.delete"):
             self._bucket.delete_blob(
                 key, if_generation_match=generation, timeout=self.timeout_s, retry=self._retry
