@@ -1,7 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
 from multiregion import Endpoint, Failover, HealthCheck, Route, Weighted
-from multiregion.planning import diff_routes
+from multiregion.cli import build_parser
+from multiregion.errors import InvalidInput
+from multiregion.planning import ChangeSafety, UnsafePlan, diff_routes
+from multiregion.providers.local.router import LocalRouter
 
 
 def route(**changes: object) -> Route:
@@ -56,3 +65,70 @@ def test_updates_name_what_changed() -> None:
 def test_delete() -> None:
     plan = diff_routes("app.example.com", route(), None)
     assert [(c.action, c.subject) for c in plan.changes] == [("delete", "route")]
+
+
+# --------------------------------------------------------------------------- change safety
+
+
+def _spread(n: int) -> Route:
+    endpoints = [Endpoint(f"e{i}", f"r{i}", f"192.0.2.{i + 1}") for i in range(n)]
+    return route(endpoints=endpoints, policy=Weighted({e.name: 1 for e in endpoints}))
+
+
+def test_shrinking_a_route_past_the_delete_share_is_unsafe() -> None:
+    five, one = _spread(5), _spread(1)
+    plan = diff_routes(one.name, five, one)
+    with pytest.raises(UnsafePlan, match="delete 4 of the 5 endpoints"):
+        ChangeSafety().check(one, plan)
+    ChangeSafety().check(one, plan, force=True)
+    ChangeSafety(delete_share=0.8).check(one, plan)
+    ChangeSafety(min_existing=6).check(one, plan)
+
+
+def test_updating_most_endpoints_is_unsafe_and_a_new_route_never_is() -> None:
+    five = _spread(5)
+    moved = Route(
+        five.name,
+        [attrs.evolve(e, target=f"198.51.100.{i}") for i, e in enumerate(five.endpoints)],
+        five.policy,
+        ttl=five.ttl,
+        health_check=five.health_check,
+    )
+    with pytest.raises(UnsafePlan, match="update 5 of the 5"):
+        ChangeSafety().check(moved, diff_routes(five.name, five, moved))
+    ChangeSafety(update_share=1.0).check(moved, diff_routes(five.name, five, moved))
+    ChangeSafety().check(five, diff_routes(five.name, None, five))
+    grown = _spread(9)
+    ChangeSafety().check(grown, diff_routes(five.name, five, grown))
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [({"update_share": 1.5}, "update_share"), ({"delete_share": -0.1}, "delete_share"),
+     ({"min_existing": -1}, "min_existing"), ({"update_share": True}, "update_share")],
+)  # fmt: skip
+def test_change_safety_settings_are_checked(settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ChangeSafety(**settings)
+    assert caught.value.field == field
+
+
+def test_apply_refuses_an_unsafe_plan_before_changing_anything(tmp_path: Path) -> None:
+    router = LocalRouter(tmp_path, serve=False)
+    five, one = _spread(5), _spread(1)
+    router.apply(five)
+    with pytest.raises(UnsafePlan):
+        router.apply(one)
+    assert router.get(five.name) == five
+    router.change_safety = ChangeSafety(delete_share=0.9)
+    assert router.apply(one)
+    router.apply(five)
+    assert router.apply(one, force=True)
+    assert router.get(one.name) == one
+
+
+def test_the_apply_command_takes_force(tmp_path: Path) -> None:
+    parser = build_parser()
+    spec = tmp_path / "deploy.toml"
+    assert parser.parse_args(["apply", "--config", str(spec), "--force"]).force is True
+    assert parser.parse_args(["apply", "--config", str(spec)]).force is False
