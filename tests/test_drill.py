@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from multiregion import (
 from multiregion.deployment import Objectives
 from multiregion.drill.faults import ForceDown, StopEndpoints, StoreOutage, Together
 from multiregion.drill.runner import Drill, DrillSettings
+from multiregion.drill.timeline import Timeline, render_svg
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.router import LocalRouter
 from multiregion.providers.local.store import LocalStore
@@ -118,9 +120,22 @@ def test_a_region_outage_is_measured_and_failed_back(
         assert list(store.scan("multiregion-drill/")) == []
         svg = report.write_svg(tmp_path / "drill.svg").read_text()
         assert svg.startswith("<svg")
-        assert "region-a health" in svg
-        assert "DNS answer" in svg
-        assert report.to_dict()["passed"] is report.passed
+        for lane in ("region-a health", "DNS answer", "write region", "overrides", "writes"):
+            assert f">{lane}</text>" in svg
+        for phase in ("detection", "decision", "DNS switch", "data promotion"):
+            assert f">{phase}</text>" in svg
+        assert "NOT RECOVERED" not in svg
+        data = report.to_dict()
+        assert data["passed"] is report.passed
+        phases = data["phases"]
+        for name in ("detection", "decision", "dns_switch", "promotion", "first_request"):
+            assert phases[name]["predicted_s"] > 0, name
+            assert phases[name]["measured_s"] > 0, name
+        assert phases["first_request"]["measured_s"] == report.rto_s
+        assert phases["detection"]["measured_s"] <= phases["promotion"]["measured_s"]
+        # a loaded machine slows everything; a wrong model is off by far more than this
+        assert 0.3 < phases["first_request"]["ratio"] < 3, phases
+        assert 0 < report.error_rate_during_fault <= 1
 
 
 def test_a_forced_down_region_needs_no_detection(
@@ -144,6 +159,64 @@ def test_a_forced_down_region_needs_no_detection(
     assert report.outcome == "recovered"
     assert report.failback.attempted is False
     assert router.endpoint_status(NAME)["a"] is EndpointStatus.AUTO  # the fault was reverted
+
+
+def test_routing_that_moves_while_writes_never_recover_meets_no_objective(
+    tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
+) -> None:
+    """Forced out of DNS with its replica failed but its service answering: requests succeed
+    elsewhere, writes never do. The report must not say both "not recovered" and "RTO met"."""
+    with LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="sync") as store:
+        fault = Together([ForceDown(router, NAME, "region-a"), StoreOutage(store, "region-a")])
+        report = Drill(
+            router,
+            NAME,
+            fault=fault,
+            region="region-a",
+            health=dns_health(router),
+            store=store,
+            objectives=Objectives(rto_s=10, rpo_s=5),
+            settings=DrillSettings(steady_s=0.2, timeout_s=1.5, confirm_s=0.1, failback=False),
+        ).run()
+    assert report.outcome == "not recovered"
+    assert report.rto_s is not None  # requests were served by region-b ...
+    assert report.rto_met is False  # ... but the drill did not recover
+    assert report.passed is False
+    svg = report.write_svg(tmp_path / "failed.svg").read_text()
+    assert "NOT RECOVERED" in svg
+
+
+def test_a_drill_is_not_started_unless_every_region_is_healthy(
+    tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
+) -> None:
+    """The steady-state hypothesis first: with the standby down there is nowhere to fail over
+    to, so no fault is injected at all."""
+    injected: list[bool] = []
+    endpoints[1].stop()
+    report = Drill(
+        router,
+        NAME,
+        fault=StopEndpoints("region-a", lambda: injected.append(True), lambda: None),
+        region="region-a",
+        health=dns_health(router),
+        settings=DrillSettings(steady_s=0.1, timeout_s=1, confirm_s=0.1),
+    ).run()
+    assert report.outcome == "not steady"
+    assert injected == []
+    assert report.passed is False
+    assert report.failback.attempted is False
+    assert any("region-b unhealthy" in m.label for m in report.timeline.events())
+
+
+def test_markers_at_the_same_moment_never_overlap() -> None:
+    timeline = Timeline()
+    for text in ("fault: x", "detected", "DNS answers b", "failover to b"):
+        timeline.mark("events", 1.0, text)
+    timeline.mark("events", 5.0, "recovered")
+    svg = render_svg(timeline, "t")
+    numbers = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" font-size="10">(\d)</text>', svg)
+    assert len(numbers) == 5
+    assert len({(x, y) for x, y, _ in numbers}) == 5
 
 
 def test_an_aborted_drill_leaves_everything_as_it_was(

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from multiregion import cli
-from multiregion.testing.endpoints import LoopbackEndpoint, start_endpoints
+from multiregion.deployment import load
+from multiregion.faultproxy import ControlClient, FaultProxy
+from multiregion.faultproxy import spec as proxied
+from multiregion.testing.endpoints import LoopbackEndpoint, free_port, start_endpoints
 
 SPEC = """
 [deployment]
@@ -113,11 +116,11 @@ def test_an_unknown_region_is_named(config: Path, capsys: pytest.CaptureFixture[
     assert "region-z" in capsys.readouterr().err
 
 
-def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
+def test_a_store_outage_health_checks_cannot_see_is_reported_as_not_recovered(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Forced out of DNS with its store replica down, but its service still answering: the
-    health checks see nothing, the write region does not move, and writes never recover."""
+    """Its store replica down but its service still answering: the health checks see nothing,
+    the write region does not move, writes never recover, and the RTO objective is missed."""
     assert cli.main(["apply", "--config", str(config)]) == 0
     capsys.readouterr()
     code = cli.main(
@@ -126,7 +129,7 @@ def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
             "--config",
             str(config),
             "--fault",
-            "region-outage",
+            "store-outage",
             "--steady",
             "0.3",
             "--timeout",
@@ -139,8 +142,57 @@ def test_an_outage_health_checks_cannot_see_is_reported_as_not_recovered(
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert report["outcome"] == "not recovered"
-    assert report["dns_switch_s"] is not None
+    assert report["rto_met"] is False
     assert report["promote_s"] is None
     assert report["write_rto_s"] is None
     assert report["passed"] is False
     assert report["failback"]["ok"] is True
+
+
+@pytest.fixture
+def behind_proxy(tmp_path: Path, endpoints: list[LoopbackEndpoint]) -> Iterator[tuple[Path, str]]:
+    """The spec's regions served by the fault proxy, the apps (the endpoints) behind it."""
+    a, b = endpoints
+    front = free_port([a.address, b.address])
+    path = tmp_path / "deploy.toml"
+    path.write_text(SPEC.format(a=a.address, b=b.address, port=front))
+    with FaultProxy() as proxy:
+        for region, (listen, upstream) in proxied.listeners(load(path), a.port).items():
+            proxy.add_listener(region, listen, upstream)
+        yield path, proxy.serve_control()
+
+
+def test_a_region_outage_through_the_fault_proxy_recovers(
+    behind_proxy: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The primary blackholed and its replica failed: probes time out, the controller promotes
+    the standby, DNS moves, requests and writes succeed again, and the drill fails back."""
+    config, control = behind_proxy
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    code = cli.main(
+        [
+            *("drill", "--config", str(config), "--fault", "region-outage"),
+            *("--proxy", control, "--steady", "0.5", "--timeout", "10", "--json"),
+            *("--svg", str(tmp_path / "outage.svg")),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["outcome"] == "recovered"
+    assert report["fault"].startswith("region-a blackholed + store replica in region-a")
+    assert report["to_region"] == "region-b"
+    assert report["detection_s"] is not None
+    assert report["detection_s"] <= report["promote_s"]
+    assert report["write_rto_s"] is not None
+    assert report["rto_met"] is True
+    assert report["failback"]["ok"] is True
+    assert ControlClient(control).listeners()[0]["toxics"] == []  # nothing left behind
+
+
+def test_a_proxied_fault_without_a_proxy_says_how_to_start_one(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    assert cli.main(["drill", "--config", str(config), "--fault", "brownout"]) == 2
+    assert "multiregion faultproxy" in capsys.readouterr().err

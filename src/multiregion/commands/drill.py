@@ -1,15 +1,16 @@
 """``multiregion drill``: inject a fault into the deployment, measure, fail back, report.
 
-From a command the drill can only use levers every deployment has: forcing a region out of DNS
-(``force-down``, any provider) and, on the local provider, failing a store replica
-(``store-outage``); ``region-outage`` does both at once. Ctrl-C aborts the drill and leaves
-routing and the write region as they were.
+The faults are listed in ``FAULTS`` (and in ``--help``). Those that fail a region the way an
+outage does go through the fault proxy in front of the region's app (``multiregion
+faultproxy``); their toxics hold a lease the drill renews, so a killed drill leaves no fault
+behind. Ctrl-C aborts the drill and leaves routing and the write region as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -19,40 +20,113 @@ from rich.console import Console
 
 from multiregion.commands.connection import open_deployment
 from multiregion.deployment import Deployment
-from multiregion.drill.faults import Fault, ForceDown, StoreOutage, Together
+from multiregion.drill.faults import Fault, ForceDown, ProxyFault, StoreOutage, Together
 from multiregion.drill.report import DrillReport
 from multiregion.drill.runner import Drill, DrillSettings
-from multiregion.errors import InvalidInput, NotFound
+from multiregion.errors import InvalidInput, NotFound, Unsupported
 from multiregion.failover.controller import probe_health
+from multiregion.faultproxy import command as faultproxy_command
+from multiregion.faultproxy import spec as proxied
+from multiregion.faultproxy.client import DEFAULT_LEASE_S, ControlClient
+from multiregion.faultproxy.toxics import Blackhole, HttpErrors, Latency, Toxic
 from multiregion.model import Failover
 
-FAULTS = ("force-down", "store-outage", "region-outage")
+FAULTS = {
+    "region-outage": "the region's app blackholed through the fault proxy (connections accepted,"
+    " never answered: health probes time out) and its store replica failed where the store can"
+    " (local); the controller must detect it, promote the standby and DNS must move",
+    "brownout": "the region's app slowed (--latency, --jitter) and a share of its HTTP requests"
+    " answered 503 (--error-rate), through the fault proxy; health checks may or may not see it",
+    "force-down": "the region forced out of DNS answers by the router's own override (any"
+    " provider); nothing tells the controller, so the write region stays",
+    "store-outage": "the region's store replica failed (local store only); its app keeps"
+    " answering, so health checks see nothing",
+}
+PROXIED = ("region-outage", "brownout")
 EXIT_FAILED = 1
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     text = "inject a fault, measure detection, switch, RTO and RPO, fail back"
-    parser = commands.add_parser("drill", help=text, description=text)
+    faults = "\n".join(f"  {name:14} {line}" for name, line in _fault_lines())
+    parser = commands.add_parser(
+        "drill",
+        help=text,
+        description=text,
+        epilog=f"faults (docs/drills.md):\n{faults}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", required=True, help="the deployment spec (TOML)")
     parser.add_argument("--region", help="the region to fail (default: the route's primary)")
-    parser.add_argument("--fault", choices=FAULTS, default="force-down")
+    parser.add_argument(
+        "--fault",
+        choices=tuple(FAULTS),
+        default="force-down",
+        help="what to inject (default force-down; each is described below)",
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="the fault proxy's control API (default: the one `multiregion faultproxy` announced)",
+    )
+    parser.add_argument("--latency", type=float, default=0.2, help="brownout: seconds added")
+    parser.add_argument("--jitter", type=float, default=0.05, help="brownout: +/- seconds")
+    parser.add_argument(
+        "--error-rate", type=float, default=0.5, help="brownout: share of requests answered 503"
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE_S,
+        help="seconds a proxy fault outlives the drill if it dies (dead-man switch)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait to recover")
     parser.add_argument("--steady", type=float, default=3.0, help="seconds of traffic before")
     parser.add_argument("--no-failback", action="store_true", help="stay failed over")
     parser.add_argument("--svg", help="where to write the timeline (default drill-<time>.svg)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.set_defaults(handler=run_drill)
+    faultproxy_command.register(commands)
 
 
-def _fault(name: str, deployment: Deployment, region: str) -> Fault:
+def _fault_lines() -> list[tuple[str, str]]:
+    """Each fault's description wrapped under its name, for the help's epilog."""
+    lines = []
+    for name, text in FAULTS.items():
+        for number, line in enumerate(textwrap.wrap(text, 62)):
+            lines.append((name if number == 0 else "", line))
+    return lines
+
+
+def _fault(args: argparse.Namespace, deployment: Deployment, region: str) -> Fault:
     route = deployment.spec.route.name
-    if name == "force-down":
+    if args.fault == "force-down":
         return ForceDown(deployment.router, route, region)
-    if name == "store-outage":
+    if args.fault == "store-outage":
         return StoreOutage(deployment.store, region)
-    return Together(
-        [ForceDown(deployment.router, route, region), StoreOutage(deployment.store, region)]
-    )
+    client = _proxy(args, deployment)
+    if args.fault == "brownout":
+        toxics: list[Toxic] = [Latency(args.latency, args.jitter), HttpErrors(args.error_rate)]
+        text = f"brownout of {region}: +{args.latency:g}s latency, {args.error_rate:.0%} 503s"
+        return ProxyFault(client, region, toxics, text, lease_s=args.lease)
+    app = ProxyFault(client, region, [Blackhole()], f"{region} blackholed", lease_s=args.lease)
+    try:
+        return Together([app, StoreOutage(deployment.store, region)])
+    except Unsupported:
+        return app  # a store that cannot fail a region on purpose: the app's outage alone
+
+
+def _proxy(args: argparse.Namespace, deployment: Deployment) -> ControlClient:
+    if args.proxy:
+        return ControlClient(args.proxy)
+    client = proxied.announced(deployment.spec)
+    if client is None:
+        raise InvalidInput(
+            "--fault",
+            f"{args.fault} fails the region through the fault proxy: run `multiregion faultproxy"
+            f" --config {args.config}` and the apps with --behind-proxy, or give --proxy URL",
+        )
+    return client
 
 
 def run_drill(args: argparse.Namespace) -> int:
@@ -70,7 +144,7 @@ def run_drill(args: argparse.Namespace) -> int:
         drill = Drill(
             deployment.router,
             route.name,
-            fault=_fault(args.fault, deployment, region),
+            fault=_fault(args, deployment, region),
             region=region,
             health=probe_health(deployment.probe, route),
             store=deployment.store if spec.settings["store"] else None,

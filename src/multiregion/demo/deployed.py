@@ -11,6 +11,8 @@ from http.server import ThreadingHTTPServer
 
 from multiregion.deployment import Deployment
 from multiregion.errors import InvalidInput, MultiregionError
+from multiregion.faultproxy import spec as proxied
+from multiregion.faultproxy.command import host_port
 
 Start = Callable[[Deployment, str, tuple[str, int] | None], ThreadingHTTPServer]
 """``start(deployment, region, listen)``: a started server for ``region``."""
@@ -27,24 +29,26 @@ def listen_address(deployment: Deployment, region: str) -> tuple[str, int]:
     return addresses[region], spec.route.health_check.port
 
 
-def _listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
-    return host, int(port)
-
-
 def main(doc: str | None, start: Start, argv: Sequence[str] | None = None) -> int:
-    """Parse ``--config``, ``--region`` and ``--listen``, then serve with ``start`` until
-    Ctrl-C; ``doc`` is the app's docstring (its first line describes the command)."""
+    """Parse ``--config``, ``--region`` and ``--listen`` or ``--behind-proxy``, then serve with
+    ``start`` until Ctrl-C; ``doc`` is the app's docstring (its first line describes it)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--config", required=True, help="the deployment spec (TOML)")
     parser.add_argument("--region", required=True, help="the region this process serves")
-    parser.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="where to listen")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--listen", type=host_port, metavar="HOST:PORT", help="where to listen")
+    where.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="listen behind `multiregion faultproxy` (the region's address, its app port)",
+    )
     args = parser.parse_args(argv)
     try:
         with Deployment.from_file(args.config) as deployment:
-            server = start(deployment, args.region, args.listen)
+            listen = args.listen
+            if args.behind_proxy:
+                listen = proxied.app_address(deployment.spec, args.region)
+            server = start(deployment, args.region, listen)
             host, port = server.server_address[:2]
             print(f"{args.region}: orders on http://{host!s}:{port}/ (Ctrl-C stops)", flush=True)
             try:

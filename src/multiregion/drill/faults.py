@@ -1,9 +1,12 @@
 """Faults a drill can inject, each with its exact undo.
 
-``ForceDown`` works on every provider (it is the router's own override). ``StoreOutage`` needs
-a store that can fail a region on purpose (the local provider); elsewhere it raises
-``Unsupported`` before anything changes. ``StopEndpoints`` takes the caller's own levers, since
-only the caller knows how to stop its service in a region.
+``ProxyFault`` fails a region the way outages do, through the fault proxy in front of it
+(``multiregion.faultproxy``): a blackhole, latency, a share of errors. Its toxics hold a lease
+the drill renews, so they revert by themselves if the drill dies. ``ForceDown`` works on every
+provider (it is the router's own override). ``StoreOutage`` needs a store that can fail a
+region on purpose (the local provider); elsewhere it raises ``Unsupported`` before anything
+changes. ``StopEndpoints`` takes the caller's own levers, since only the caller knows how to
+stop its service in a region.
 """
 
 from __future__ import annotations
@@ -11,17 +14,63 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from multiregion.drill.phases import Effects
 from multiregion.errors import InvalidInput, Unsupported
+from multiregion.faultproxy.client import DEFAULT_LEASE_S, ControlClient, Held
+from multiregion.faultproxy.toxics import Blackhole, HttpErrors, Refuse, ResetAfter, Toxic
 from multiregion.interfaces import ReplicatedStore, TrafficRouter
 from multiregion.model import EndpointStatus
 
 
 class Fault(Protocol):
+    """``description`` names it in reports. A fault may also have ``effects`` (an ``Effects``),
+    from which the drill predicts each phase; without it, nothing is predicted."""
+
     description: str
 
     def inject(self) -> None: ...
 
     def revert(self) -> None: ...
+
+
+class ProxyFault:
+    """``toxics`` on ``listener`` of a running fault proxy, each held under a renewed lease."""
+
+    def __init__(
+        self,
+        client: ControlClient,
+        listener: str,
+        toxics: Sequence[Toxic],
+        description: str,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
+        if not toxics:
+            raise InvalidInput("toxics", "give at least one toxic")
+        names = {entry["name"] for entry in client.listeners()}
+        if listener not in names:
+            raise InvalidInput("listener", f"the fault proxy has no listener {listener!r}")
+        self.client, self.listener, self.toxics = client, listener, list(toxics)
+        self.description = description
+        # A share of errors below one may or may not fail enough probes in a row: no prediction.
+        cut = any(isinstance(t, Blackhole | Refuse | ResetAfter) for t in toxics) or any(
+            isinstance(t, HttpErrors) and t.rate >= 1 for t in toxics
+        )
+        self.effects = Effects(
+            health_sees=cut,
+            requests_fail=cut or any(isinstance(t, HttpErrors) for t in toxics),
+            requests_hang=any(isinstance(t, Blackhole) for t in toxics),
+        )
+        self.lease_s = lease_s
+        self._held: list[Held] = []
+
+    def inject(self) -> None:
+        for toxic in self.toxics:
+            self._held.append(self.client.hold(self.listener, toxic, self.lease_s))
+
+    def revert(self) -> None:
+        while self._held:
+            self._held.pop().release()
 
 
 class ForceDown:
@@ -34,6 +83,7 @@ class ForceDown:
             raise InvalidInput("region", f"{region!r} has no endpoint in {route.name}")
         self.router, self.route_name = router, route.name
         self.description = f"force {region} down in {route.name}"
+        self.effects = Effects(dns_forced=True)
         self._before: dict[str, EndpointStatus] = {}
 
     def inject(self) -> None:
@@ -74,6 +124,7 @@ class StopEndpoints:
 
     def __init__(self, region: str, stop: Callable[[], None], start: Callable[[], None]) -> None:
         self.description = f"endpoints in {region} stopped"
+        self.effects = Effects(health_sees=True, requests_fail=True)
         self._stop, self._start = stop, start
 
     def inject(self) -> None:
@@ -91,6 +142,7 @@ class Together:
             raise InvalidInput("faults", "give at least one fault")
         self.faults = list(faults)
         self.description = " + ".join(f.description for f in self.faults)
+        self.effects = effects_of(self.faults)
         self._injected: list[Fault] = []
 
     def inject(self) -> None:
@@ -101,3 +153,11 @@ class Together:
     def revert(self) -> None:
         while self._injected:
             self._injected.pop().revert()
+
+
+def effects_of(faults: Sequence[Fault]) -> Effects:
+    """What ``faults`` do together (``Effects()`` for faults that do not say)."""
+    found = Effects()
+    for fault in faults:
+        found |= getattr(fault, "effects", Effects())
+    return found

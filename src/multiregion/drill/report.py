@@ -18,6 +18,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
+from multiregion.drill.phases import LABELS, Phase
 from multiregion.drill.timeline import Timeline, write_svg
 
 
@@ -50,14 +51,22 @@ class DrillReport:
     objective_rpo_s: float | None
     requests_ok: int
     requests_failed: int
+    error_rate_during_fault: float | None
+    """Failed requests among those sent from the fault until recovery (or the timeout)."""
+    phases: list[Phase]
     failback: Failback
     timeline: Timeline = attrs.field(eq=False, repr=False)
 
     @property
     def rto_met(self) -> bool | None:
+        """Never met by a drill that did not recover, whatever its first good request."""
         if self.objective_rto_s is None:
             return None
-        return self.rto_s is not None and self.rto_s <= self.objective_rto_s
+        return (
+            self.outcome == "recovered"
+            and self.rto_s is not None
+            and self.rto_s <= self.objective_rto_s
+        )
 
     @property
     def rpo_met(self) -> bool | None:
@@ -78,12 +87,17 @@ class DrillReport:
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self, filter=lambda a, _: a.name != "timeline")
         data.update(rto_met=self.rto_met, rpo_met=self.rpo_met, passed=self.passed)
+        data["phases"] = {
+            p.name: {"predicted_s": p.predicted_s, "measured_s": p.measured_s, "ratio": p.ratio}
+            for p in self.phases
+        }
         data["events"] = [{"at": m.at, "text": m.label} for m in self.timeline.events()]
         return data
 
     def write_svg(self, path: str | Path) -> Path:
         title = f"Drill of {self.route}: {self.fault} ({self.outcome})"
-        return write_svg(self.timeline, title, path)
+        failed = self.outcome != "recovered"
+        return write_svg(self.timeline, title, path, failed=self.outcome if failed else None)
 
     def show(self, console: Console) -> None:
         def seconds(value: float | None) -> str:
@@ -114,6 +128,8 @@ class DrillReport:
             verdict(self.rpo_met),
         )
         table.add_row("requests", f"{self.requests_ok} ok, {self.requests_failed} failed", "", "")
+        if self.error_rate_during_fault is not None:
+            table.add_row("errors during the fault", f"{self.error_rate_during_fault:.0%}", "", "")
         back = self.failback
         table.add_row(
             "failback",
@@ -124,5 +140,20 @@ class DrillReport:
             back.detail,
         )
         console.print(table)
+        console.print(self._phase_table())
         for number, mark in enumerate(self.timeline.events(), start=1):
             console.print(f"  {number}. {mark.at:6.2f}s  {mark.label}")
+
+    def _phase_table(self) -> Table:
+        def seconds(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2f} s"
+
+        table = Table(title="Phases (seconds from the fault; client cache: a duration)")
+        for column in ("phase", "predicted (mean)", "measured", "measured / predicted"):
+            table.add_column(column, justify="left" if column == "phase" else "right")
+        for phase in self.phases:
+            ratio = "" if phase.ratio is None else f"{phase.ratio:.2f}"
+            table.add_row(
+                LABELS[phase.name], seconds(phase.predicted_s), seconds(phase.measured_s), ratio
+            )
+        return table

@@ -22,9 +22,10 @@ import attrs
 
 from multiregion import validate
 from multiregion.deployment import Objectives
-from multiregion.drill.faults import Fault
+from multiregion.drill.faults import Fault, effects_of
+from multiregion.drill.phases import PHASES, Phase, predict
 from multiregion.drill.report import DrillReport, Failback
-from multiregion.drill.timeline import Timeline, spans_from_samples
+from multiregion.drill.timeline import Span, Timeline, spans_from_samples
 from multiregion.errors import InvalidInput, MultiregionError, NotFound
 from multiregion.failover.controller import ActivePassiveController, HealthSource
 from multiregion.interfaces import ReplicatedStore, TrafficRouter
@@ -58,22 +59,31 @@ class Aborted(Exception):
     """Raised inside the drill loop when the abort event is set."""
 
 
+class NotSteady(Exception):
+    """The steady-state hypothesis did not hold within ``timeout_s``: no fault is injected."""
+
+
 @attrs.define
 class _Observations:
     health: dict[str, list[tuple[float, str]]] = attrs.field(factory=dict)
     dns: list[tuple[float, str]] = attrs.field(factory=list)
+    """The router's own answer, looked up every tick."""
+    client_dns: list[tuple[float, str]] = attrs.field(factory=list)
+    """The client's answer, looked up when its cached one expired or failed."""
+    write_region: list[tuple[float, str]] = attrs.field(factory=list)
+    overrides: list[tuple[float, str]] = attrs.field(factory=list)
     acked: dict[str, float] = attrs.field(factory=dict)
     first: dict[str, float] = attrs.field(factory=dict)
     requests_ok: int = 0
     requests_failed: int = 0
+    fault_ok: int = 0
+    """Requests while the fault held, until recovery."""
+    fault_failed: int = 0
     writes_failed: int = 0
 
     def once(self, what: str, at: float) -> bool:
         """Record the first time ``what`` happened; True if this was it."""
-        if what in self.first:
-            return False
-        self.first[what] = at
-        return True
+        return self.first.setdefault(what, at) is at  # atomic: the client has a thread
 
 
 class Drill:
@@ -129,13 +139,18 @@ class Drill:
         failback = Failback(attempted=False, ok=False, seconds=None, detail="not attempted")
         try:
             self._event("steady traffic")
+            self._sample_state()
             self._loop(self.settings.steady_s, abort)
+            if not self._loop(self.settings.timeout_s, abort, until=self._steady):
+                raise NotSteady(self._unsteady())
             self._event(f"fault: {self.fault.description}")
             self._fault_at = self._now()
             self._measuring = True
             self.fault.inject()
-            recovered = self._loop(self.settings.timeout_s, abort, until_recovered=True)
+            self._sample_state()
+            recovered = self._loop(self.settings.timeout_s, abort, until=self._recovered)
             if recovered:
+                self._obs.once("recovered", self._now())
                 self._event("recovered: requests and writes succeed again")
                 self._loop(self.settings.confirm_s, abort)
             else:
@@ -146,6 +161,9 @@ class Drill:
             lost = self._lost_writes(to_region)
             if self.settings.failback:
                 failback = self._failback(abort)
+        except NotSteady as exc:
+            outcome = "not steady"
+            self._event(f"not steady, no fault injected: {exc}")
         except Aborted:
             outcome = "aborted"
             self._event("aborted: restoring routing and write region")
@@ -157,18 +175,48 @@ class Drill:
         return self._report(outcome, to_region, lost, failback)
 
     def _loop(
-        self, seconds: float, abort: threading.Event, *, until_recovered: bool = False
+        self,
+        seconds: float,
+        abort: threading.Event,
+        *,
+        until: Callable[[], bool] | None = None,
     ) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if abort.is_set():
-                raise Aborted
+        """Observe and step the controller every tick while the client sends traffic in a
+        thread of its own: a request hanging on a blackholed region delays only the client,
+        never the measurement of the other phases."""
+        stop = threading.Event()
+        client = threading.Thread(target=self._client, args=(stop,), name="drill-client")
+        client.start()
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if abort.is_set():
+                    raise Aborted
+                tick = time.monotonic()
+                self._observe()
+                if until is not None and until():
+                    return True
+                abort.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
+            return until is None
+        finally:
+            stop.set()
+            client.join()
+
+    def _client(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             tick = time.monotonic()
-            self._tick()
-            if until_recovered and self._recovered():
-                return True
-            abort.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
-        return not until_recovered
+            self._request()
+            self._write()
+            stop.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
+
+    def _steady(self) -> bool:
+        """The steady-state hypothesis, checked before any fault: every region healthy."""
+        return not self._unsteady()
+
+    def _unsteady(self) -> str:
+        latest = {region: samples[-1][1] for region, samples in self._obs.health.items()}
+        bad = [f"{r} {state}" for r, state in sorted(latest.items()) if state != "healthy"]
+        return ", ".join(bad) if latest else "no health read yet"
 
     def _recovered(self) -> bool:
         """Requests and writes succeed again and, once the failed region was seen unhealthy,
@@ -182,19 +230,52 @@ class Drill:
     # ------------------------------------------------------------------ one tick
 
     def _tick(self) -> None:
-        self._sample_health()
+        self._observe()
         self._request()
         self._write()
+
+    def _observe(self) -> None:
+        self._sample_health()
+        self._sample_dns()
         try:
             move = self.controller.step()
         except MultiregionError as exc:
             logger.warning("controller step failed: %s", exc)
         else:
+            if move is not None:
+                self._sample_state()
             if move is not None and self._measuring:
                 at = self._now()
+                self._obs.once("decision", at - move.duration_s)
                 self._obs.once("promote", at)
                 epoch = f", fence epoch {move.fence.epoch}" if move.fence is not None else ""
                 self._event(f"{move.decision.action} to {move.decision.to_region}{epoch}")
+
+    def _sample_dns(self) -> None:
+        """The router's own answer now, as a resolver without a cache would get it."""
+        try:
+            answer = self.router.resolve(self.route.name)
+        except MultiregionError:
+            region = "no answer"
+        else:
+            names = answer.endpoints or answer.records
+            region = self._region_of(names[0]) if names else "empty"
+        at = self._now()
+        self._obs.dns.append((at, region))
+        moved = region not in (self.region, "no answer", "empty") and self._measuring
+        if moved and self._obs.once("switch", at):
+            self._event(f"DNS answers {region}")
+
+    def _sample_state(self) -> None:
+        """The write region and the endpoint overrides, where the drill or controller moved them."""
+        at = self._now()
+        if self.store is not None:
+            with contextlib.suppress(MultiregionError):
+                self._obs.write_region.append((at, self.store.write_region))
+        with contextlib.suppress(MultiregionError):
+            forced = self.router.endpoint_status(self.route.name)
+            down = sorted(n for n, status in forced.items() if status is EndpointStatus.DOWN)
+            self._obs.overrides.append((at, "down: " + ", ".join(down) if down else "none"))
 
     def _sample_health(self) -> None:
         at = self._now()
@@ -225,9 +306,13 @@ class Drill:
         self._answer = (answer.records[0], endpoint, now + answer.ttl)
         region = self._region_of(endpoint)
         at = self._now()
-        self._obs.dns.append((at, region))
-        if region != self.region and self._measuring and self._obs.once("switch", at):
-            self._event(f"DNS answers {region}")
+        self._obs.client_dns.append((at, region))
+        if region != self.region and self._measuring:
+            # The router's answer moved no later than a client's lookup saw it move.
+            if self._obs.once("switch", at):
+                self._event(f"DNS answers {region}")
+            if self._obs.once("client-switch", at):
+                self._event(f"the client's lookup answers {region}")
         return answer.records[0], endpoint
 
     def _region_of(self, endpoint: str) -> str:
@@ -248,6 +333,11 @@ class Drill:
             if not ok:
                 self._answer = None  # a client retries the lookup after a failed connection
         self.timeline.mark("requests", at, "ok" if ok else "failed", ok)
+        if self._measuring and "recovered" not in self._obs.first:
+            if ok:
+                self._obs.fault_ok += 1
+            else:
+                self._obs.fault_failed += 1
         if ok:
             self._obs.requests_ok += 1
             # Recovery means being served elsewhere: a cached answer may still reach a region
@@ -267,8 +357,10 @@ class Drill:
             self.store.put(key, {"seq": self._seq})
         except MultiregionError:
             self._obs.writes_failed += 1
+            self.timeline.mark("writes", self._now(), "failed", False)
             return
         at = self._now()
+        self.timeline.mark("writes", at, "ok")
         self._obs.acked[key] = at
         if self._measuring:
             self._obs.once("write-after-fault", at)
@@ -297,6 +389,7 @@ class Drill:
         self._event("failback: fault reverted")
         try:
             self.fault.revert()
+            self._sample_state()
             deadline = time.monotonic() + self.settings.timeout_s
             while self.health().get(self.region) is not HealthState.HEALTHY:
                 if time.monotonic() > deadline:
@@ -305,6 +398,7 @@ class Drill:
                 abort.wait(self.settings.tick_s)
             if self.controller.active != self.region:
                 self.controller.failback("drill failback")
+                self._sample_state()
             self._answer = None
             while True:
                 resolved = self._resolve()
@@ -363,7 +457,15 @@ class Drill:
         end = self._now()
         for region, samples in sorted(self._obs.health.items()):
             self.timeline.spans.extend(spans_from_samples(f"health:{region}", samples, end))
-        self.timeline.spans.extend(spans_from_samples("dns", self._obs.dns, end))
+        for lane, samples in (
+            ("dns", self._obs.dns),
+            ("client-dns", self._obs.client_dns),
+            ("write-region", self._obs.write_region),
+            ("overrides", self._obs.overrides),
+        ):
+            self.timeline.spans.extend(spans_from_samples(lane, samples, end))
+        phases = self._phases()
+        during = self._obs.fault_ok + self._obs.fault_failed
         return DrillReport(
             route=self.route.name,
             fault=self.fault.description,
@@ -384,6 +486,57 @@ class Drill:
             objective_rpo_s=self.objectives.rpo_s,
             requests_ok=self._obs.requests_ok,
             requests_failed=self._obs.requests_failed,
+            error_rate_during_fault=round(self._obs.fault_failed / during, 3) if during else None,
+            phases=phases,
             failback=failback,
             timeline=self.timeline,
         )
+
+    def _phases(self) -> list[Phase]:
+        """Each phase predicted and measured, drawn as a lane (a bar measured, a diamond
+        predicted) when the fault happened."""
+        effects = effects_of([self.fault])
+        predicted = predict(
+            self.router, self.route, effects, self.settings.tick_s, self.controller.policy.confirm
+        )
+        measured = {
+            phase: self._since_fault(key)
+            for phase, key in (
+                ("detection", "detect"),
+                ("decision", "decision"),
+                ("dns_switch", "switch"),
+                ("promotion", "promote"),
+                ("first_request", "request-after-fault"),
+            )
+        }
+        switch, client = measured["dns_switch"], self._since_fault("client-switch")
+        cache = None if switch is None or client is None else round(max(0.0, client - switch), 3)
+        measured["client_cache"] = cache
+        starts = {
+            "decision": measured["detection"],
+            "promotion": measured["decision"],
+            "client_cache": switch,
+        }
+        phases = [
+            Phase(name, predicted[name], measured[name], starts.get(name, 0.0)) for name in PHASES
+        ]
+        if self._fault_at is not None:
+            for phase in phases:
+                self._draw(phase, self._fault_at)
+        return phases
+
+    def _draw(self, phase: Phase, fault_at: float) -> None:
+        lane = f"phase:{phase.name}"
+        start = phase.started_s
+        if phase.measured_s is not None and start is not None:
+            end = start + phase.measured_s if phase.name == "client_cache" else phase.measured_s
+            self.timeline.spans.append(
+                Span(lane, fault_at + start, fault_at + max(end, start), "measured")
+            )
+        if phase.predicted_s is not None:
+            at = phase.predicted_s
+            if phase.name == "client_cache":
+                if start is None:
+                    return
+                at += start
+            self.timeline.mark(lane, fault_at + at, f"predicted {phase.predicted_s:.2f}s")

@@ -1,0 +1,118 @@
+"""A failover by phase, predicted against measured.
+
+Every figure is the instant a phase ended, in seconds from the fault (the client cache's is a
+duration: how long clients kept the old answer after DNS changed):
+
+``detection``      the controller's health source marks the region unhealthy
+``decision``       the controller decides to move the write region
+``dns_switch``     the router's own answer (no cache) names another region
+``promotion``      the store's write region has moved (fenced, caught up where it could)
+``first_request``  a client is served by another region: the RTO
+``client_cache``   from the DNS switch until the client's own lookup saw it
+
+Predictions are means. The controller's health source and the router's data plane probe on
+their own schedules, so recovery waits for the later of the two; the prediction is the mean of
+that maximum, each detection spread evenly between its best and its worst case.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from multiregion.interfaces import TrafficRouter
+from multiregion.model import Route
+
+PHASES = ("detection", "decision", "dns_switch", "promotion", "first_request", "client_cache")
+LABELS = {
+    "detection": "detection",
+    "decision": "decision",
+    "dns_switch": "DNS switch",
+    "promotion": "data promotion",
+    "first_request": "first successful request",
+    "client_cache": "client cache (TTL)",
+}
+
+
+@attrs.frozen
+class Effects:
+    """What a fault does, as far as predicting the failover goes."""
+
+    health_sees: bool = False
+    """Health checks fail (probes refused, time out or answer errors)."""
+    dns_forced: bool = False
+    """The router's answer moves at once (an override)."""
+    requests_fail: bool = False
+    """Requests reaching the region fail, so a client looks its answer up again at once."""
+    requests_hang: bool = False
+    """Requests reaching the region hang until the client's timeout (a blackhole)."""
+
+    def __or__(self, other: Effects) -> Effects:
+        pairs = zip(attrs.astuple(self), attrs.astuple(other), strict=True)
+        return Effects(*(a or b for a, b in pairs))
+
+
+@attrs.frozen
+class Phase:
+    name: str
+    predicted_s: float | None
+    measured_s: float | None
+    started_s: float | None = None
+    """Where its lane's bar starts (seconds from the fault); None for a point."""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.predicted_s or self.measured_s is None:
+            return None
+        return round(self.measured_s / self.predicted_s, 3)
+
+
+def mean_of_later(ranges: list[tuple[float, float]], steps: int = 400) -> float:
+    """E[max] of independent times, each spread evenly over its ``(low, high)``."""
+    low = min(r[0] for r in ranges)
+    high = max(r[1] for r in ranges)
+    if high <= low:
+        return high
+
+    def below(t: float) -> float:  # P(every one is done by t)
+        p = 1.0
+        for a, b in ranges:
+            p *= 1.0 if t >= b else 0.0 if t <= a or b <= a else (t - a) / (b - a)
+        return p
+
+    width = (high - low) / steps
+    # E[max] = low + integral over [low, high] of P(max > t)
+    return low + sum((1 - below(low + (i + 0.5) * width)) * width for i in range(steps))
+
+
+def predict(
+    router: TrafficRouter, route: Route, effects: Effects, tick_s: float, confirm: int = 1
+) -> dict[str, float | None]:
+    """Each phase's predicted end (a mean), None where the fault gives no basis for one.
+
+    ``tick_s`` is how often the drill's client and controller act; the controller decides after
+    ``confirm`` unhealthy observations, one a tick."""
+    check = route.health_check
+    cache = 0.0 if effects.requests_fail else route.ttl / 2
+    found: dict[str, float | None] = dict.fromkeys(PHASES)
+    found["client_cache"] = cache
+    if effects.dns_forced:
+        found["dns_switch"] = 0.0
+        found["first_request"] = cache + tick_s / 2
+        return found
+    if not effects.health_sees or check is None:
+        return found
+    detection = (check.expected_detection_s(), check.worst_detection_s())
+    # The router's data plane: its mean and worst, from which an even spread follows.
+    dns_mean = router.expected_failover_s(route) - route.ttl / 2
+    dns_worst = router.worst_failover_s(route) - route.ttl
+    dns = (max(0.0, 2 * dns_mean - dns_worst), max(dns_mean, dns_worst))
+    own = (2 * detection[0] - detection[1], detection[1])
+    found["detection"] = detection[0]
+    found["decision"] = detection[0] + tick_s * (confirm - 0.5)
+    found["promotion"] = found["decision"]
+    found["dns_switch"] = dns_mean
+    decided = (own[0] + tick_s * (confirm - 1), own[1] + tick_s * confirm)
+    # A client caught in a hanging request when the switch comes waits out its timeout.
+    waits = check.timeout_s / 2 if effects.requests_hang else tick_s / 2
+    found["first_request"] = mean_of_later([decided, dns]) + waits + cache
+    return found
