@@ -465,7 +465,7 @@ class FencingToken:
 
     epoch: int = attrs.field(validator=_int("fence.epoch", 0, 2**62))
     region: str = attrs.field(validator=_check(validate.region, "fence.region"))
-    forced: bool = attrs.field(default=False, kw_only=True)
+    forced: bool = attrs.field(default=False, kw_only=True, validator=_typed("fence.forced", bool))
     """Issued by ``promote(force=True)`` without a majority of the store's voters: another
     promote cut off from this one may have issued the same epoch."""
 

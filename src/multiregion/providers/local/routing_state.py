@@ -144,9 +144,7 @@ class RoutingState:
     """The state directory: one route per file, readable and writable by several processes."""
 
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        if not isinstance(state_dir, str | os.PathLike) or not str(state_dir):
-            raise InvalidInput("state_dir", "must be a directory path")
-        self.root = Path(state_dir)
+        self.root = validate.file_path("state_dir", state_dir)
         self._routes = self.root / "routes"
         self._health = self.root / "health"
         self._generation = self.root / "generation"
