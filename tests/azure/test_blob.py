@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from multiregion.errors import AlreadyExists, AuthError, InvalidInput, Unavailab
 from multiregion.providers.azure.blob import SHA256_METADATA, BlobBucket
 from multiregion.testing.emulators.azure import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from multiregion.testing.emulators.process import free_port
+from multiregion.testing.recording import RecordingProxy
 from tests.azure.conftest import fresh_name
 from tests.azure.test_blob_contract import BLOCK
 
@@ -163,3 +167,64 @@ def test_a_parallel_download_is_hashed_as_it_lands_and_never_synced(
     info = bucket.download_file("big", tmp_path / "big")
     assert (tmp_path / "big").read_bytes() == data
     assert info.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_an_encryption_scope_goes_with_every_block_and_commit(azurite: Azurite) -> None:
+    """``x-ms-encryption-scope`` on Put Blob, Put Block and Put Block List (Blob REST API);
+    Azurite keeps no scopes, so the requests are checked on the wire."""
+    with RecordingProxy(azurite.url) as proxy:
+        bucket = BlobBucket(
+            f"{proxy.url}/{AZURITE_ACCOUNT}",
+            fresh_name("bucket-"),
+            account_key=AZURITE_KEY,
+            block_size=BLOCK,
+            retries=0,
+            encryption_scope="backupscope1",
+        )
+        proxy.clear()
+        bucket.put("small", b"x")
+        bucket.put("big", os.urandom(3 * BLOCK + 1))
+        writes = [r for r in proxy.requests if r.method == "PUT"]
+        bucket.close()
+    kinds = sorted({r.query.get("comp", ("blob",))[0] for r in writes})
+    assert kinds == ["blob", "block", "blocklist"]
+    assert all(r.headers.get("x-ms-encryption-scope") == "backupscope1" for r in writes)
+
+
+def test_immutability_and_legal_hold_are_sent_as_the_rest_api_says(azurite: Azurite) -> None:
+    """Put Blob and Put Block List carry ``x-ms-immutability-policy-until-date`` (RFC 1123),
+    ``x-ms-immutability-policy-mode: Unlocked`` and ``x-ms-legal-hold: true``. Azurite does not
+    implement immutability, so the contract runs with retention=False there."""
+    until = math.floor(time.time()) + 3600
+    with RecordingProxy(azurite.url) as proxy:
+        bucket = BlobBucket(
+            f"{proxy.url}/{AZURITE_ACCOUNT}",
+            fresh_name("bucket-"),
+            account_key=AZURITE_KEY,
+            block_size=BLOCK,
+            retries=0,
+            retention=True,
+            legal_hold=True,
+        )
+        assert bucket.capabilities.retention
+        proxy.clear()
+        info = bucket.put("small", b"x", retain_until=until)
+        bucket.put("big", os.urandom(2 * BLOCK + 1), retain_until=until)
+        commits = [
+            r
+            for r in proxy.requests
+            if r.method == "PUT" and r.query.get("comp", ("blob",))[0] in ("blob", "blocklist")
+        ]
+        bucket.close()
+    assert info.retain_until == until
+    assert len(commits) == 2
+    for request in commits:
+        stated = parsedate_to_datetime(request.headers["x-ms-immutability-policy-until-date"])
+        assert stated.timestamp() == until
+        assert request.headers["x-ms-immutability-policy-mode"].lower() == "unlocked"
+        assert request.headers["x-ms-legal-hold"] == "true"
+    with pytest.raises(InvalidInput) as refused:
+        BlobBucket(
+            azurite.account_url, "c-x", account_key=AZURITE_KEY, create=False, legal_hold=True
+        )
+    assert refused.value.field == "legal_hold"

@@ -16,8 +16,11 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import datetime
+import math
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +29,14 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
-from azure.storage.blob import BlobBlock, BlobClient, BlobProperties, BlobServiceClient
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobImmutabilityPolicyMode,
+    BlobProperties,
+    BlobServiceClient,
+    ImmutabilityPolicy,
+)
 
 from multiregion import integrity, redact, transfer, validate
 from multiregion.errors import (
@@ -42,6 +52,8 @@ from multiregion.providers.azure.credentials import endpoint_url, is_loopback, t
 from multiregion.providers.azure.errors import translated
 
 SHA256_METADATA = integrity.METADATA_KEY.replace("-", "_")
+_SCOPE = re.compile(r"^[A-Za-z0-9]{3,63}$")
+"""Encryption scope names: 3-63 letters and digits."""
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -50,6 +62,10 @@ class BlobBucket(BackupBucket):
 
     ``credential`` is any TokenCredential (``DefaultAzureCredential()`` when omitted);
     ``account_key`` uses Shared Key instead (Azurite's development key, for instance).
+    ``encryption_scope`` encrypts every block and blob with that scope's key (a
+    customer-managed Key Vault key when the scope is so defined). ``retention=True`` declares a
+    container with version-level immutability: ``put(retain_until=)`` sets an unlocked
+    immutability policy, and ``legal_hold=True`` sets a legal hold on every write as well.
     """
 
     def __init__(
@@ -64,6 +80,9 @@ class BlobBucket(BackupBucket):
         max_concurrency: int = 4,
         timeout_s: float = 30.0,
         retries: int = 3,
+        retention: bool = False,
+        legal_hold: bool = False,
+        encryption_scope: str | None = None,
     ) -> None:
         self._account_url = endpoint_url("account_url", account_url)
         if not isinstance(container, str) or not _CONTAINER.match(container):
@@ -73,8 +92,21 @@ class BlobBucket(BackupBucket):
         self._concurrency = validate.int_range("max_concurrency", max_concurrency, 1, 64)
         timeout = validate.seconds("timeout_s", timeout_s, 0, 600)
         retries = validate.int_range("retries", retries, 0, 10)
-        if not isinstance(create, bool):
-            raise InvalidInput("create", "must be True or False")
+        for name, flag in (
+            ("create", create),
+            ("retention", retention),
+            ("legal_hold", legal_hold),
+        ):
+            if not isinstance(flag, bool):
+                raise InvalidInput(name, "must be True or False")
+        if legal_hold and not retention:
+            raise InvalidInput("legal_hold", "needs a container with immutability (retention=True)")
+        self.legal_hold = legal_hold
+        if encryption_scope is not None and (
+            not isinstance(encryption_scope, str) or not _SCOPE.match(encryption_scope)
+        ):
+            raise InvalidInput("encryption_scope", f"{encryption_scope!r} is not a scope name")
+        self._scope = encryption_scope
         if account_key is not None and credential is not None:
             raise InvalidInput("account_key", "give either an account key or a credential")
         if account_key is not None:
@@ -86,7 +118,7 @@ class BlobBucket(BackupBucket):
         else:
             auth = token_credential(credential)
         self.capabilities = BucketCapabilities(
-            conditional_delete=True, retention=False, native_checksum=None
+            conditional_delete=True, retention=retention, native_checksum=None
         )
         self._service = BlobServiceClient(
             self._account_url,
@@ -171,11 +203,32 @@ class BlobBucket(BackupBucket):
         source = validate.data(data)
         stored = _metadata(metadata)
         validate.write_conditions(create_only, if_match)
-        if retain_until is not None:
-            validate.finite_non_negative("retain_until", retain_until)
-            raise Unsupported("BlobBucket does not set immutability policies (retention)")
+        extra = self._immutability(retain_until)
         pieces = integrity.chunks(source, self.block_size)
-        return self._write(key, pieces, create_only, if_match, stored, None)
+        return self._write(key, pieces, create_only, if_match, stored, None, extra)
+
+    def _immutability(self, retain_until: float | None) -> dict[str, Any]:
+        """The version-level immutability policy (and legal hold) a write sets, checked first:
+        ``x-ms-immutability-policy-until-date`` / ``-mode: unlocked`` and ``x-ms-legal-hold``
+        on Put Blob and Put Block List (Blob REST API)."""
+        if retain_until is None:
+            return {"legal_hold": True} if self.legal_hold else {}
+        until = validate.finite_non_negative("retain_until", retain_until)
+        if not self.capabilities.retention:
+            raise Unsupported(
+                "BlobBucket was not declared with immutability (retention=True on a container "
+                "with version-level immutability support)"
+            )
+        if until <= time.time():
+            raise InvalidInput("retain_until", "must be in the future")
+        policy = ImmutabilityPolicy(
+            expiry_time=datetime.datetime.fromtimestamp(math.ceil(until), datetime.UTC),
+            policy_mode=BlobImmutabilityPolicyMode.UNLOCKED,
+        )
+        extra: dict[str, Any] = {"immutability_policy": policy}
+        if self.legal_hold:
+            extra["legal_hold"] = True
+        return extra
 
     def upload_file(
         self,
@@ -198,7 +251,8 @@ class BlobBucket(BackupBucket):
             raise InvalidInput("path", f"{source} is not a readable file") from exc
         with f:
             pieces = integrity.chunks(f, self.block_size)
-            return self._write(key, pieces, create_only, if_match, stored, progress)
+            extra = self._immutability(None)
+            return self._write(key, pieces, create_only, if_match, stored, progress, extra)
 
     def _write(
         self,
@@ -208,8 +262,9 @@ class BlobBucket(BackupBucket):
         if_match: str | None,
         metadata: dict[str, str],
         progress: Progress | None,
+        extra: dict[str, Any],
     ) -> ObjectInfo:
-        if create_only or if_match is not None:
+        if create_only or if_match is not None or self.capabilities.retention:
             self._admit(key, create_only, if_match)  # fail before streaming; enforced at commit
         blob = self._blob(key)
         conditions: dict[str, Any] = {}
@@ -232,6 +287,8 @@ class BlobBucket(BackupBucket):
                         overwrite=not create_only,
                         metadata=metadata,
                         **conditions,
+                        encryption_scope=self._scope,
+                        **extra,
                     )
                 if progress is not None:
                     progress(len(first))
@@ -239,13 +296,20 @@ class BlobBucket(BackupBucket):
                 blocks = self._stage(blob, key, _chain((first, second), source), progress)
                 metadata[SHA256_METADATA] = digest.hexdigest()
                 with translated(operation):
-                    result = blob.commit_block_list([*blocks], metadata=metadata, **conditions)
+                    result = blob.commit_block_list(
+                        [*blocks],
+                        metadata=metadata,
+                        encryption_scope=self._scope,
+                        **conditions,
+                        **extra,
+                    )
         except NotFound as exc:
             # If-Match on an absent blob
             raise PreconditionFailed(
                 f"{operation}: if_match given but no object is stored"
             ) from exc
         del metadata[SHA256_METADATA]
+        policy = extra.get("immutability_policy")
         return ObjectInfo(
             key=key,
             size=digest.size,
@@ -253,6 +317,7 @@ class BlobBucket(BackupBucket):
             sha256=digest.hexdigest(),
             updated_at=result["last_modified"].timestamp(),
             metadata={_from_azure(name): value for name, value in metadata.items()},
+            retain_until=policy.expiry_time.timestamp() if policy is not None else None,
         )
 
     def _stage(
@@ -281,7 +346,13 @@ class BlobBucket(BackupBucket):
                     block_id = base64.b64encode(f"{upload}-{index:08d}".encode()).decode()
                     blocks.append(BlobBlock(block_id=block_id))
                     settle(self._concurrency - 1)
-                    future = pool.submit(blob.stage_block, block_id, piece, length=len(piece))
+                    future = pool.submit(
+                        blob.stage_block,
+                        block_id,
+                        piece,
+                        length=len(piece),
+                        encryption_scope=self._scope,
+                    )
                     pending.append((future, len(piece)))
                 settle(0)
             except BaseException:
@@ -301,10 +372,16 @@ class BlobBucket(BackupBucket):
             raise AlreadyExists(f"{key}: an object is already stored")
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed(f"{key}: stored version differs from if_match")
+        _refuse_retained(current)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """One Delete Blob; on a container with immutability, a HEAD first: Azure refuses to
+        delete a blob under an immutability policy with 409, which reads as a conflict, and
+        the library says ``PreconditionFailed`` instead."""
         key = _key(key)
         validate.write_conditions(False, if_match)
+        if self.capabilities.retention:
+            _refuse_retained(self.head(key))
         conditions: dict[str, Any] = {}
         if if_match is not None:
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
@@ -367,6 +444,8 @@ def _chain(head: Iterable[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 def _info(key: str, properties: BlobProperties) -> ObjectInfo:
     stored = dict(properties.metadata or {})
     sha256 = stored.pop(SHA256_METADATA, "")
+    policy = getattr(properties, "immutability_policy", None)
+    expiry = getattr(policy, "expiry_time", None)
     return ObjectInfo(
         key=key,
         size=int(properties.size),
@@ -374,7 +453,13 @@ def _info(key: str, properties: BlobProperties) -> ObjectInfo:
         sha256=sha256,
         updated_at=properties.last_modified.timestamp(),
         metadata={_from_azure(name): value for name, value in stored.items()},
+        retain_until=expiry.timestamp() if expiry is not None else None,
     )
+
+
+def _refuse_retained(info: ObjectInfo) -> None:
+    if info.retain_until is not None and info.retain_until > time.time():
+        raise PreconditionFailed(f"{info.key} is under retention until {info.retain_until:.0f}")
 
 
 def _to_azure(name: str) -> str:
