@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from multiregion.backup import Backups, content_digest
-from multiregion.errors import CorruptData
+from multiregion.backup_encryption import EnvelopeKey
+from multiregion.errors import CorruptData, InvalidInput
 from multiregion.interfaces import BackupBucket, ReplicatedStore
 from tests.crossprovider.conftest import OpenBucket, OpenStore
 
@@ -239,3 +240,29 @@ def test_keys_beyond_the_bmp_keep_code_point_order(
     backups.restore(backups.create(source).backup_id, target)
     assert [item.key for item in target.scan("")] == sorted(data)
     assert content_digest(target) == content_digest(source)
+
+
+@pytest.mark.parametrize("bucket_provider", ["aws", "azure", "gcp"])
+def test_an_encrypted_backup_is_ciphertext_in_every_cloud_and_restores_with_the_key(
+    open_store: OpenStore, open_bucket: OpenBucket, bucket_provider: str
+) -> None:
+    """Client-side envelope encryption: what each cloud stores is AES-GCM ciphertext (no gzip
+    header, no key or value text), whatever that cloud's own encryption at rest; only the key
+    opens it, in another store."""
+    data = dataset(60)
+    source, target = open_store("local"), open_store("local")
+    source.put_many(data.items())
+    bucket = open_bucket(bucket_provider)
+    key = EnvelopeKey.generate("kek-2026")
+    manifest = Backups(bucket, chunk_items=CHUNK_ITEMS, encryption=key).create(source)
+    for entry in (*manifest.chunks, *manifest.index):
+        stored = bucket.get(entry.key)
+        with pytest.raises((OSError, EOFError)):  # not a readable gzip stream
+            gzip.decompress(stored)
+        assert b"tenants/" not in stored
+        assert "Zoë".encode() not in stored
+    with pytest.raises(InvalidInput, match="kek-2026"):
+        Backups(bucket).restore(manifest.backup_id, target)
+    assert next(target.scan(""), None) is None
+    assert Backups(bucket, encryption=key).restore(manifest.backup_id, target) == 60
+    assert contents(target) == data
