@@ -25,10 +25,8 @@ _SECRET_NAME = re.compile(
     r"|x-amz-security-token|x-goog-signature|code|client_secret)$"
 )
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-_ASSIGNMENT = re.compile(
-    r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|client_secret"
-    r"|api[_-]?key|access[_-]?token|sig)=([^;&\s'\"]+)"
-)
+_ASSIGNMENT = re.compile(r"\b([A-Za-z][A-Za-z0-9_.-]*)=([^;&\s'\"]+)")
+"""``name=value`` in a query string or a connection string; hidden when the name is secret."""
 _BEARER = re.compile(r"(?i)\b(Bearer|SharedKey|Basic)\s+[A-Za-z0-9._~+/:=-]+")
 
 
@@ -46,7 +44,7 @@ def url(value: str) -> str:
         if parts.password is not None:
             netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
     except ValueError:
-        return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}={MASK}", value)
+        return _assignments(value)
     if not query and netloc == parts.netloc:
         return value
     hidden = [(k, MASK if is_secret_name(k) else v) for k, v in query]
@@ -55,10 +53,16 @@ def url(value: str) -> str:
     )
 
 
+def _assignments(value: str) -> str:
+    return _ASSIGNMENT.sub(
+        lambda m: f"{m.group(1)}={MASK}" if is_secret_name(m.group(1)) else m.group(0), value
+    )
+
+
 def text(value: str) -> str:
     """Free text with every secret it carries replaced (URLs, connection strings, tokens)."""
     value = _URL.sub(lambda m: url(m.group(0)), value)
-    value = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}={MASK}", value)
+    value = _assignments(value)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", value)
 
 
