@@ -18,10 +18,12 @@ import attrs
 import pytest
 
 from multiregion import CorruptData, InvalidInput, NotFound, Unavailable
-from multiregion.backup import Backups, ObjectEntry, content_digest
+from multiregion.backup import Backups, ObjectEntry, content_digest, restore_test_action
 from multiregion.backup_encryption import EnvelopeKey
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.store import LocalStore
+from multiregion.serverless import Dispatcher, Policy, Rule
+from tests.serverless.payloads import load
 
 
 @pytest.fixture
@@ -228,6 +230,8 @@ from pathlib import Path
 from multiregion.backup import Backups
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.store import LocalStore
+from multiregion.serverless import Dispatcher, Policy, Rule
+from tests.serverless.payloads import load
 
 seen = 0
 def progress(n):
@@ -484,3 +488,24 @@ def test_a_failed_upload_stops_the_backup_and_writes_no_manifest(
     inventory = Backups(bucket).inventory()
     assert inventory.backups == ()
     assert len(inventory.incomplete) == 1
+
+
+def test_a_scheduled_restore_test_runs_as_a_serverless_rule(
+    tmp_path: Path, store: LocalStore, backups: Backups
+) -> None:
+    """The action a schedule fires (here through the serverless Dispatcher): restore the
+    latest backup into a fresh scratch store, check it, record it."""
+    fill(store, 30)
+    latest = backups.create(store)
+    action = restore_test_action(backups, sentinel="order/00029", max_age_s=86400)
+    with LocalStore(tmp_path / "ledger", ["region-a"], replicate=False) as ledger:
+        handler = Dispatcher(Policy([Rule("ServerCpu*", action)]), ledger_store=ledger)
+        outcome = handler.handle(load("aws_eventbridge_alarm.json"))
+    assert outcome.status == "ran"
+    assert outcome.detail == f"restore test of {latest.backup_id}: 30 items verified"
+    record = backups.last_verified()
+    assert record is not None
+    assert (record.backup_id, record.max_age_s) == (latest.backup_id, 86400)
+    with pytest.raises(InvalidInput) as info:
+        restore_test_action(backups, max_age_s=-1)
+    assert info.value.field == "max_age_s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -11,6 +12,8 @@ import pytest
 from rich.console import Console
 
 from multiregion import cli
+from multiregion.backup import Backups
+from multiregion.backup_encryption import KEY_ENV, key_from_env
 from multiregion.commands import progress
 from multiregion.commands.backup import restore_test_warning
 from multiregion.deployment import Deployment
@@ -225,3 +228,30 @@ def test_test_restore_records_and_status_warns_when_it_gets_old(
     code, _, err = run(capsys, "backups", "test-restore", "--config", spec, "--sentinel", "nope/1")
     assert code == 2
     assert "sentinel 'nope/1' is not restored" in err
+
+
+def test_backups_are_sealed_with_the_key_in_the_environment(
+    spec: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = base64.b64encode(bytes(range(32))).decode()
+    monkeypatch.setenv(KEY_ENV, f"ops-2026:{secret}")
+    code, out, _ = run(capsys, "backup", "--config", spec)
+    assert code == 0
+    sealed = backup_id(out)
+    with Deployment.from_file(spec) as deployment:
+        manifest = Backups(deployment.bucket, encryption=key_from_env()).manifest(sealed)
+        assert manifest.encryption is not None
+        assert manifest.encryption["key_id"] == "ops-2026"
+        assert secret not in json.dumps(manifest.encryption)
+    code, out, _ = run(capsys, "verify", "--config", spec, sealed)
+    assert code == 0
+    assert f"backup {sealed} verified: 250 items" in out
+    monkeypatch.delenv(KEY_ENV)
+    code, _, err = run(capsys, "verify", "--config", spec, sealed)
+    assert code == 2
+    assert "encrypted under key 'ops-2026': give that key" in err
+    monkeypatch.setenv(KEY_ENV, "ops-2026:not-base64!")
+    code, _, err = run(capsys, "backups", "list", "--config", spec)
+    assert code == 2
+    assert KEY_ENV in err
+    assert "not-base64" not in err

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import math
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -638,6 +639,45 @@ class Backups:
         for info in self.bucket.list(f"{self.prefix}{backup_id}/"):
             with contextlib.suppress(NotFound):
                 self.bucket.delete(info.key)
+
+
+SCRATCH_REGION = "scratch"
+
+
+@contextlib.contextmanager
+def scratch_store() -> Iterator[ReplicatedStore]:
+    """An empty one-region local store in a temporary directory, removed afterwards: where
+    restore tests restore. Built through the registry (core imports no provider)."""
+    from multiregion import registry
+
+    with (
+        tempfile.TemporaryDirectory(prefix="multiregion-restore-test-") as folder,
+        contextlib.closing(
+            registry.store("local", path=folder, regions=[SCRATCH_REGION], replicate=False)
+        ) as scratch,
+    ):
+        yield scratch
+
+
+def restore_test_action(
+    backups: Backups,
+    *,
+    sentinel: str | None = None,
+    max_age_s: float = RESTORE_TEST_MAX_AGE_S,
+) -> Callable[[object], str]:
+    """A restore test as an action: for a ``serverless.Rule`` fired by a schedule (an
+    EventBridge rule, a timer trigger, Cloud Scheduler) or any scheduler. Each call restores
+    the latest backup into a fresh scratch store, checks it and records it as verified."""
+    if sentinel is not None:
+        validate.key("sentinel", sentinel)
+    max_age_s = validate.seconds("max_age_s", max_age_s, 0, 10 * 365 * 86400)
+
+    def restore_test(_event: object = None) -> str:
+        with scratch_store() as scratch:
+            record = backups.test_restore(scratch, sentinel=sentinel, max_age_s=max_age_s)
+        return f"restore test of {record.backup_id}: {record.item_count} items verified"
+
+    return restore_test
 
 
 def _json_string(text: str) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -90,6 +91,26 @@ class EnvelopeKey:
 
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         return _open(self.secret, wrapped, context, f"data key wrapped by {self.key_id}")
+
+
+KEY_ENV = "MULTIREGION_BACKUP_KEY"
+"""``<key id>:<base64 of 32 bytes>``: the envelope key the commands use when it is set."""
+
+
+def key_from_env(environ: Mapping[str, str] | None = None) -> EnvelopeKey | None:
+    """The envelope key named by ``$MULTIREGION_BACKUP_KEY``, or None when it is not set.
+    Errors name the variable, never its value."""
+    text = (os.environ if environ is None else environ).get(KEY_ENV)
+    if not text:
+        return None
+    key_id, colon, encoded = text.rpartition(":")
+    try:
+        secret = base64.b64decode(encoded, validate=True) if colon else b""
+    except ValueError:
+        secret = b""
+    if not key_id or len(secret) != KEY_BYTES:
+        raise InvalidInput(KEY_ENV, "must be '<key id>:<base64 of 32 random bytes>'")
+    return EnvelopeKey(key_id, secret)
 
 
 class DataKey:

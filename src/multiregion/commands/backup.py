@@ -1,7 +1,8 @@
 """``multiregion backup | restore | verify | backups list | prune | test-restore``.
 
 Every command reads the deployment spec given by ``--config`` and uses its store and bucket;
-backups live under ``backups/`` in the bucket (``multiregion.backup``). A damaged backup is
+backups live under ``backups/`` in the bucket (``multiregion.backup``), encrypted on the client
+when ``$MULTIREGION_BACKUP_KEY`` holds an envelope key. A damaged backup is
 listed as damaged (and warned about on stderr) without hiding the others.
 """
 
@@ -10,23 +11,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
 from rich.console import Console
 from rich.table import Table
 
-from multiregion import registry
-from multiregion.backup import ORPHAN_GRACE_S, RESTORE_TEST_MAX_AGE_S, Backups, Inventory, Manifest
+from multiregion.backup import (
+    ORPHAN_GRACE_S,
+    RESTORE_TEST_MAX_AGE_S,
+    Backups,
+    Inventory,
+    Manifest,
+    scratch_store,
+)
+from multiregion.backup_encryption import key_from_env
 from multiregion.commands.progress import meter
 from multiregion.deployment import Deployment
 from multiregion.errors import InvalidInput, MultiregionError
-from multiregion.interfaces import ReplicatedStore
-
-SCRATCH_REGION = "scratch"
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -127,6 +130,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     test.set_defaults(handler=run_test_restore)
 
 
+def _backups(deployment: Deployment) -> Backups:
+    """The deployment's backups, sealed with the envelope key of $MULTIREGION_BACKUP_KEY if
+    set (``multiregion.backup_encryption``)."""
+    return Backups(deployment.bucket, encryption=key_from_env())
+
+
 def _config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", required=True, metavar="FILE", help="the deployment spec (TOML)"
@@ -140,7 +149,7 @@ def _console() -> Console:
 def run_backup(args: argparse.Namespace) -> int:
     console = _console()
     with Deployment.from_file(args.config) as deployment:
-        backups = Backups(deployment.bucket)
+        backups = _backups(deployment)
         started = time.perf_counter()
         with meter(console, "backing up") as advance:
             manifest = backups.create(
@@ -173,7 +182,7 @@ def run_restore(args: argparse.Namespace) -> int:
                 f"{region!r} is not the store's write region ({fence.region}); "
                 "promote it first or restore into the write region",
             )
-        backups = Backups(deployment.bucket)
+        backups = _backups(deployment)
         total = sum(m.changed for m in backups.chain(args.backup_id))
         with meter(console, f"restoring into {region}", total) as advance:
             # The fence refuses the writes if a failover promotes another region meanwhile.
@@ -182,27 +191,14 @@ def run_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _scratch() -> Iterator[ReplicatedStore]:
-    """An empty one-region local store in a temporary directory, through the registry (the
-    commands speak only the interfaces)."""
-    with (
-        tempfile.TemporaryDirectory(prefix="multiregion-verify-") as scratch_dir,
-        contextlib.closing(
-            registry.store("local", path=scratch_dir, regions=[SCRATCH_REGION], replicate=False)
-        ) as scratch,
-    ):
-        yield scratch
-
-
 def _waiting(console: Console, text: str) -> contextlib.AbstractContextManager[Any]:
     return console.status(text) if console.is_terminal else contextlib.nullcontext()
 
 
 def run_verify(args: argparse.Namespace) -> int:
     console = _console()
-    with Deployment.from_file(args.config) as deployment, _scratch() as scratch:
-        backups = Backups(deployment.bucket)
+    with Deployment.from_file(args.config) as deployment, scratch_store() as scratch:
+        backups = _backups(deployment)
         with _waiting(console, f"verifying {args.backup_id}"):
             count = backups.verify(args.backup_id, scratch)
     console.print(f"backup {args.backup_id} verified: {count} items restored and identical")
@@ -211,8 +207,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_test_restore(args: argparse.Namespace) -> int:
     console = _console()
-    with Deployment.from_file(args.config) as deployment, _scratch() as scratch:
-        backups = Backups(deployment.bucket)
+    with Deployment.from_file(args.config) as deployment, scratch_store() as scratch:
+        backups = _backups(deployment)
         with _waiting(console, "restoring the latest backup into a scratch store"):
             record = backups.test_restore(
                 scratch, backup_id=args.backup_id, sentinel=args.sentinel, max_age_s=args.max_age
@@ -233,7 +229,7 @@ def restore_test_warning(deployment: Deployment, now: float | None = None) -> st
     if not deployment.spec.settings.get("bucket"):
         return None
     try:
-        backups = Backups(deployment.bucket)
+        backups = _backups(deployment)
         record = backups.last_verified()
         if record is None:
             if not backups.list():
@@ -257,7 +253,7 @@ def _warn_damaged(found: Inventory) -> None:
 
 def run_prune(args: argparse.Namespace) -> int:
     with Deployment.from_file(args.config) as deployment:
-        backups = Backups(deployment.bucket)
+        backups = _backups(deployment)
         _warn_damaged(backups.inventory())
         deleted = backups.prune(
             keep_last=args.keep_last,
@@ -286,7 +282,7 @@ def _row(manifest: Manifest) -> dict[str, Any]:
 
 def run_list(args: argparse.Namespace) -> int:
     with Deployment.from_file(args.config) as deployment:
-        found = Backups(deployment.bucket).inventory()
+        found = _backups(deployment).inventory()
     manifests = found.backups
     _warn_damaged(found)
     if args.json:
