@@ -9,13 +9,14 @@ naive peak RSS growth (target <= 0.2).
 The naive dump loads every item, serialises each as one JSON line and writes one gzip object
 (default level, as ``gzip.compress``) with ``bucket.put``: what a script would do.
 
-    python benches/backup_speed.py [--items 100000] [--rounds 5]
+    python -m benches.backup_speed [--items 100000] [--rounds 5]
+
+The store, its documents and the naive dump are those of ``benches/backup_memory.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import subprocess
@@ -23,32 +24,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from benches.backup_memory import _fill, _naive
 from multiregion.backup import Backups
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.store import LocalStore
 
 REGION = "region-a"
+ROOT = Path(__file__).resolve().parents[1]
 SIDES = ("backup", "naive")
-
-
-def _document(i: int) -> dict[str, Any]:
-    return {
-        "order": i,
-        "customer": f"customer-{i % 9973:05d}",
-        "lines": [{"sku": f"sku-{(i * 7 + n) % 1000:04d}", "qty": n + 1} for n in range(3)],
-        "status": "shipped",
-        "note": "x" * 48,
-    }
-
-
-def _fill(path: Path, items: int) -> None:
-    with LocalStore(path, [REGION], replicate=False) as store:
-        for start in range(0, items, 10_000):
-            store.put_many(
-                (f"order/{i:07d}", _document(i)) for i in range(start, min(items, start + 10_000))
-            )
 
 
 def _peak_rss_mb() -> float:
@@ -57,16 +41,6 @@ def _peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _naive(store: LocalStore, bucket: LocalBucket) -> int:
-    everything = list(store.scan(""))
-    lines = [
-        json.dumps({"k": item.key, "v": item.value}, separators=(",", ":")).encode()
-        for item in everything
-    ]
-    bucket.put("naive/backup.jsonl.gz", gzip.compress(b"\n".join(lines)), create_only=True)
-    return len(everything)
 
 
 def _child(side: str, work: Path, bucket_dir: Path) -> dict[str, float]:
@@ -92,7 +66,8 @@ def _child(side: str, work: Path, bucket_dir: Path) -> dict[str, float]:
 def _run(side: str, work: Path, round_: int) -> dict[str, float]:
     bucket_dir = work / f"bucket-{side}-{round_}"
     out = subprocess.run(
-        [sys.executable, __file__, "--child", side, str(work), str(bucket_dir)],
+        [sys.executable, "-m", "benches.backup_speed", "--child", side, str(work), str(bucket_dir)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
     )

@@ -169,18 +169,23 @@ def test_a_parallel_download_is_hashed_as_it_lands_and_never_synced(
     assert info.sha256 == hashlib.sha256(data).hexdigest()
 
 
+def _through(proxy: RecordingProxy, **settings: Any) -> BlobBucket:
+    """A bucket on Azurite whose requests pass through (and are recorded by) ``proxy``."""
+    return BlobBucket(
+        f"{proxy.url}/{AZURITE_ACCOUNT}",
+        fresh_name("bucket-"),
+        account_key=AZURITE_KEY,
+        block_size=BLOCK,
+        retries=0,
+        **settings,
+    )
+
+
 def test_an_encryption_scope_goes_with_every_block_and_commit(azurite: Azurite) -> None:
     """``x-ms-encryption-scope`` on Put Blob, Put Block and Put Block List (Blob REST API);
     Azurite keeps no scopes, so the requests are checked on the wire."""
     with RecordingProxy(azurite.url) as proxy:
-        bucket = BlobBucket(
-            f"{proxy.url}/{AZURITE_ACCOUNT}",
-            fresh_name("bucket-"),
-            account_key=AZURITE_KEY,
-            block_size=BLOCK,
-            retries=0,
-            encryption_scope="backupscope1",
-        )
+        bucket = _through(proxy, encryption_scope="backupscope1")
         proxy.clear()
         bucket.put("small", b"x")
         bucket.put("big", os.urandom(3 * BLOCK + 1))
@@ -197,15 +202,7 @@ def test_immutability_and_legal_hold_are_sent_as_the_rest_api_says(azurite: Azur
     implement immutability, so the contract runs with retention=False there."""
     until = math.floor(time.time()) + 3600
     with RecordingProxy(azurite.url) as proxy:
-        bucket = BlobBucket(
-            f"{proxy.url}/{AZURITE_ACCOUNT}",
-            fresh_name("bucket-"),
-            account_key=AZURITE_KEY,
-            block_size=BLOCK,
-            retries=0,
-            retention=True,
-            legal_hold=True,
-        )
+        bucket = _through(proxy, retention=True, legal_hold=True)
         assert bucket.capabilities.retention
         proxy.clear()
         info = bucket.put("small", b"x", retain_until=until)
