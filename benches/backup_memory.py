@@ -1,11 +1,14 @@
 """Peak memory and throughput of Backups.create on a LocalStore of 100,000 items.
 
 The store (one region, ~200-byte documents, filled with ``put_many``) is backed up into a
-LocalBucket by each way in a fresh child process, twice: once for speed and peak RSS growth
-(``resource.getrusage``), once under ``tracemalloc`` for the peak of Python allocations. The
-naive baseline loads every item into a list first, then writes one gzip object.
+LocalBucket by each way in a fresh interpreter, in rounds, the two ways in turn: the child
+resets its peak RSS (``/proc/self/clear_refs``) just before the backup and reads ``VmHWM``
+after it, so the figure is that backup's own peak (``ru_maxrss`` would be the parent's, which
+Linux carries across exec). One more child per way runs under ``tracemalloc`` for the peak of
+Python allocations. The naive baseline loads every item into a list first, then writes one
+gzip object.
 
-    python benches/backup_memory.py [--items 100000]
+    python -m benches.backup_memory [--items 100000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from benches.measure import ROUNDS, in_child, peak_mb, reset_peak, rss_mb, show, spread
 from multiregion.backup import Backups
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.store import LocalStore
@@ -29,7 +31,6 @@ from multiregion.validate import document_size
 
 MB = 1024 * 1024
 REGION = "region-a"
-TARGET_PEAK_MB = 200
 MODES = ("streaming", "naive")
 
 
@@ -68,53 +69,40 @@ def _streaming(store: LocalStore, bucket: LocalBucket) -> int:
     return Backups(bucket).create(store).item_count
 
 
-def _peak_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
-def _child(mode: str, work: Path, traced: bool) -> dict[str, float]:
+def _child(mode: str, work: Path, traced: bool, number: int) -> dict[str, float]:
     with LocalStore(work / "store", [REGION], replicate=False) as store:
-        bucket = LocalBucket(work / f"bucket-{mode}-{'traced' if traced else 'timed'}")
+        bucket = LocalBucket(work / f"bucket-{mode}-{'traced' if traced else 'timed'}-{number}")
         run = _streaming if mode == "streaming" else _naive
-        base = _peak_kib()
         if traced:
             tracemalloc.start()
+        base = rss_mb()
+        reset_peak()
         started = time.perf_counter()
         count = run(store, bucket)
         elapsed = time.perf_counter() - started
-        result = {"items": float(count), "seconds": elapsed, "rss_growth_mb": 0.0}
+        result = {"items_per_s": count / elapsed, "rss_peak_mb": peak_mb()}
+        result["rss_growth_mb"] = result["rss_peak_mb"] - base
         if traced:
             result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / MB
             tracemalloc.stop()
-        else:
-            result["rss_growth_mb"] = (_peak_kib() - base) / 1024
-            result["rss_peak_mb"] = _peak_kib() / 1024
     return result
 
 
-def _run(mode: str, work: Path, traced: bool) -> dict[str, float]:
-    args = [sys.executable, __file__, "--child", mode, str(work)]
-    out = subprocess.run(
-        [*args, "--traced"] if traced else args, check=True, capture_output=True, text=True
-    )
-    result: dict[str, float] = json.loads(out.stdout)
-    return result
+def _run(mode: str, work: Path, traced: bool, number: int = 0) -> dict[str, float]:
+    flags = ["--traced"] if traced else []
+    return in_child("benches.backup_memory", "--child", mode, str(work), str(number), *flags)
 
 
-def _measure(mode: str, work: Path) -> dict[str, float]:
-    timed = _run(mode, work, traced=False)
-    timed["traced_peak_mb"] = _run(mode, work, traced=True)["traced_peak_mb"]
-    return timed
-
-
-def main(argv: list[str] | None = None) -> dict[str, float] | None:
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--child", nargs=2, metavar=("MODE", "WORKDIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args([] if argv is None else argv)
     if args.child:
-        print(json.dumps(_child(args.child[0], Path(args.child[1]), args.traced)))
+        mode, work, number = args.child
+        print(json.dumps(_child(mode, Path(work), args.traced, int(number))))
         return None
 
     with tempfile.TemporaryDirectory(prefix="backup-memory-") as tmp:
@@ -122,32 +110,41 @@ def main(argv: list[str] | None = None) -> dict[str, float] | None:
         started = time.perf_counter()
         size = _fill(work / "store", args.items)
         fill_s = time.perf_counter() - started
-        results = {mode: _measure(mode, work) for mode in MODES}
+        rounds: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+        for number in range(args.rounds):  # the two ways in turn, each in a fresh interpreter
+            for mode in MODES:
+                rounds[mode].append(_run(mode, work, traced=False, number=number))
+        traced = {mode: _run(mode, work, traced=True)["traced_peak_mb"] for mode in MODES}
 
-    print(
-        f"backup_memory: {args.items} items of ~{size:.0f} bytes in a one-region LocalStore "
-        f"(filled in {fill_s:.1f} s), backed up into a LocalBucket"
+    figures: dict[str, Any] = {"items": args.items, "rounds": args.rounds}
+    for mode in MODES:
+        for key in ("items_per_s", "rss_peak_mb", "rss_growth_mb"):
+            figures[f"{mode}_{key}"] = spread([r[key] for r in rounds[mode]])
+        figures[f"{mode}_traced_peak_mb"] = traced[mode]
+    pairs = list(zip(rounds["streaming"], rounds["naive"], strict=True))
+    figures["ratio"] = spread([s["items_per_s"] / n["items_per_s"] for s, n in pairs])
+    figures["ratio_of"] = "streaming items/s / naive items/s"
+    figures["memory_ratio"] = spread([s["rss_peak_mb"] / n["rss_peak_mb"] for s, n in pairs])
+    figures["growth_ratio"] = spread(
+        [s["rss_growth_mb"] / max(n["rss_growth_mb"], 0.1) for s, n in pairs]
     )
-    for mode, r in results.items():
+    print(
+        f"  backup of {args.items} items of ~{size:.0f} bytes (filled in {fill_s:.1f} s), "
+        f"{args.rounds} rounds, each in a fresh interpreter"
+    )
+    for mode in MODES:
         print(
-            f"  {mode:<9} peak RSS {r['rss_peak_mb']:6.1f} MB (+{r['rss_growth_mb']:6.1f} MB)   "
-            f"tracemalloc peak {r['traced_peak_mb']:6.1f} MB   "
-            f"{r['items'] / r['seconds']:8.0f} items/s"
+            f"    {mode:<9} {figures[f'{mode}_items_per_s']['median']:8,.0f} items/s   "
+            f"peak RSS {figures[f'{mode}_rss_peak_mb']['median']:6.1f} MB "
+            f"(+{figures[f'{mode}_rss_growth_mb']['median']:5.1f} MB during the backup)   "
+            f"tracemalloc peak {traced[mode]:6.1f} MB"
         )
-    streaming, naive = results["streaming"], results["naive"]
-    ratio = naive["traced_peak_mb"] / max(streaming["traced_peak_mb"], 0.1)
-    verdict = "under" if streaming["rss_peak_mb"] < TARGET_PEAK_MB else "OVER"
-    print(f"  naive / streaming tracemalloc peak: {ratio:.1f}x")
-    print(f"  streaming peak RSS is {verdict} the {TARGET_PEAK_MB} MB target")
-    return {
-        "streaming_rss_peak_mb": streaming["rss_peak_mb"],
-        "streaming_traced_peak_mb": streaming["traced_peak_mb"],
-        "streaming_items_per_s": streaming["items"] / streaming["seconds"],
-        "naive_rss_peak_mb": naive["rss_peak_mb"],
-        "naive_traced_peak_mb": naive["traced_peak_mb"],
-        "naive_items_per_s": naive["items"] / naive["seconds"],
-        "peak_ratio": ratio,
-    }
+    show("backup vs naive dump", figures)
+    print(
+        f"    streaming/naive: peak RSS {figures['memory_ratio']['median']:.2f}, "
+        f"growth during the backup {figures['growth_ratio']['median']:.2f}"
+    )
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,0 +1,169 @@
+"""CosmosStore and BlobBucket against the raw azure SDK clients, on their emulators.
+
+Raw sides: ``upsert_item/read_item/delete_item`` in the adapter's own container on the same
+cosmosdb-server (partition key ``/pk``), with the adapter's client settings; and
+``upload_blob/download_blob/delete_blob`` in the adapter's container on the same Azurite,
+plus ``upload_file``/``download_file`` of a file against the raw client with the same block
+size and concurrency. cosmosdb-server closes every connection (a TLS handshake per request):
+its absolute rates are the emulator's, the ratios are the point.
+
+    python -m benches.azure [--n 20] [--batch 50] [--size-mb 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from azure.cosmos import CosmosClient
+from azure.storage.blob import BlobServiceClient
+from urllib3.exceptions import InsecureRequestWarning
+
+from benches.measure import compare, show
+from benches.sides import bucket_crud, store_batch, store_crud
+from multiregion.providers.azure.blob import BlobBucket
+from multiregion.providers.azure.cosmos import CosmosStore
+from multiregion.testing.emulators.azure import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    COSMOS_KEY,
+    Azurite,
+    CosmosServer,
+)
+
+DATABASE = "multiregion-bench"
+REGION = "eastus"
+MB = 1024 * 1024
+BLOCK = 8 * MB
+CONCURRENCY = 4
+
+
+class RawCosmos:
+    def __init__(self, container: Any) -> None:
+        self.container = container
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.container.upsert_item({"id": key, "pk": key, **value})
+
+    def get(self, key: str) -> Any:
+        return self.container.read_item(key, partition_key=key)
+
+    def delete(self, key: str) -> None:
+        self.container.delete_item(key, partition_key=key)
+
+
+class RawBlob:
+    def __init__(self, container: Any) -> None:
+        self.container = container
+
+    def put(self, key: str, data: bytes) -> None:
+        self.container.upload_blob(key, data, overwrite=True)
+
+    def get(self, key: str) -> bytes:
+        data: bytes = self.container.download_blob(key).readall()
+        return data
+
+    def delete(self, key: str) -> None:
+        self.container.delete_blob(key)
+
+
+def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
+    # The certificate is self-signed (azure-cosmos skips verification for 127.0.0.1 only, and
+    # urllib3 warns each time); the emulator lists no account regions, which the SDK warns of.
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    logging.getLogger("azure.cosmos.LocationCache").setLevel(logging.ERROR)
+    with CosmosServer() as server:
+        store = CosmosStore(
+            server.url,
+            DATABASE,
+            f"bench-{uuid.uuid4().hex[:8]}",
+            [REGION],
+            key=COSMOS_KEY,
+            region_endpoints={REGION: server.url},
+            retries=0,
+        )
+        client = CosmosClient(
+            server.url,
+            credential=COSMOS_KEY,
+            consistency_level="Session",
+            enable_endpoint_discovery=False,
+            retry_total=0,
+        )
+        container = client.get_database_client(DATABASE).get_container_client(store._container_name)
+        figures: dict[str, Any] = store_crud("Cosmos", store, RawCosmos(container), n=n)
+        figures["batch"] = store_batch("Cosmos", store, n=batch)
+        store.close()
+        client.close()
+    return figures
+
+
+def blob_figures(n: int, size_mb: int) -> dict[str, Any]:
+    with Azurite() as server, tempfile.TemporaryDirectory() as work:
+        name = f"bench-{uuid.uuid4().hex[:8]}"
+        bucket = BlobBucket(
+            server.account_url,
+            name,
+            account_key=AZURITE_KEY,
+            block_size=BLOCK,
+            max_concurrency=CONCURRENCY,
+            retries=0,
+        )
+        service = BlobServiceClient(
+            server.account_url,
+            credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+            max_block_size=BLOCK,
+            max_single_put_size=BLOCK,
+            max_single_get_size=BLOCK,
+            max_chunk_get_size=BLOCK,
+            retry_total=0,
+        )
+        container = service.get_container_client(name)
+        figures: dict[str, Any] = bucket_crud("Blob", bucket, RawBlob(container), n=n)
+        source = Path(work) / "source.bin"
+        with source.open("wb") as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(MB))
+
+        def adapter_upload(number: int) -> None:
+            bucket.upload_file(source, f"adapter-{number}.bin")
+
+        def raw_upload(number: int) -> None:
+            with source.open("rb") as f:
+                container.upload_blob(f"raw-{number}.bin", f, max_concurrency=CONCURRENCY)
+
+        def adapter_download(number: int) -> None:
+            bucket.download_file(f"adapter-{number}.bin", Path(work) / "adapter.out")
+
+        def raw_download(number: int) -> None:
+            with (Path(work) / "raw.out").open("wb") as f:
+                blob = container.download_blob(f"raw-{number}.bin", max_concurrency=CONCURRENCY)
+                blob.readinto(f)
+
+        for way, sides in (
+            ("upload_file", {"adapter": adapter_upload, "raw": raw_upload}),
+            ("download_file", {"adapter": adapter_download, "raw": raw_download}),
+        ):
+            figures[way] = compare(sides, ops=size_mb)
+            show(f"Blob {way} {size_mb} MiB (MiB/s)", figures[way])
+        bucket.close()
+        service.close()
+    return figures
+
+
+def main(n: int = 20, batch: int = 50, size_mb: int = 32) -> dict[str, Any]:
+    return {"cosmos": cosmos_figures(n, batch), "blob": blob_figures(n, size_mb)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--size-mb", type=int, default=32)
+    args = parser.parse_args()
+    main(args.n, args.batch, args.size_mb)

@@ -1,0 +1,91 @@
+"""The comparisons every store and bucket bench makes: the adapter beside the raw SDK.
+
+A raw side is the same operation written the plainest way with the service's SDK (or
+sqlite3), on the same emulator, with the same value; ``RawStore``/``RawBucket`` name the three
+calls it needs. Round ``r`` of the put comparison writes keys ``r-0 .. r-(n-1)``, the get
+comparison reads them and the delete comparison removes them, so each side always finds what
+it expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from benches.measure import compare, show
+from multiregion.interfaces import BackupBucket, ReplicatedStore
+
+VALUE: dict[str, Any] = {"name": "bench", "n": 1, "tags": ["a", "b"], "note": "x" * 100}
+"""A small document, as a session or an order would be."""
+
+
+class RawStore(Protocol):
+    def put(self, key: str, value: dict[str, Any]) -> object: ...
+
+    def get(self, key: str) -> object: ...
+
+    def delete(self, key: str) -> object: ...
+
+
+class RawBucket(Protocol):
+    def put(self, key: str, data: bytes) -> object: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> object: ...
+
+
+def _each(n: int, prefix: str, call: Callable[[str], object]) -> Callable[[int], None]:
+    def side(number: int) -> None:
+        for i in range(n):
+            call(f"{prefix}{number}-{i}")
+
+    return side
+
+
+def store_crud(
+    title: str, store: ReplicatedStore, raw: RawStore, *, n: int
+) -> dict[str, dict[str, Any]]:
+    """put, get and delete: the adapter's rate over the raw one's (above 1: faster)."""
+    figures = {}
+    calls = {
+        "put": (lambda k: store.put(k, VALUE), lambda k: raw.put(k, VALUE)),
+        "get": (store.get, raw.get),
+        "delete": (store.delete, raw.delete),
+    }
+    for op, (ours, theirs) in calls.items():
+        figures[op] = compare({"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}, ops=n)
+        show(f"{title} {op}", figures[op])
+    return figures
+
+
+def store_batch(title: str, store: ReplicatedStore, *, n: int) -> dict[str, Any]:
+    """``put_many`` of ``n`` items against a loop of ``n`` puts (above 1: the batch wins)."""
+
+    def batch(number: int) -> None:
+        store.put_many((f"b{number}-{i}", VALUE) for i in range(n))
+
+    def loop(number: int) -> None:
+        for i in range(n):
+            store.put(f"l{number}-{i}", VALUE)
+
+    figures = compare({"batch": batch, "loop": loop}, ops=n)
+    show(f"{title} batch of {n}", figures)
+    return figures
+
+
+def bucket_crud(
+    title: str, bucket: BackupBucket, raw: RawBucket, *, n: int, size: int = 4096
+) -> dict[str, dict[str, Any]]:
+    """put, get and delete of ``size``-byte objects: the adapter's rate over the raw one's."""
+    data = bytes(range(256)) * (size // 256)
+    figures = {}
+    calls = {
+        "put": (lambda k: bucket.put(k, data), lambda k: raw.put(k, data)),
+        "get": (bucket.get, raw.get),
+        "delete": (bucket.delete, raw.delete),
+    }
+    for op, (ours, theirs) in calls.items():
+        figures[op] = compare({"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}, ops=n)
+        show(f"{title} {op} {size} B", figures[op])
+    return figures
