@@ -11,7 +11,15 @@ failure to the platform (Lambda and CloudEvent functions raise, HTTP functions a
 the platform's own redelivery retries it; a redelivery finding ``failed`` (or a ``running``
 claim older than ``lease_s``, left by an instance that died) takes the claim over with a
 conditional write and runs the action again. Anything else already recorded is a duplicate.
-A resolved alarm never starts anything: it is recorded as ``ignored-resolved``.
+A resolved alarm never starts anything: it is recorded as ``ignored-resolved``; a test
+notification (Cloud Monitoring's "send test notification") is answered ``ignored-test``.
+
+A payload an entry point cannot understand is never acknowledged silently: without a
+``dead_letter`` action, the Lambda and CloudEvent entry points raise ``InvalidInput`` (so the
+platform retries it and then hands it to its dead-letter queue or on-failure destination) and
+the HTTP entry points answer 400 and log an error (a Pub/Sub push subscription redelivers it,
+then dead-letters it). Given ``dead_letter(payload, error)``, they call it, log, and answer
+``dead-lettered``; if it raises, the entry point fails as without it.
 
 The entry points import no cloud SDK: they read the few methods the platforms' request objects
 have, and return plain values (see each function).
@@ -40,7 +48,7 @@ from multiregion.errors import (
     NotFound,
     PreconditionFailed,
 )
-from multiregion.events import DisasterEvent, Severity, parse_event
+from multiregion.events import DisasterEvent, Severity, parse_event, parse_events
 from multiregion.interfaces import ReplicatedStore
 from multiregion.model import Item
 
@@ -62,8 +70,10 @@ SEVERITY_RANK: dict[Severity, int] = {
 }
 _DETAIL_CHARS = 200
 
-Status = Literal["ran", "duplicate", "ignored-resolved", "no-rule", "failed"]
+Status = Literal["ran", "duplicate", "ignored-resolved", "ignored-test", "no-rule", "failed"]
 Action = Callable[[DisasterEvent], object]
+DeadLetter = Callable[[Any, InvalidInput], object]
+"""Takes a payload no entry point understood, and why; e.g. puts it on a queue."""
 Match = Callable[[DisasterEvent], bool]
 
 
@@ -228,7 +238,13 @@ class Dispatcher:
     def handle(self, payload: Mapping[str, Any] | str | bytes) -> Outcome:
         """Parse ``payload`` and act on it. Raises InvalidInput for a payload that is not an
         alarm; errors of the ledger store propagate (nothing can be promised without it)."""
-        event = parse_event(payload)
+        return self._logged(parse_event(payload))
+
+    def handle_all(self, payload: Mapping[str, Any] | str | bytes) -> list[Outcome]:
+        """``handle`` for every alarm of a payload: one, or each record of an SNS or SQS batch."""
+        return [self._logged(event) for event in parse_events(payload)]
+
+    def _logged(self, event: DisasterEvent) -> Outcome:
         outcome = self._handle(event)
         log.info(
             "alarm %r (%s, %s) event %s: %s %s",
@@ -243,6 +259,8 @@ class Dispatcher:
 
     def _handle(self, event: DisasterEvent) -> Outcome:
         key = self.ledger_key(event)
+        if event.status == "test":
+            return Outcome(event.key, "ignored-test", "a test notification")
         if not event.fired:
             try:
                 self.ledger_store.put(
@@ -392,75 +410,123 @@ _HTTP_STATUS: dict[Status, int] = {
     "ran": 200,
     "duplicate": 200,
     "ignored-resolved": 200,
+    "ignored-test": 200,
     "no-rule": 200,
     "failed": 500,
 }
 
 
-def _http(outcome: Outcome | None, error: MultiregionError | None) -> tuple[int, str]:
-    if outcome is not None:
-        return _HTTP_STATUS[outcome.status], json.dumps(outcome.to_json())
-    code = 400 if isinstance(error, InvalidInput) else 503
-    return code, json.dumps({"status": "invalid" if code == 400 else "error", "detail": str(error)})
+def _dead_letter(value: object) -> DeadLetter | None:
+    if value is not None and not callable(value):
+        raise InvalidInput("dead_letter", "must be a callable (payload, error) or None")
+    return value
 
 
-def _safely(dispatcher: Dispatcher, payload: Any) -> tuple[Outcome | None, MultiregionError | None]:
+def _not_understood(payload: Any, error: InvalidInput, dead_letter: DeadLetter | None) -> str:
+    """Hand a payload nobody understood to ``dead_letter`` (its status), or raise ``error``."""
+    if dead_letter is None:
+        log.error("alarm payload not understood, refused: %s", error)
+        raise error
+    dead_letter(payload, error)
+    log.error("alarm payload not understood, dead-lettered: %s", error)
+    return "dead-lettered"
+
+
+def _outcomes_json(outcomes: list[Outcome]) -> dict[str, Any]:
+    if len(outcomes) == 1:
+        return outcomes[0].to_json()
+    return {"status": "batch", "outcomes": [o.to_json() for o in outcomes]}
+
+
+def _raise_failed(outcomes: list[Outcome]) -> None:
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        details = "; ".join(f"event {o.event_key}: {o.detail}" for o in failed)
+        raise ActionFailed(details)
+
+
+def _http(dispatcher: Dispatcher, payload: Any, dead_letter: DeadLetter | None) -> tuple[int, str]:
+    """Status code and JSON body for an HTTP delivery."""
     try:
-        return dispatcher.handle(payload), None
+        outcomes = dispatcher.handle_all(payload)
+    except InvalidInput as exc:
+        try:
+            status = _not_understood(payload, exc, dead_letter)
+        except InvalidInput:
+            return 400, json.dumps({"status": "invalid", "detail": str(exc)})
+        return 200, json.dumps({"status": status, "detail": str(exc)})
     except MultiregionError as exc:
-        return None, exc
+        return 503, json.dumps({"status": "error", "detail": str(exc)})
+    code = max(_HTTP_STATUS[o.status] for o in outcomes)
+    return code, json.dumps(_outcomes_json(outcomes))
 
 
-def lambda_handler(dispatcher: DispatcherSource) -> Callable[[dict[str, Any], Any], dict[str, str]]:
-    """A Lambda handler ``(event, context) -> dict`` for EventBridge or SNS alarm events.
+def _events(dispatcher: Dispatcher, payload: Any, dead_letter: DeadLetter | None) -> dict[str, Any]:
+    """Outcomes for an event delivery (Lambda, CloudEvent): raises for a failed action, and
+    for a payload not understood unless it was dead-lettered."""
+    try:
+        outcomes = dispatcher.handle_all(payload)
+    except InvalidInput as exc:
+        return {"status": _not_understood(payload, exc, dead_letter), "detail": str(exc)}
+    _raise_failed(outcomes)
+    return _outcomes_json(outcomes)
 
-    A payload that is not an alarm is answered ``{"status": "invalid"}`` (a retry would not
-    help); a failed action raises ActionFailed so that Lambda's asynchronous retries (and
-    then its on-failure destination) take over.
+
+def lambda_handler(
+    dispatcher: DispatcherSource, *, dead_letter: DeadLetter | None = None
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A Lambda handler ``(event, context) -> dict`` for CloudWatch alarms from EventBridge, SNS,
+    SQS or a direct Lambda alarm action.
+
+    A failed action raises ActionFailed, and a payload that is no alarm raises InvalidInput
+    (unless ``dead_letter`` takes it), so that Lambda's asynchronous retries and then its
+    on-failure destination (or an SQS queue's redrive policy) take over.
     """
     resolve = _resolver(dispatcher)
+    dead_letter = _dead_letter(dead_letter)
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-        dispatcher = resolve()  # a bad spec raises here: it is no bad payload
-        try:
-            outcome = dispatcher.handle(event)
-        except InvalidInput as exc:
-            return {"status": "invalid", "detail": str(exc)}
-        if outcome.status == "failed":
-            raise ActionFailed(f"event {outcome.event_key}: {outcome.detail}")
-        return outcome.to_json()
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return _events(resolve(), event, dead_letter)  # a bad spec raises in resolve()
 
     return handler
 
 
-def azure_function(dispatcher: DispatcherSource) -> Callable[[Any], dict[str, Any]]:
+def azure_function(
+    dispatcher: DispatcherSource, *, dead_letter: DeadLetter | None = None
+) -> Callable[[Any], dict[str, Any]]:
     """An HTTP-triggered Azure Function body for Azure Monitor's common alert schema.
 
     Takes an ``azure.functions.HttpRequest`` (anything with ``get_body()`` or ``get_json()``)
     and returns ``{"body", "status_code", "mimetype"}``: ``func.HttpResponse(**result)``.
-    A failed action answers 500, so the action group retries the webhook.
+    A failed action answers 500, so the action group retries the webhook; a payload that is no
+    alert answers 400 and logs an error, unless ``dead_letter`` takes it.
     """
     resolve = _resolver(dispatcher)
+    dead_letter = _dead_letter(dead_letter)
 
     def function(request: Any) -> dict[str, Any]:
         get_body = getattr(request, "get_body", None)
         payload = get_body() if callable(get_body) else request.get_json()
-        code, body = _http(*_safely(resolve(), payload))
+        code, body = _http(resolve(), payload, dead_letter)
         return {"body": body, "status_code": code, "mimetype": "application/json"}
 
     return function
 
 
-def cloud_function(dispatcher: DispatcherSource) -> Callable[[Any], Any]:
+def cloud_function(
+    dispatcher: DispatcherSource, *, dead_letter: DeadLetter | None = None
+) -> Callable[[Any], Any]:
     """A functions-framework function for Cloud Monitoring incidents.
 
     Given a Flask request (a webhook or a Pub/Sub push), it returns ``(body, status,
-    headers)``, 500 when the action failed so that Pub/Sub redelivers. Given a CloudEvent
-    (a dict, or an object with ``data``, as ``@functions_framework.cloud_event`` passes), it
-    returns the outcome as a dict and raises ActionFailed when the action failed, so that an
-    event trigger with retries enabled redelivers it.
+    headers)``: 500 when the action failed and 400 for a payload that is no incident (both make
+    Pub/Sub redeliver, then dead-letter). Given a CloudEvent (a dict, or an object with
+    ``data``, as ``@functions_framework.cloud_event`` passes), it returns the outcome as a dict
+    and raises ActionFailed (a failed action) or InvalidInput (no incident), so that an event
+    trigger with retries enabled redelivers it. ``dead_letter`` takes what is not understood.
     """
     resolve = _resolver(dispatcher)
+    dead_letter = _dead_letter(dead_letter)
 
     def function(request: Any) -> Any:
         if callable(getattr(request, "get_json", None)):
@@ -469,7 +535,7 @@ def cloud_function(dispatcher: DispatcherSource) -> Callable[[Any], Any]:
                 payload = (
                     request.get_data() if callable(getattr(request, "get_data", None)) else b""
                 )
-            code, body = _http(*_safely(resolve(), payload))
+            code, body = _http(resolve(), payload, dead_letter)
             return body, code, {"Content-Type": "application/json"}
         if isinstance(request, Mapping):
             cloud_event: Mapping[str, Any] = request
@@ -477,9 +543,6 @@ def cloud_function(dispatcher: DispatcherSource) -> Callable[[Any], Any]:
             cloud_event = {"data": request.data}
         else:
             raise InvalidInput("request", "is neither a request (get_json) nor a CloudEvent")
-        outcome = resolve().handle(cloud_event)
-        if outcome.status == "failed":
-            raise ActionFailed(f"event {outcome.event_key}: {outcome.detail}")
-        return outcome.to_json()
+        return _events(resolve(), cloud_event, dead_letter)
 
     return function

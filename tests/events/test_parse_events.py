@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from multiregion import InvalidInput
-from multiregion.events import parse_event
+from multiregion.events import parse_event, parse_events
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -96,7 +96,92 @@ EXPECTED = {
         "status": "fired",
         "time": 1763629212.0,
     },
+    "aws_lambda_action_metric.json": {
+        "provider": "aws",
+        "name": "lambda-demo-metric-alarm",
+        "status": "fired",
+        "region": "us-east-1",
+        "resource": "arn:aws:cloudwatch:us-east-1: 444455556666:alarm:lambda-demo-metric-alarm",
+        "reason": "test",
+        "time": ts("2023-08-04T12:36:15.490"),
+    },
+    "aws_lambda_action_composite.json": {
+        "provider": "aws",
+        "name": "CompositeDemo.Main",
+        "status": "fired",
+        "region": "us-east-1",
+        "time": ts("2023-08-04T12:56:46.138"),
+    },
+    "aws_sns_without_alarm_arn.json": {
+        "provider": "aws",
+        "name": "cw-to-slack-Alarm-9THDKWBS1876",
+        "status": "fired",
+        "region": "us-east-1",  # from the topic, not "US East (N. Virginia)"
+        "resource": None,
+        "time": ts("2017-10-30T13:20:35.831"),
+    },
+    "aws_sqs_sns_without_alarm_arn.json": {
+        "provider": "aws",
+        "name": "cw-to-slack-Alarm-9THDKWBS1876",
+        "status": "fired",
+        "region": "us-east-1",
+        "time": ts("2017-10-30T13:20:35.831"),
+    },
+    "azure_metric_fired.json": {
+        "provider": "azure",
+        "name": "test-metricAlertRule",
+        "status": "fired",
+        "severity": "info",
+        "time": ts("2021-11-15T09:35:24.346850"),
+    },
+    "azure_log_search_v2_fired.json": {
+        "provider": "azure",
+        "name": "test-logAlertRule-v2",
+        "status": "fired",
+        "time": ts("2021-11-16T11:47:41.472823"),
+    },
+    "azure_activity_log_administrative.json": {
+        "provider": "azure",
+        "name": "test-activityLogAlertRule",
+        "status": "fired",
+        "time": ts("2021-11-16T08:29:01.293246"),
+    },
+    "azure_service_health_resolved.json": {
+        "provider": "azure",
+        "name": "test-ServiceHealthAlertRule",
+        "status": "resolved",  # monitorCondition says Fired: activity log alerts are stateless
+        "time": ts("2021-11-17T05:34:48.062317"),
+    },
+    "azure_resource_health_unavailable.json": {
+        "provider": "azure",
+        "name": "test-ResourceHealthAlertRule",
+        "status": "fired",
+        "resource": "/subscriptions/11111111-1111-1111-1111-111111111111/resourcegroups/test-RG/"
+        "providers/microsoft.compute/virtualmachines/test-VM",
+    },
+    "azure_cost_budget_actual.json": {
+        "provider": "azure",
+        "name": "Test_actual_cost_budget",  # alertRule is null
+        "status": "fired",
+        "severity": "unknown",
+        "resource": None,
+        "time": ts("2022-12-07T21:13:20.645"),
+    },
+    "azure_smart_detector_fired.json": {
+        "provider": "azure",
+        "name": "Dependency Latency Degradation - test-applicationInsights",
+        "status": "fired",
+    },
+    "gcp_webhook_test_notification.json": {
+        "provider": "gcp",
+        "status": "test",  # not a firing incident of 1970
+        "name": "12345",
+    },
 }
+BATCHES = {"aws_sns_metric_math.json": 2}
+"""Samples holding several alarms (an SNS batch)."""
+REFUSED = {"azure_budget_aip_notification.json": "no base64 data"}
+"""Published samples of what is no alarm the library handles: refused, naming why."""
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -112,7 +197,58 @@ def test_published_samples_parse(name: str) -> None:
 
 
 def test_every_sample_has_a_test() -> None:
-    assert {p.name for p in PAYLOADS.glob("*.json")} == set(EXPECTED)
+    assert {p.name for p in PAYLOADS.glob("*.json")} == {*EXPECTED, *BATCHES, *REFUSED}
+    sources = (PAYLOADS / "SOURCES.md").read_text()
+    for path in PAYLOADS.glob("*.json"):
+        assert f"`{path.name}`" in sources, f"{path.name} has no recorded source"
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_published_payloads_of_other_kinds_are_refused(name: str) -> None:
+    with pytest.raises(InvalidInput, match=REFUSED[name]):
+        parse_event(load(name))
+
+
+def test_a_batch_is_read_record_by_record() -> None:
+    payload = load("aws_sns_metric_math.json")
+    events = parse_events(payload)
+    assert len(events) == BATCHES["aws_sns_metric_math.json"]
+    assert {(e.name, e.status, e.region) for e in events} == {("EXAMPLE", "fired", "REGION")}
+    with pytest.raises(InvalidInput, match="parse_events"):
+        parse_event(payload)
+
+
+def test_a_metric_math_route53_alarm_names_its_health_check() -> None:
+    """The documented metric-math sample, its metric turned into Route 53's HealthCheckStatus."""
+    payload = load("aws_sns_metric_math.json")
+    record = payload["Records"][0]
+    message = json.loads(record["Sns"]["Message"])
+    metric = message["Trigger"]["Metrics"][1]["MetricStat"]["Metric"]
+    metric.update(
+        Namespace="AWS/Route53",
+        MetricName="HealthCheckStatus",
+        Dimensions=[{"value": "abcdef11-2222-3333-4444-555555fedcba", "name": "HealthCheckId"}],
+    )
+    record["Sns"]["Message"] = json.dumps(message)
+    event = parse_event({"Records": [record]})
+    assert event.resource == "route53-health-check/abcdef11-2222-3333-4444-555555fedcba"
+
+
+def test_stateless_activity_log_alerts_read_their_own_state() -> None:
+    health = load("azure_service_health_resolved.json")
+    context = health["data"]["alertContext"]
+    context["properties"]["stage"] = context["status"] = "Active"
+    assert parse_event(health).status == "fired"
+    resource = load("azure_resource_health_unavailable.json")
+    properties = resource["data"]["alertContext"]["properties"]
+    properties.update(currentHealthStatus="Available", previousHealthStatus="Unavailable")
+    assert parse_event(resource).status == "resolved"
+
+
+def test_a_lambda_alarm_action_back_to_ok_is_resolved() -> None:
+    payload = load("aws_lambda_action_metric.json")
+    payload["alarmData"]["state"]["value"] = "OK"
+    assert parse_event(payload).status == "resolved"
 
 
 def test_the_same_alarm_through_two_channels_is_one_occurrence() -> None:

@@ -125,10 +125,13 @@ def test_a_cloud_event_object_passes_its_data(ledger: LocalStore) -> None:
     assert [e.provider for e in calls] == ["gcp"]
 
 
-def test_what_is_not_an_alarm_is_answered_invalid_without_a_retry(ledger: LocalStore) -> None:
+def test_what_is_not_an_alarm_is_never_acknowledged_silently(ledger: LocalStore) -> None:
     calls: list[DisasterEvent] = []
     dispatcher = Dispatcher(Policy([Rule("*", calls.append)]), ledger_store=ledger)
-    assert lambda_handler(dispatcher)({"hello": 1}, None)["status"] == "invalid"
+    with pytest.raises(InvalidInput):  # Lambda retries it, then its on-failure destination
+        lambda_handler(dispatcher)({"hello": 1}, None)
+    with pytest.raises(InvalidInput):
+        cloud_function(dispatcher)({"data": {"message": {"data": "e30="}}})
     result = azure_function(dispatcher)(AzureRequest(b"not json"))
     assert result["status_code"] == 400
     assert json.loads(result["body"])["status"] == "invalid"
@@ -137,6 +140,33 @@ def test_what_is_not_an_alarm_is_answered_invalid_without_a_retry(ledger: LocalS
     with pytest.raises(InvalidInput):
         cloud_function(dispatcher)(object())
     assert calls == []
+
+
+def test_a_dead_letter_action_takes_what_is_not_understood(ledger: LocalStore) -> None:
+    letters: list[tuple[Any, str]] = []
+
+    def dead_letter(payload: Any, error: InvalidInput) -> None:
+        letters.append((payload, error.field))
+
+    dispatcher = Dispatcher(Policy([Rule("*", lambda event: None)]), ledger_store=ledger)
+    assert (
+        lambda_handler(dispatcher, dead_letter=dead_letter)({"hello": 1}, None)["status"]
+        == "dead-lettered"
+    )
+    result = azure_function(dispatcher, dead_letter=dead_letter)(AzureRequest(b"not json"))
+    assert (result["status_code"], json.loads(result["body"])["status"]) == (200, "dead-lettered")
+    _, code, _ = cloud_function(dispatcher, dead_letter=dead_letter)(FlaskRequest(b"{"))
+    assert code == 200
+    assert [field for _, field in letters] == ["event", "event", "event"]
+    assert letters[0][0] == {"hello": 1}
+
+    def broken(payload: Any, error: InvalidInput) -> None:
+        raise InvalidInput("queue", "full")
+
+    with pytest.raises(InvalidInput):
+        lambda_handler(dispatcher, dead_letter=broken)({"hello": 1}, None)
+    with pytest.raises(InvalidInput):
+        lambda_handler(dispatcher, dead_letter="queue")  # type: ignore[arg-type]
 
 
 def test_a_failed_action_is_reported_so_the_platform_redelivers(ledger: LocalStore) -> None:
@@ -213,3 +243,29 @@ def test_from_config_reads_the_spec_once_at_the_first_event(
         assert manifest.item_count == 1
     finally:
         first.ledger_store.close()
+
+
+def test_a_direct_lambda_alarm_action_runs_the_action(ledger: LocalStore) -> None:
+    calls: list[DisasterEvent] = []
+    dispatcher = Dispatcher(Policy([Rule("lambda-demo-*", calls.append)]), ledger_store=ledger)
+    payload = json.loads((PAYLOADS / "aws_lambda_action_metric.json").read_text())
+    assert lambda_handler(dispatcher)(payload, None)["status"] == "ran"
+    assert [e.name for e in calls] == ["lambda-demo-metric-alarm"]
+
+
+def test_a_test_notification_starts_nothing(ledger: LocalStore) -> None:
+    calls: list[DisasterEvent] = []
+    dispatcher = Dispatcher(Policy([Rule("*", calls.append)]), ledger_store=ledger)
+    body = (PAYLOADS / "gcp_webhook_test_notification.json").read_bytes()
+    text, code, _ = cloud_function(dispatcher)(FlaskRequest(body))
+    assert (code, json.loads(text)["status"]) == (200, "ignored-test")
+    assert calls == []
+
+
+def test_every_alarm_of_an_sqs_batch_is_handled(ledger: LocalStore) -> None:
+    calls: list[DisasterEvent] = []
+    dispatcher = Dispatcher(Policy([Rule("*", calls.append)]), ledger_store=ledger)
+    batch = json.loads((PAYLOADS / "aws_sns_metric_math.json").read_text())
+    result = lambda_handler(dispatcher)(batch, None)
+    assert [o["status"] for o in result["outcomes"]] == ["ran", "duplicate"]
+    assert len(calls) == 1
