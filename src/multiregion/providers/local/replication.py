@@ -304,6 +304,8 @@ def pull(
     has them, else logged as divergent.
     """
     applied = fenced = 0
+    if _nothing_due(target, source, source_region, single_writer, time.time() - min_age_s):
+        return Pulled()
     while True:
         cutoff = time.time() - min_age_s
         theirs = fencing.read(source)
@@ -340,6 +342,21 @@ def pull(
             return Pulled(applied, fenced)
 
 
+def _nothing_due(
+    target: sqlite3.Connection,
+    source: sqlite3.Connection,
+    source_region: str,
+    single: bool,
+    cutoff: float,
+) -> bool:
+    """Answered by reads alone, so that idle replicators take no write lock."""
+    theirs, ours = fencing.read(source), fencing.read(target)
+    if theirs.committed.rank > ours.committed.rank or (single and not ours.is_synced):
+        return False
+    written = oldest_pending(target, source, source_region)
+    return written is None or written > cutoff
+
+
 def resync(
     target: sqlite3.Connection, source: sqlite3.Connection, source_region: str, epoch: int
 ) -> None:
@@ -362,11 +379,19 @@ def resync(
     fencing.mark_synced(target, epoch)
 
 
-def absorb(target: sqlite3.Connection, source: sqlite3.Connection, policy: ConflictPolicy) -> int:
+def absorb(
+    target: sqlite3.Connection, source: sqlite3.Connection, policy: ConflictPolicy, epoch: int
+) -> int:
     """Combine every version ``source`` holds into ``target`` (a promote's catch-up: the new
-    write region takes whatever any reachable replica received). Returns how many changed."""
+    write region takes whatever any reachable replica received). Returns how many changed.
+
+    Only while ``epoch`` is not committed yet: once it is, ``target``'s items are the history
+    that other regions copy, and nothing may enter them except through the oplog.
+    """
     changed = 0
     with snapshot(source), transaction(target):
+        if fencing.read(target).committed.epoch >= epoch:
+            return 0
         for found_row in source.execute(_SELECT):
             theirs = _version(found_row)
             changed += _apply(target, theirs.key, list(theirs.writes), policy)

@@ -215,12 +215,7 @@ class LocalStore(ReplicatedStore):
                     f"{len(self._voters)} voters (another promote ran at the same time); "
                     "it did not take effect, promote again"
                 )
-            if not self._multi_writer:
-                for source in self._regions:
-                    if source != target and source in reach:
-                        rep.absorb(
-                            self._dbs.get(target), self._dbs.get(source), self.conflict_policy
-                        )
+            self._catch_up(record, reach)
             for voter in ordered:
                 self._commit(voter, record, reached=prepared)
         log.warning(
@@ -230,6 +225,15 @@ class LocalStore(ReplicatedStore):
             " (FORCED without a majority)" if forced else "",
         )
         return FencingToken(epoch, target, forced=forced)
+
+    def _catch_up(self, record: fencing.Record, reach: list[str]) -> None:
+        """Before ``record`` commits, its region takes what every replica it reaches holds."""
+        if self._multi_writer:
+            return
+        target = self._dbs.get(record.region)
+        for source in self._regions:
+            if source != record.region and source in reach:
+                rep.absorb(target, self._dbs.get(source), self.conflict_policy, record.epoch)
 
     def _check_nothing_acknowledged_is_lost(
         self, target: str, current: fencing.Record, force: bool
@@ -474,6 +478,7 @@ class LocalStore(ReplicatedStore):
         prepared = len(accepted)
         if not _majority(accepted, record.voters or self._voters):
             return False
+        self._catch_up(record, reach)
         for voter in [record.region, *(v for v in reach if v != record.region)]:
             self._commit(voter, record, reached=prepared)
         return True
