@@ -10,7 +10,6 @@ from multiregion import Endpoint, Failover, HealthCheck, Route, Weighted
 from multiregion.cli import build_parser
 from multiregion.errors import InvalidInput
 from multiregion.planning import ChangeSafety, UnsafePlan, diff_routes
-from multiregion.providers.local.router import LocalRouter
 
 
 def route(**changes: object) -> Route:
@@ -111,20 +110,6 @@ def test_change_safety_settings_are_checked(settings: dict[str, Any], field: str
     with pytest.raises(InvalidInput) as caught:
         ChangeSafety(**settings)
     assert caught.value.field == field
-
-
-def test_apply_refuses_an_unsafe_plan_before_changing_anything(tmp_path: Path) -> None:
-    router = LocalRouter(tmp_path, serve=False)
-    five, one = _spread(5), _spread(1)
-    router.apply(five)
-    with pytest.raises(UnsafePlan):
-        router.apply(one)
-    assert router.get(five.name) == five
-    router.change_safety = ChangeSafety(delete_share=0.9)
-    assert router.apply(one)
-    router.apply(five)
-    assert router.apply(one, force=True)
-    assert router.get(one.name) == one
 
 
 def test_the_apply_command_takes_force(tmp_path: Path) -> None:

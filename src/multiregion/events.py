@@ -163,36 +163,12 @@ def _aws_status(state: object, where: str) -> Status | None:
     )
 
 
-def _from_eventbridge(payload: Mapping[str, Any]) -> DisasterEvent:
-    where = "CloudWatch alarm state change"
-    detail = _field(payload, "detail", where=where)
-    name = _field(detail, "alarmName", where=where)
-    state = _field(detail, "state", where=where)
-    value = _field(state, "value", where=where)
-    status = _aws_status(value, where)
-    if status is None:
-        raise InvalidInput("event", f"{where}: INSUFFICIENT_DATA is neither fired nor resolved")
-    when = _time(state.get("timestamp") or _field(payload, "time", where=where), where)
-    resource = _metrics_health_check(detail.get("configuration"))
-    resources = payload.get("resources") or []
-    return DisasterEvent(
-        provider="aws",
-        name=str(name),
-        status=status,
-        severity="unknown",
-        time=when,
-        region=payload.get("region") or _arn_region(resources[0] if resources else None),
-        resource=resource or (resources[0] if resources else None),
-        reason=str(state.get("reason", "")),
-        key=_key("aws", name, value, when),
-        raw=payload,
-    )
-
-
-def _from_lambda_action(payload: Mapping[str, Any]) -> DisasterEvent:
-    """A CloudWatch alarm that invokes a Lambda function directly (metric or composite)."""
-    where = "CloudWatch Lambda alarm action"
-    data = _field(payload, "alarmData", where=where)
+def _from_state_change(
+    payload: Mapping[str, Any], section: str, arn: object, where: str
+) -> DisasterEvent:
+    """An alarm state change as EventBridge (``detail``) and a direct Lambda alarm action
+    (``alarmData``) carry it: the same fields under another key."""
+    data = _field(payload, section, where=where)
     name = _field(data, "alarmName", where=where)
     state = _field(data, "state", where=where)
     value = _field(state, "value", where=where)
@@ -200,7 +176,6 @@ def _from_lambda_action(payload: Mapping[str, Any]) -> DisasterEvent:
     if status is None:
         raise InvalidInput("event", f"{where}: INSUFFICIENT_DATA is neither fired nor resolved")
     when = _time(state.get("timestamp") or _field(payload, "time", where=where), where)
-    arn = payload.get("alarmArn")
     return DisasterEvent(
         provider="aws",
         name=str(name),
@@ -214,6 +189,17 @@ def _from_lambda_action(payload: Mapping[str, Any]) -> DisasterEvent:
         key=_key("aws", name, value, when),
         raw=payload,
     )
+
+
+def _from_eventbridge(payload: Mapping[str, Any]) -> DisasterEvent:
+    resources = payload.get("resources") or [None]
+    return _from_state_change(payload, "detail", resources[0], "CloudWatch alarm state change")
+
+
+def _from_lambda_action(payload: Mapping[str, Any]) -> DisasterEvent:
+    """A CloudWatch alarm that invokes a Lambda function directly (metric or composite)."""
+    arn = payload.get("alarmArn")
+    return _from_state_change(payload, "alarmData", arn, "CloudWatch Lambda alarm action")
 
 
 def _from_alarm_message(

@@ -27,7 +27,6 @@ from multiregion.model import (
     Route,
     Weighted,
 )
-from multiregion.planning import UnsafePlan
 from multiregion.providers.aws.healthchecks import RateLimit, check_config
 from multiregion.providers.aws.route53 import Route53Router
 from multiregion.providers.aws.route53_rules import data as route53_rules_data
@@ -525,20 +524,3 @@ def test_the_rate_limit_spaces_requests() -> None:
     for _ in range(21):
         limit.wait()
     assert time.monotonic() - started >= 0.39
-
-
-def test_an_unsafe_plan_is_refused_before_any_call_unless_forced(
-    route53_rules: Route53Rules, zone: str
-) -> None:
-    router = _router(route53_rules, zone)
-    five = [Endpoint(f"e{i}", "us-east-1", f"192.0.2.{i + 1}") for i in range(5)]
-    route = Route(f"five.{zone}", five, Weighted({e.name: 1 for e in five}))
-    router.apply(route)
-    one = Route(route.name, five[:1], Weighted({"e0": 1}))
-    batches = route53_rules.count("ChangeResourceRecordSets")
-    with pytest.raises(UnsafePlan):
-        router.apply(one)
-    assert route53_rules.count("ChangeResourceRecordSets") == batches
-    assert router.get(route.name) == route
-    router.apply(one, force=True)
-    assert router.get(route.name) == one

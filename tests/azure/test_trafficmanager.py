@@ -33,7 +33,6 @@ from multiregion.model import (
     Route,
     Weighted,
 )
-from multiregion.planning import UnsafePlan
 from multiregion.providers.azure.monitoring import TrafficManagerProbe
 from multiregion.providers.azure.profiles import profile_name
 from multiregion.providers.azure.trafficmanager import TrafficManagerRouter
@@ -373,15 +372,3 @@ def test_newer_regions_and_subdivision_codes_are_taken(router: TrafficManagerRou
     ):
         router.apply(route)
         assert router.get(route.name) == route
-
-
-def test_an_unsafe_plan_is_refused_unless_forced(router: TrafficManagerRouter) -> None:
-    five = [Endpoint(f"e{i}", "westeurope", f"192.0.2.{i + 1}") for i in range(5)]
-    route = Route("five.example.test", five, Weighted({e.name: 1 for e in five}))
-    router.apply(route)
-    one = Route(route.name, five[:1], Weighted({"e0": 1}))
-    with pytest.raises(UnsafePlan):
-        router.apply(one)
-    assert router.get(route.name) == route
-    router.apply(one, force=True)
-    assert router.get(route.name) == one

@@ -20,7 +20,6 @@ from multiregion.model import (
     Route,
     Weighted,
 )
-from multiregion.planning import UnsafePlan
 from multiregion.providers.gcp.clouddns import CloudDnsRouter
 from multiregion.testing.contract.harness import RouterHarness
 from multiregion.testing.contract.router import RouterContract
@@ -339,18 +338,3 @@ def test_a_ttl_changed_out_of_band_is_planned_as_drift_and_repaired(
     assert router.apply(route) == plan
     assert _rrset(clouddns_fake, project, f"www.{DOMAIN}.", "A")["ttl"] == 30
     assert not router.plan(route)
-
-
-def test_an_unsafe_plan_is_refused_unless_forced(
-    router: CloudDnsRouter, servers: list[LoopbackEndpoint]
-) -> None:
-    servers.extend(start_endpoints(5, "http"))
-    five = [Endpoint(f"e{i}", "us-east1", s.address) for i, s in enumerate(servers[-5:])]
-    route = Route(f"five.{DOMAIN}", five, Weighted({e.name: 1 for e in five}))
-    router.apply(route)
-    one = Route(route.name, five[:1], Weighted({"e0": 1}))
-    with pytest.raises(UnsafePlan):
-        router.apply(one)
-    assert router.get(route.name) == route
-    router.apply(one, force=True)
-    assert router.get(route.name) == one

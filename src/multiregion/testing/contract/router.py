@@ -35,6 +35,7 @@ from multiregion.model import (
     Route,
     Weighted,
 )
+from multiregion.planning import UnsafePlan
 from multiregion.testing.contract.harness import RouterHarness
 
 UP, DOWN, AUTO = EndpointStatus.UP, EndpointStatus.DOWN, EndpointStatus.AUTO
@@ -194,6 +195,23 @@ class RouterContract:
         listed = router.list()
         assert listed == sorted(listed)
         assert [n for n in listed if n in mine] == sorted(mine)
+
+    def test_an_unsafe_plan_is_refused_before_any_change_unless_forced(
+        self, router_harness: RouterHarness
+    ) -> None:
+        """octoDNS-style change safety: shrinking five endpoints to one needs ``force``."""
+        router = router_harness.router
+        servers = router_harness.endpoints(5)
+        regions = router_harness.regions
+        five = [Endpoint(f"e{i}", regions[i % 3], s.address) for i, s in enumerate(servers)]
+        route = Route(_name(router_harness, "shrink"), five, Weighted({e.name: 1 for e in five}))
+        router.apply(route)
+        one = Route(route.name, five[:1], Weighted({"e0": 1}))
+        with pytest.raises(UnsafePlan):
+            router.apply(one)
+        assert router.get(route.name) == route
+        assert router.apply(one, force=True)
+        assert router.get(route.name) == one
 
     @pytest.mark.parametrize("kind", ["failover", "weighted", "latency", "geo"])
     def test_policies_outside_the_capabilities_are_refused(
