@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
 from multiregion.errors import CorruptData, InvalidInput, Unavailable
 from multiregion.model import (
@@ -26,6 +29,7 @@ from multiregion.model import (
     Route,
     Weighted,
 )
+from multiregion.providers.local import dataplane
 from multiregion.providers.local.dataplane import LocalDataPlane
 from multiregion.providers.local.router import LocalRouter
 from multiregion.providers.local.routing_state import (
@@ -94,6 +98,69 @@ def test_answers_over_udp_and_tcp_with_the_routes_ttl(
     assert reply.header.rcode == RCODE.NOERROR
     assert reply.header.aa == 1
     assert answers(reply) == [("A", "127.0.0.21", 42)]
+
+
+def test_queries_are_answered_from_prepared_bytes_not_from_the_state_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataplane, "REFRESH_S", 3600.0)  # no background refresh in between
+    other = RoutingState(tmp_path / "s")
+    other.save(failover())
+    with LocalDataPlane(tmp_path / "s") as plane:
+        reads: list[str] = []
+        for method in ("generation", "load", "names"):
+            original = getattr(plane.state, method)
+
+            def counted(*args: object, _name: str = method, _call: Any = original) -> Any:
+                reads.append(_name)
+                return _call(*args)
+
+            monkeypatch.setattr(plane.state, method, counted)
+        for _ in range(20):
+            assert answers(query(plane.port))[0][1] == "127.0.0.21"
+        assert reads == []
+        other.set_override(NAME, "a", EndpointStatus.DOWN)  # the next answer follows
+        assert answers(query(plane.port))[0][1] == "127.0.0.22"
+        assert reads.count("load") == 1
+        for _ in range(5):
+            assert answers(query(plane.port))[0][1] == "127.0.0.22"
+        assert reads.count("load") == 1
+
+
+def test_replies_echo_the_question_and_header_as_sent(
+    state: RoutingState, plane: LocalDataPlane
+) -> None:
+    state.save(failover(ttl=42))
+    request = DNSRecord.question("WwW.Example.TEST", "A")
+    request.header.id, request.header.rd = 4321, 1
+    request.add_ar(EDNS0(udp_len=1232))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.connect(("127.0.0.1", plane.port))
+        sock.send(b"not a DNS message")  # dropped without a reply, as before
+        sock.send(request.pack())
+        raw = sock.recv(512)
+    reply = DNSRecord.parse(raw)
+    assert (reply.header.id, reply.header.qr, reply.header.aa, reply.header.rd) == (4321, 1, 1, 1)
+    assert reply.header.ra == 1
+    assert str(reply.q.qname) == "WwW.Example.TEST."  # the question as asked, case and all
+    assert [(str(rr.rname), *a) for rr, a in zip(reply.rr, answers(reply), strict=True)] == [
+        ("WwW.Example.TEST.", "A", "127.0.0.21", 42)
+    ]
+    assert reply.ar == []
+
+
+def test_one_tcp_connection_carries_several_queries(
+    state: RoutingState, plane: LocalDataPlane
+) -> None:
+    state.save(failover())
+    with socket.create_connection(("127.0.0.1", plane.port), timeout=2) as conn:
+        for name, rcode in ((NAME, RCODE.NOERROR), ("nx.example.test", RCODE.NXDOMAIN)):
+            message = DNSRecord.question(name, "A").pack()
+            conn.sendall(struct.pack("!H", len(message)) + message)
+            (length,) = struct.unpack("!H", conn.recv(2, socket.MSG_WAITALL))
+            reply = DNSRecord.parse(conn.recv(length, socket.MSG_WAITALL))
+            assert reply.header.rcode == rcode
 
 
 def test_unknown_names_are_nxdomain_and_other_types_nodata(

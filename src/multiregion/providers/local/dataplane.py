@@ -1,21 +1,28 @@
 """The local router's data plane: a real DNS server on loopback answering by policy and health.
 
-It serves the routes of a state directory over UDP and TCP (one port for both), probes every
-endpoint of every health-checked route, and computes each answer when the query arrives with
-``selection.choose``, so weighted answers differ between queries and a failover shows up in
-the next answer. Route and override changes made by other processes are picked up at the next
-query (the state's generation token is checked each time) and by a background refresh, which
+It serves the routes of a state directory over UDP and TCP (one port for both) from an
+asyncio loop on a thread of its own, and probes every endpoint of every health-checked route.
+Answers are not computed per query: each route's answer records are kept as wire bytes, built
+again only when the routing state or a health verdict changes, so a query costs a lookup by
+its name's bytes and a copy of its question. Weighted routes still pick one endpoint per
+query (from records built ahead). Route and override changes made by other processes show in
+the next answer: each query compares the state's generation file's identity (``os.stat``: a
+new file is moved into place on every change) with the one the answers were built from, and
+a background refresh re-reads the generation token itself every ``REFRESH_S``; that refresh
 also writes the current health back into the state directory for the router's callers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
 import random
 import signal
+import socket
 import ssl
+import struct
 import threading
 import time
 import types
@@ -23,12 +30,20 @@ from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
-from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, A, DNSLabel, DNSRecord
-from dnslib.server import DNSHandler, DNSLogger, TCPServer, UDPServer
+import attrs
+from dnslib import DNSError, DNSHeader, DNSRecord
 
 from multiregion import validate
 from multiregion.errors import InvalidInput, MultiregionError, Unavailable
-from multiregion.model import EndpointHealth, HealthState, ProbeTarget, Route
+from multiregion.model import (
+    Endpoint,
+    EndpointHealth,
+    EndpointStatus,
+    HealthState,
+    ProbeTarget,
+    Route,
+    Weighted,
+)
 from multiregion.probing import ProbeScheduler
 from multiregion.providers.local.routing_state import RoutingState, StoredRoute
 from multiregion.selection import choose
@@ -39,7 +54,31 @@ REFRESH_S = 0.1
 """How often the background refresh looks for route changes and publishes health."""
 HEALTH_REWRITE_S = 1.0
 """Health is written when a verdict changes, and at least this often otherwise."""
-_RDATA = {"A": A, "AAAA": AAAA, "CNAME": CNAME}
+UDP_BURST = 64
+"""Datagrams read per wake-up of the loop before it looks at anything else."""
+
+_HEADER = struct.Struct("!HHHHHH")
+_RR = struct.Struct("!HHIH")  # type, class, TTL, rdata length (after the name pointer)
+_NAME_POINTER = b"\xc0\x0c"  # the question's name, at offset 12 of every reply
+_TYPE_CODE = {"A": 1, "CNAME": 5, "AAAA": 28}
+_ANY = 255
+_NOERROR, _SERVFAIL, _NXDOMAIN = 0, 2, 3
+_FLAGS_KEPT = 0x0110  # RD and CD are echoed; QR, AA and RA are set, as dnslib's reply() does
+_FLAGS_SET = 0x8000 | 0x0400 | 0x0080
+
+
+@attrs.frozen
+class _Answers:
+    """One route's answer, ready as wire bytes for any query naming it."""
+
+    rtype: int
+    fixed: tuple[int, bytes] | None
+    """(record count, records) when the answer does not change per query."""
+    route: Route
+    health: Mapping[str, HealthState]
+    overrides: Mapping[str, EndpointStatus]
+    records: Mapping[str, bytes]
+    """Each endpoint's answer record, for routes that pick per query."""
 
 
 class LocalDataPlane:
@@ -61,14 +100,20 @@ class LocalDataPlane:
         self._requested_port = port
         self._ssl_context = ssl_context
         self.state = RoutingState(state_dir)
-        self._rng = random.Random()
-        self._lock = threading.RLock()  # guards the route cache, the probe set and the rng
+        self._rng = random.Random()  # used from the loop's thread only
+        self._lock = threading.RLock()  # guards the routes, the probe set and the answers
         self._routes: dict[str, StoredRoute] = {}
         self._generation: str | None = None
+        self._stamp: object = None  # the generation file's identity the answers come from
+        self._answers: dict[bytes, _Answers] = {}
+        self._health_changes = 0  # bumped by the probes' thread on every verdict change
+        self._answers_health = -1  # the count the answers were built at
         self._targets: dict[str, ProbeTarget] = {}
         self._published: dict[str, tuple[float, dict[str, tuple[HealthState, str]]]] = {}
         self._probes: ProbeScheduler | None = None
-        self._servers: list[Any] = []  # dnslib's UDPServer and TCPServer
+        self._sockets: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._port: int | None = None
@@ -81,19 +126,24 @@ class LocalDataPlane:
         return self._port
 
     def start(self) -> LocalDataPlane:
-        if self._servers:
+        if self._sockets:
             return self
         self._stop.clear()
-        self._probes = ProbeScheduler(ssl_context=self._ssl_context)
+        self._probes = ProbeScheduler(ssl_context=self._ssl_context, on_change=self._on_health)
         try:
-            self._servers = _bind(self.host, self._requested_port, _Resolver(self))
-            self._port = int(self._servers[0].server_address[1])
+            self._sockets = _bind(self.host, self._requested_port)
+            self._port = int(self._sockets[0].getsockname()[1])
             self.refresh()
+            self._loop = asyncio.new_event_loop()
+            udp, tcp = self._sockets
+            self._loop.add_reader(udp.fileno(), self._read_datagrams, udp)
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._stream, sock=tcp)
+            )
         except BaseException:
             self.close()
             raise
-        for server in self._servers:
-            self._spawn(server.serve_forever, name=f"dns-{type(server).__name__}", poll=0.05)
+        self._spawn(self._loop.run_forever, name="dns-loop")
         self._spawn(self._refresh_loop, name="dns-refresh")
         self.state.advertise(self.host, self._port)
         return self
@@ -101,20 +151,23 @@ class LocalDataPlane:
     def close(self) -> None:
         """Stop answering and probing; safe to call twice."""
         self._stop.set()
-        if self._threads:  # shutdown() waits for serve_forever, so only once it runs
-            for server in self._servers:
-                server.shutdown()
-        for server in self._servers:
-            server.server_close()
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
         for thread in self._threads:
             thread.join(timeout=5)
+        if loop is not None and not loop.is_running():
+            _shut(loop, self._server, self._sockets[0])
+        for sock in self._sockets:
+            sock.close()
         with contextlib.suppress(MultiregionError):
             if self._port is not None and self.state.advertised() == (self.host, self._port):
                 self.state.withdraw()
         if self._probes is not None:
             self._probes.close()
-        self._servers, self._threads, self._probes, self._port = [], [], None, None
-        self._generation, self._targets, self._published = None, {}, {}
+        self._sockets, self._threads, self._probes, self._port = [], [], None, None
+        self._loop, self._server = None, None
+        self._generation, self._stamp, self._targets, self._published = None, None, {}, {}
 
     def __enter__(self) -> LocalDataPlane:
         return self.start()
@@ -124,34 +177,43 @@ class LocalDataPlane:
 
     # -- answers
 
-    def reply(self, request: DNSRecord) -> DNSRecord:
-        """The response to one DNS query (what the UDP and TCP servers send back)."""
-        reply = request.reply()
+    def answer(self, query: bytes) -> bytes | None:
+        """The reply to one DNS message (None for one that is not DNS: it gets no reply)."""
         try:
-            self.refresh()
-            qname = str(request.q.qname)
-            name = qname.rstrip(".").lower()
-            stored = self._routes.get(name)
-            if stored is None:
-                reply.header.rcode = RCODE.NXDOMAIN
-                return reply
-            route = stored.route
-            rtype = route.endpoints[0].record_type
-            qtype = QTYPE[request.q.qtype]
-            if rtype != "CNAME" and qtype not in (rtype, "ANY"):
-                return reply  # the name exists, with no records of that type (NODATA)
-            with self._lock:
-                chosen = choose(route, self._health_states(route), stored.overrides, rng=self._rng)
-            for endpoint in chosen:
-                rdata = _RDATA[rtype](endpoint.target)
-                reply.add_answer(
-                    RR(DNSLabel(qname), getattr(QTYPE, rtype), rdata=rdata, ttl=route.ttl)
-                )
+            self._follow_state()
+            parts = _split_question(query)
+            if parts is None:
+                return self._answer_parsed(query)
+            return self._reply(*parts)
         except Exception:  # noqa: BLE001 - a server answers SERVFAIL rather than dying
-            _log.exception("answering %s failed", request.q.qname)
-            reply = request.reply()
-            reply.header.rcode = RCODE.SERVFAIL
-        return reply
+            _log.exception("answering a query failed")
+            return _servfail(query)
+
+    def _answer_parsed(self, query: bytes) -> bytes | None:
+        """What ``answer`` does for messages the quick split refuses (dnslib parses them)."""
+        try:
+            request = DNSRecord.parse(query)
+        except DNSError:
+            return None
+        question = DNSRecord(DNSHeader(), q=request.q).pack()[_HEADER.size :]
+        name = b"".join(bytes([len(label)]) + label for label in request.q.qname.label) + b"\0"
+        header = request.header
+        return self._reply(header.id, header.bitmap, question, name.lower(), request.q.qtype)
+
+    def _reply(self, ident: int, flags: int, question: bytes, name: bytes, qtype: int) -> bytes:
+        answers = self._answers.get(name)
+        if answers is None:
+            count, records, rcode = 0, b"", _NXDOMAIN
+        elif answers.rtype != _TYPE_CODE["CNAME"] and qtype not in (answers.rtype, _ANY):
+            count, records, rcode = 0, b"", _NOERROR  # the name exists without that type
+        elif answers.fixed is not None:
+            (count, records), rcode = answers.fixed, _NOERROR
+        else:
+            chosen = choose(answers.route, answers.health, answers.overrides, rng=self._rng)
+            count, rcode = len(chosen), _NOERROR
+            records = b"".join(answers.records[e.name] for e in chosen)
+        header = _HEADER.pack(ident, (flags & _FLAGS_KEPT) | _FLAGS_SET | rcode, 1, count, 0, 0)
+        return header + question + records
 
     def health(self, name: str) -> dict[str, EndpointHealth]:
         """The current verdict on each endpoint of a health-checked route (empty without one)."""
@@ -167,8 +229,10 @@ class LocalDataPlane:
 
     def refresh(self) -> None:
         """Reload routes and overrides if another process changed them; adjust the probes."""
+        stamp = self.state.generation_stamp()
         generation = self.state.generation()
         if generation == self._generation:
+            self._stamp = stamp
             return
         with self._lock:
             routes: dict[str, StoredRoute] = {}
@@ -182,7 +246,36 @@ class LocalDataPlane:
                     routes[name] = stored
             self._routes = routes
             self._sync_probes()
-            self._generation = generation
+            self._build_answers()
+            self._generation, self._stamp = generation, stamp
+
+    def _follow_state(self) -> None:
+        """Before each answer: reload if the state changed, rebuild if a verdict did."""
+        if self.state.generation_stamp() != self._stamp:
+            self.refresh()
+        if self._health_changes != self._answers_health:
+            with self._lock:
+                self._build_answers()
+
+    def _on_health(self, _key: str, _health: EndpointHealth) -> None:
+        self._health_changes += 1
+
+    def _build_answers(self) -> None:
+        self._answers_health = self._health_changes
+        answers = {}
+        for name, stored in self._routes.items():
+            route = stored.route
+            health = {endpoint: h.state for endpoint, h in self._health(route).items()}
+            records = {e.name: _record(e, route.ttl) for e in route.endpoints}
+            fixed = None
+            if not isinstance(route.policy, Weighted):  # the others answer alike every time
+                chosen = choose(route, health, stored.overrides, rng=self._rng)
+                fixed = (len(chosen), b"".join(records[e.name] for e in chosen))
+            rtype = _TYPE_CODE[route.endpoints[0].record_type]
+            answers[_wire_name(name)] = _Answers(
+                rtype, fixed, route, health, stored.overrides, records
+            )
+        self._answers = answers
 
     def _sync_probes(self) -> None:
         assert self._probes is not None
@@ -214,9 +307,6 @@ class LocalDataPlane:
                 found[endpoint.name] = self._probes.health(key)
         return found
 
-    def _health_states(self, route: Route) -> Mapping[str, HealthState]:
-        return {name: h.state for name, h in self._health(route).items()}
-
     def _refresh_loop(self) -> None:
         while not self._stop.wait(REFRESH_S):
             try:
@@ -240,46 +330,137 @@ class LocalDataPlane:
                 self.state.write_health(name, health)
                 self._published[name] = (now, verdicts)
 
-    def _spawn(self, target: Any, *, name: str, poll: float | None = None) -> None:
-        kwargs = {} if poll is None else {"poll_interval": poll}
-        thread = threading.Thread(target=target, kwargs=kwargs, name=name, daemon=True)
+    # -- the servers, on the loop's thread
+
+    def _read_datagrams(self, sock: socket.socket) -> None:
+        """Answers the datagrams waiting, up to ``UDP_BURST`` (a reader callback)."""
+        for _ in range(UDP_BURST):
+            try:
+                query, client = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error for an earlier reply
+                _log.debug("reading a datagram failed: %s", exc)
+                continue
+            reply = self.answer(query)
+            if reply is not None:
+                with contextlib.suppress(OSError):  # a full buffer drops it, as UDP may
+                    sock.sendto(reply, client)
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """DNS over TCP: length-prefixed messages, answered in turn until the client closes."""
+        try:
+            while True:
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                reply = self.answer(await reader.readexactly(length))
+                if reply is None:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _spawn(self, target: Any, *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
 
-class _Resolver:
-    """What dnslib's handler calls, one call per query, from the server threads."""
+def _shut(
+    loop: asyncio.AbstractEventLoop, server: asyncio.Server | None, udp: socket.socket
+) -> None:
+    """Ends the loop's servers and connections, once it has stopped running."""
+    with contextlib.suppress(ValueError, OSError):
+        loop.remove_reader(udp.fileno())
+    if server is not None:
+        server.close()
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.sleep(0))  # the cancelled connections close
+    loop.close()
 
-    def __init__(self, plane: LocalDataPlane) -> None:
-        self._plane = plane
 
-    def resolve(self, request: DNSRecord, _handler: DNSHandler) -> DNSRecord:
-        return self._plane.reply(request)
+def _split_question(query: bytes) -> tuple[int, int, bytes, bytes, int] | None:
+    """(id, flags, question, lowercase name, qtype) of a plain one-question query.
+
+    None for anything else (compressed names, several questions, a truncated message): those
+    go through dnslib's parser instead.
+    """
+    if len(query) < 17 or query[4:6] != b"\x00\x01":
+        return None
+    end = 12
+    while True:
+        if end >= len(query):
+            return None
+        length = query[end]
+        if length == 0:
+            break
+        if length > 63 or end - 12 > 255:
+            return None
+        end += length + 1
+    if end + 5 > len(query):
+        return None
+    ident, flags = struct.unpack_from("!HH", query)
+    qtype = struct.unpack_from("!H", query, end + 1)[0]
+    return ident, flags, query[12 : end + 5], query[12 : end + 1].lower(), qtype
+
+
+def _servfail(query: bytes) -> bytes | None:
+    if len(query) < _HEADER.size:
+        return None
+    ident, flags = struct.unpack_from("!HH", query)
+    return _HEADER.pack(ident, (flags & _FLAGS_KEPT) | _FLAGS_SET | _SERVFAIL, 0, 0, 0, 0)
+
+
+def _wire_name(name: str) -> bytes:
+    """A DNS name as the labels of a query carry it (validated route names are ASCII)."""
+    labels = name.rstrip(".").split(".")
+    return b"".join(bytes([len(label)]) + label.encode("ascii") for label in labels) + b"\0"
+
+
+def _record(endpoint: Endpoint, ttl: int) -> bytes:
+    """An answer record for ``endpoint``, its name a pointer to the question's."""
+    rtype = endpoint.record_type
+    if rtype == "A":
+        rdata = socket.inet_pton(socket.AF_INET, endpoint.target)
+    elif rtype == "AAAA":
+        rdata = socket.inet_pton(socket.AF_INET6, endpoint.target)
+    else:
+        rdata = _wire_name(endpoint.target)
+    return _NAME_POINTER + _RR.pack(_TYPE_CODE[rtype], 1, ttl, len(rdata)) + rdata
 
 
 def _probe_key(route: str, endpoint: str) -> str:
     return f"{route}/{endpoint}"
 
 
-def _bind(host: str, port: int, resolver: _Resolver) -> list[Any]:
-    """A UDP and a TCP server on the same port; with port 0, a port free for both."""
-    logger = DNSLogger("error", prefix=False, logf=_log.debug)
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """A UDP and a TCP socket on the same port; with port 0, a port free for both."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _attempt in range(20):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            udp = UDPServer((host, port), DNSHandler)
+            udp.bind((host, port))
         except OSError as exc:
+            udp.close()
             raise Unavailable(f"cannot listen for DNS on {host}:{port}/udp: {exc}") from exc
-        actual = int(udp.server_address[1])
+        actual = int(udp.getsockname()[1])
+        tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
-            tcp = TCPServer((host, actual), DNSHandler)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, actual))
+            tcp.listen(128)
         except OSError as exc:
-            udp.server_close()
+            udp.close()
+            tcp.close()
             if port == 0 and exc.errno == errno.EADDRINUSE:
                 continue  # the OS gave a port whose TCP side is taken: ask again
             raise Unavailable(f"cannot listen for DNS on {host}:{actual}/tcp: {exc}") from exc
-        for server in (udp, tcp):
-            server.resolver = resolver
-            server.logger = logger
+        udp.setblocking(False)
+        tcp.setblocking(False)
         return [udp, tcp]
     raise Unavailable(f"found no port free for both UDP and TCP on {host}")
 

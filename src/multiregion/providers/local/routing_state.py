@@ -229,6 +229,20 @@ class RoutingState:
         except OSError as exc:
             raise Unavailable(f"cannot read {self._generation}: {exc}") from exc
 
+    def generation_stamp(self) -> tuple[int, int, int] | None:
+        """The generation file's identity: a cheap ``stat`` that changes with the token.
+
+        Every change moves a new file into place, so its inode (and times) change; a reader
+        that sees the same stamp twice may skip reading the token.
+        """
+        try:
+            found = os.stat(self._generation)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise Unavailable(f"cannot stat {self._generation}: {exc}") from exc
+        return found.st_ino, found.st_mtime_ns, found.st_ctime_ns
+
     # -- health, written by the data plane
 
     def write_health(self, name: str, health: Mapping[str, EndpointHealth]) -> None:
