@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from multiregion import cli
 from multiregion.demo import command as demo_command
 from multiregion.errors import InvalidInput, Unavailable
+from tests.commands import conftest as commands
+from tests.commands.conftest import EXAMPLES, Run
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -46,7 +52,7 @@ def test_invalid_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]
     assert cli.main(["demo", "--lag", "-1"]) == 2  # refused before anything starts
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("multiregion: error: lag: ")
+    assert err.startswith("multiregion: error: --lag: ")
     assert err.count("\n") == 1
 
 
@@ -119,3 +125,163 @@ def test_a_group_listed_twice_is_registered_once(
     monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, *cli.COMMAND_MODULES))
     assert cli.main(["demo", "--lag", "-1"]) == 2  # argparse refuses a second "demo"
     assert "lag" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- one convention
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """The command run in-process, as the operate tests run it."""
+    invoke: Run = commands.run.__wrapped__(monkeypatch, capsys)
+    return invoke
+
+
+@pytest.fixture
+def local_example(tmp_path: Path) -> Callable[[str], Path]:
+    """An example's local spec copied into tmp_path, as the operate tests copy it."""
+    copy: Callable[[str], Path] = commands.local_example.__wrapped__(tmp_path)
+    return copy
+
+
+NOT_REPORTING = {"serve", "faultproxy"}
+"""Commands that run until stopped rather than report a result."""
+METAVARS = {
+    "config": "FILE",
+    "svg": "FILE",
+    "region": "REGION",
+    "to": "REGION",
+    "into_region": "REGION",
+    "backup_id": "BACKUP_ID",
+    "incremental_from": "BACKUP_ID",
+    "timeout": "SECONDS",
+    "steady": "SECONDS",
+    "lag": "SECONDS",
+    "port": "PORT",
+    "app_port": "PORT",
+}
+"""The same kind of value is named the same way in every command."""
+
+
+def _leaves(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaves(sub, (*path, name))
+    return found or [(" ".join(path), parser)]
+
+
+LEAVES = _leaves(cli.build_parser())
+
+
+@pytest.mark.parametrize(("command", "parser"), LEAVES, ids=[name for name, _ in LEAVES])
+def test_every_command_follows_one_convention(
+    command: str, parser: argparse.ArgumentParser
+) -> None:
+    options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    assert [a.dest for a in options if not a.help] == [], f"{command}: options without help"
+    for action in options:
+        takes_value = action.nargs != 0 and not isinstance(action, argparse._CountAction)
+        if takes_value and action.choices is None:
+            assert isinstance(action.metavar, str), f"{command} {action.dest}: no metavar"
+            assert action.metavar.isupper(), f"{command} {action.dest}: {action.metavar}"
+            wanted = METAVARS.get(action.dest, action.metavar)
+            assert action.metavar == wanted, f"{command} {action.dest}: {action.metavar}"
+    if command.split()[0] not in NOT_REPORTING:
+        assert any("--json" in a.option_strings for a in options), f"{command}: no --json"
+
+
+def test_top_level_verbosity_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code(["-v", "-q", "demo"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    parser = cli.build_parser()
+    assert parser.parse_args(["-vv", "demo"]).verbose == 2
+    assert parser.parse_args(["-q", "demo"]).quiet
+
+
+def _lines(text: str, needle: str) -> int:
+    return sum(needle in line for line in text.splitlines())
+
+
+def test_a_move_is_reported_once_and_logged_only_with_v(
+    local_example: Callable[[str], Path], run: Run
+) -> None:
+    config = str(local_example("active_passive"))
+    assert run("apply", "--config", config).code == 0
+    moved = run("failover", "--config", config, "--to", "region-b", "--force")
+    assert moved.code == 0
+    assert _lines(moved.out + moved.err, "failover region-a -> region-b") == 1
+    back = run("-v", "failback", "--config", config, "--force")
+    assert _lines(back.out, "failback region-b -> region-a") == 1
+    assert _lines(back.err, "multiregion: WARNING: failback region-b -> region-a") == 1
+    quiet = run("-q", "failover", "--config", config, "--to", "region-b", "--force")
+    assert quiet.err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "keys"),
+    [
+        (["validate"], {"file", "valid", "providers"}),
+        (["plan"], {"route", "changes"}),
+        (["apply"], {"route", "changes", "expected_failover_s"}),
+        (["status"], {"route", "endpoints", "answer"}),
+    ],
+)
+def test_json_is_one_object_on_stdout(
+    argv: list[str], keys: set[str], local_example: Callable[[str], Path], run: Run
+) -> None:
+    config = str(local_example("active_passive"))
+    if argv[0] == "status":
+        assert run("apply", "--config", config).code == 0
+    result = run(*argv, "--config", config, "--json")
+    assert result.code == 0, result.err
+    assert keys <= set(result.json())
+
+
+def test_drain_and_undrain_report_weights_as_json(
+    local_example: Callable[[str], Path], run: Run
+) -> None:
+    config = str(local_example("active_active"))
+    assert run("apply", "--config", config).code == 0
+    drained = run("drain", "--config", config, "--region", "region-a", "--json").json()
+    assert drained["action"] == "drained"
+    assert drained["weights"]["region-a"] == 0
+    restored = run("undrain", "--config", config, "--region", "region-a", "--json").json()
+    assert restored["weights"]["region-a"] > 0
+
+
+def test_validate_lists_every_problem_with_the_name_meant(tmp_path: Path, run: Run) -> None:
+    spec = tmp_path / "deploy.toml"
+    text = (EXAMPLES / "active_passive" / "deploy.local.toml").read_text()
+    text = text.replace("lag_s =", "lag_sec =").replace("failure_threshold", "failure_treshold")
+    spec.write_text(text)
+    result = run("validate", "--config", str(spec))
+    assert result.code == 1
+    assert "did you mean 'lag_s'?" in result.out
+    assert "did you mean 'failure_threshold'?" in result.out
+    report = run("validate", "--config", str(spec), "--json").json()
+    assert report["valid"] is False
+    assert {p["path"] for p in report["problems"]} == {"store", "health_check"}
+    schema = run("validate", "--schema")
+    assert json.loads(schema.out)["title"] == "multiregion deployment spec"
+
+
+def test_output_in_a_pipe_is_plain_and_never_folded(tmp_path: Path) -> None:
+    spec = tmp_path / ("a-long-folder-name-" * 4) / "deploy.toml"
+    spec.parent.mkdir()
+    spec.write_text((EXAMPLES / "active_passive" / "deploy.local.toml").read_text())
+    done = subprocess.run(
+        [sys.executable, "-m", "multiregion", "validate", "--config", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "80", "FORCE_COLOR": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stdout
+    assert len(done.stdout.splitlines()) == 1
+    assert len(done.stdout) > 120

@@ -15,19 +15,22 @@ the user wrote them; argument errors exit 2 too (argparse's convention).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from multiregion import redact
+from multiregion.commands import progress
 from multiregion.errors import InvalidInput, MultiregionError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "multiregion.demo.command",
     "multiregion.commands.validate",
     "multiregion.commands.operate",
+    "multiregion.commands.reconcile",
     "multiregion.commands.backup",
     "multiregion.commands.runbook",
     "multiregion.commands.drill",
@@ -39,14 +42,8 @@ EXIT_INTERRUPTED = 130
 REPORTED_BY_THE_COMMAND = ("multiregion.failover",)
 """Loggers whose notices repeat what the command prints: shown only with -v."""
 
-OPTION_DESTS = {
-    "to_region": "to",
-    "region": "region",
-    "into_region": "into_region",
-    "weight": "weight",
-    "incremental_from": "incremental_from",
-}
-"""Argument names inside the library -> the command-line option (argparse dest) they come from."""
+LIBRARY_NAMES = {"to_region": "to"}
+"""Argument names inside the library that differ from the option's (``--to``)."""
 SPEC_KEYS = {"policy.weights": "route.weights", "policy": "route.policy"}
 """Model fields -> the spec's keys."""
 
@@ -78,29 +75,55 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in dict.fromkeys(COMMAND_MODULES):  # each group once, in order
         importlib.import_module(module_name).register(commands)
+    for command in _commands(parser):
+        command.set_defaults(option_names=_option_names(command))
     return parser
 
 
-def configure_logging(verbose: int, quiet: bool) -> logging.Handler:
-    """One stderr handler on the ``multiregion`` logger, secrets removed; returns it."""
+def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below ``parser`` that runs a command (subcommands included)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                yield command
+                yield from _commands(command)
+
+
+def _option_names(command: argparse.ArgumentParser) -> dict[str, str]:
+    """Each argument's dest -> how the user wrote it (``--into-region``, ``BACKUP_ID``)."""
+    names = {}
+    for action in command._actions:
+        if action.option_strings:
+            names[action.dest] = max(action.option_strings, key=len)
+        elif isinstance(action.metavar, str):
+            names[action.dest] = action.metavar
+    return names
+
+
+@contextlib.contextmanager
+def configured_logging(verbose: int, quiet: bool) -> Iterator[logging.Handler]:
+    """One stderr handler on the ``multiregion`` logger, secrets removed, for the command's
+    duration (then the logging of the process is as it was: commands also run in-process)."""
     level = (
         logging.ERROR
         if quiet
         else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     )
-    root = logging.getLogger("multiregion")
-    for old in [h for h in root.handlers if getattr(h, "multiregion_cli", False)]:
-        root.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
-    handler.multiregion_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("multiregion: %(levelname)s: %(message)s"))
     handler.addFilter(redact.RedactingFilter())
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False  # no second copy through the root logger or the last resort
-    for name in REPORTED_BY_THE_COMMAND:
-        logging.getLogger(name).setLevel(logging.ERROR if verbose == 0 else logging.NOTSET)
-    return handler
+    loggers = [logging.getLogger("multiregion"), *map(logging.getLogger, REPORTED_BY_THE_COMMAND)]
+    before = [logger.level for logger in loggers]
+    loggers[0].addHandler(handler)  # found first: Python's last-resort handler stays unused
+    loggers[0].setLevel(level)
+    for logger in loggers[1:]:
+        logger.setLevel(max(level, logging.ERROR) if verbose == 0 else logging.NOTSET)
+    try:
+        yield handler
+    finally:
+        loggers[0].removeHandler(handler)
+        for logger, old in zip(loggers, before, strict=True):
+            logger.setLevel(old)
 
 
 def user_facing(exc: MultiregionError, args: argparse.Namespace) -> str:
@@ -109,18 +132,20 @@ def user_facing(exc: MultiregionError, args: argparse.Namespace) -> str:
     if not isinstance(exc, InvalidInput):
         return str(exc)
     field = SPEC_KEYS.get(exc.field, exc.field)
-    dest = OPTION_DESTS.get(exc.field)
-    if dest is not None:
-        given = getattr(args, dest, None) is not None
-        field = f"--{dest.replace('_', '-')}" if given else args.command
+    dest = LIBRARY_NAMES.get(exc.field, exc.field)
+    options: dict[str, str] = getattr(args, "option_names", {})
+    if dest in options:
+        field = options[dest] if getattr(args, dest, None) is not None else args.command
+    elif dest in LIBRARY_NAMES.values():
+        field = args.command
     return redact.text(f"{field}: {exc.problem}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
     try:
-        code: int = args.handler(args)
+        with configured_logging(args.verbose, args.quiet), progress.quiet(args.quiet):
+            code: int = args.handler(args)
     except MultiregionError as exc:
         print(f"multiregion: error: {user_facing(exc, args)}", file=sys.stderr)
         return EXIT_ERROR

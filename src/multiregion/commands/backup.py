@@ -9,7 +9,6 @@ listed as damaged (and warned about on stderr) without hiding the others.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 from typing import Any
@@ -27,7 +26,9 @@ from multiregion.backup import (
     scratch_store,
 )
 from multiregion.backup_encryption import key_from_env
-from multiregion.commands.progress import meter
+from multiregion.commands import output
+from multiregion.commands.output import add_json
+from multiregion.commands.progress import meter, waiting
 from multiregion.deployment import Deployment
 from multiregion.errors import InvalidInput, MultiregionError
 
@@ -41,9 +42,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     _config(backup)
     backup.add_argument(
         "--incremental-from",
-        metavar="ID",
-        help="write only what changed since backup ID (full backup otherwise)",
+        metavar="BACKUP_ID",
+        help="write only what changed since that backup (full backup otherwise)",
     )
+    add_json(backup, "the new backup's manifest")
     backup.set_defaults(handler=run_backup)
 
     restore = commands.add_parser(
@@ -55,10 +57,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     _config(restore)
-    restore.add_argument("backup_id", metavar="BACKUP_ID")
+    restore.add_argument("backup_id", metavar="BACKUP_ID", help="the backup to restore")
+    add_json(restore, "what was restored")
     restore.add_argument(
         "--into-region",
-        metavar="R",
+        metavar="REGION",
         help="the region to restore into; must be the store's write region (promote it first)",
     )
     restore.set_defaults(handler=run_restore)
@@ -72,7 +75,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     _config(verify)
-    verify.add_argument("backup_id", metavar="BACKUP_ID")
+    verify.add_argument("backup_id", metavar="BACKUP_ID", help="the backup to verify")
+    add_json(verify, "the verdict")
     verify.set_defaults(handler=run_verify)
 
     backups = commands.add_parser("backups", help="list the backups in the bucket")
@@ -117,7 +121,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     _config(test)
-    test.add_argument("--backup-id", metavar="ID", help="the backup to test (default: latest)")
+    test.add_argument(
+        "--backup-id", metavar="BACKUP_ID", help="the backup to test (default: latest)"
+    )
     test.add_argument("--sentinel", metavar="KEY", help="an item that must be restored")
     test.add_argument(
         "--max-age",
@@ -147,11 +153,10 @@ def _console() -> Console:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    console = _console()
     with Deployment.from_file(args.config) as deployment:
         backups = _backups(deployment)
         started = time.perf_counter()
-        with meter(console, "backing up") as advance:
+        with meter(output.console(stderr=True), "backing up") as advance:
             manifest = backups.create(
                 deployment.store,
                 incremental_from=args.incremental_from,
@@ -159,15 +164,16 @@ def run_backup(args: argparse.Namespace) -> int:
                 source={"deployment": deployment.spec.name},
             )
         elapsed = time.perf_counter() - started
-    console.print(
+    output.emit(
+        args,
+        {**_row(manifest), "elapsed_s": elapsed},
         f"backup {manifest.backup_id}: {manifest.kind}, {manifest.item_count} items "
-        f"({manifest.changed} written, {manifest.deleted} deleted) in {elapsed:.1f} s"
+        f"({manifest.changed} written, {manifest.deleted} deleted) in {elapsed:.1f} s",
     )
     return 0
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    console = _console()
     with Deployment.from_file(args.config) as deployment:
         store = deployment.store
         fence = store.fence()
@@ -184,24 +190,24 @@ def run_restore(args: argparse.Namespace) -> int:
             )
         backups = _backups(deployment)
         total = sum(m.changed for m in backups.chain(args.backup_id))
-        with meter(console, f"restoring into {region}", total) as advance:
+        with meter(output.console(stderr=True), f"restoring into {region}", total) as advance:
             # The fence refuses the writes if a failover promotes another region meanwhile.
             count = backups.restore(args.backup_id, store, fence=fence, progress=advance)
-    console.print(f"restored backup {args.backup_id} into {region}: {count} items")
+    data = {"backup_id": args.backup_id, "region": region, "items": count}
+    output.emit(args, data, f"restored backup {args.backup_id} into {region}: {count} items")
     return 0
 
 
-def _waiting(console: Console, text: str) -> contextlib.AbstractContextManager[Any]:
-    return console.status(text) if console.is_terminal else contextlib.nullcontext()
-
-
 def run_verify(args: argparse.Namespace) -> int:
-    console = _console()
     with Deployment.from_file(args.config) as deployment, scratch_store() as scratch:
         backups = _backups(deployment)
-        with _waiting(console, f"verifying {args.backup_id}"):
+        with waiting(f"verifying {args.backup_id}"):
             count = backups.verify(args.backup_id, scratch)
-    console.print(f"backup {args.backup_id} verified: {count} items restored and identical")
+    output.emit(
+        args,
+        {"backup_id": args.backup_id, "verified": True, "items": count},
+        f"backup {args.backup_id} verified: {count} items restored and identical",
+    )
     return 0
 
 
@@ -209,7 +215,7 @@ def run_test_restore(args: argparse.Namespace) -> int:
     console = _console()
     with Deployment.from_file(args.config) as deployment, scratch_store() as scratch:
         backups = _backups(deployment)
-        with _waiting(console, "restoring the latest backup into a scratch store"):
+        with waiting("restoring the latest backup into a scratch store"):
             record = backups.test_restore(
                 scratch, backup_id=args.backup_id, sentinel=args.sentinel, max_age_s=args.max_age
             )

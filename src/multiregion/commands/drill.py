@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from multiregion.commands.connection import open_deployment
+from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment
 from multiregion.drill.faults import Fault, ForceDown, ProxyFault, StoreOutage, Together
 from multiregion.drill.report import DrillReport
@@ -56,8 +57,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         epilog=f"faults (docs/drills.md):\n{faults}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", required=True, help="the deployment spec (TOML)")
-    parser.add_argument("--region", help="the region to fail (default: the route's primary)")
+    parser.add_argument(
+        "--config", required=True, metavar="FILE", help="the deployment spec (TOML)"
+    )
+    parser.add_argument(
+        "--region", metavar="REGION", help="the region to fail (default: the route's primary)"
+    )
     parser.add_argument(
         "--fault",
         choices=tuple(FAULTS),
@@ -69,22 +74,37 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="URL",
         help="the fault proxy's control API (default: the one `multiregion faultproxy` announced)",
     )
-    parser.add_argument("--latency", type=float, default=0.2, help="brownout: seconds added")
-    parser.add_argument("--jitter", type=float, default=0.05, help="brownout: +/- seconds")
     parser.add_argument(
-        "--error-rate", type=float, default=0.5, help="brownout: share of requests answered 503"
+        "--latency", type=float, default=0.2, metavar="SECONDS", help="brownout: seconds added"
+    )
+    parser.add_argument(
+        "--jitter", type=float, default=0.05, metavar="SECONDS", help="brownout: +/- seconds"
+    )
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="brownout: share of requests answered 503",
     )
     parser.add_argument(
         "--lease",
         type=float,
         default=DEFAULT_LEASE_S,
+        metavar="SECONDS",
         help="seconds a proxy fault outlives the drill if it dies (dead-man switch)",
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait to recover")
-    parser.add_argument("--steady", type=float, default=3.0, help="seconds of traffic before")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait to recover"
+    )
+    parser.add_argument(
+        "--steady", type=float, default=3.0, metavar="SECONDS", help="traffic before the fault"
+    )
     parser.add_argument("--no-failback", action="store_true", help="stay failed over")
-    parser.add_argument("--svg", help="where to write the timeline (default drill-<time>.svg)")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument(
+        "--svg", metavar="FILE", help="where to write the timeline (default drill-<time>.svg)"
+    )
+    add_json(parser, "the report")
     parser.set_defaults(handler=run_drill)
     faultproxy_command.register(commands)
 

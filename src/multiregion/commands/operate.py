@@ -20,13 +20,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import attrs
 from rich.console import Console
 
+from multiregion.commands import output
 from multiregion.commands.connection import (
     announced_data_plane,
     open_deployment,
     uses_local_router,
 )
+from multiregion.commands.output import add_json
+from multiregion.commands.progress import waiting
 from multiregion.commands.status import collect, render
 from multiregion.deployment import Deployment, load
 from multiregion.errors import AlreadyExists, InvalidInput, Unsupported
@@ -35,7 +39,7 @@ from multiregion.failover.controller import (
     ActivePassiveController,
     Move,
 )
-from multiregion.model import EndpointStatus, HealthState, Route, Weighted
+from multiregion.model import EndpointStatus, HealthState, Plan, Route, Weighted
 from multiregion.planning import describe_policy
 
 EXIT_CHANGES_PENDING = 1
@@ -43,7 +47,7 @@ EXIT_CHANGES_PENDING = 1
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     status = _command(commands, "status", "show routing, health, DNS answer and store state")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(status)
     status.set_defaults(handler=run_status)
 
     plan = _command(commands, "plan", "show what apply would change in the route")
@@ -52,37 +56,51 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help=f"exit {EXIT_CHANGES_PENDING} when changes are pending (0 when none)",
     )
+    add_json(plan, "the changes")
     plan.set_defaults(handler=run_plan)
 
     apply = _command(commands, "apply", "create or update the route as the spec says")
     apply.add_argument("--force", action="store_true", help="go on past the change-safety limits")
+    add_json(apply, "the changes made")
     apply.set_defaults(handler=run_apply)
 
     failover = _command(commands, "failover", "move traffic and writes to another region")
     failover.add_argument("--to", required=True, metavar="REGION", help="the region to activate")
-    failover.add_argument("--reason", default="manual failover", help="logged with the move")
+    failover.add_argument(
+        "--reason", default="manual failover", metavar="TEXT", help="logged with the move"
+    )
     failover.add_argument("--json", action="store_true", help="print the move as JSON")
     failover.set_defaults(handler=run_failover)
 
     failback = _command(commands, "failback", "move traffic and writes back to the primary")
-    failback.add_argument("--reason", default="manual failback", help="logged with the move")
+    failback.add_argument(
+        "--reason", default="manual failback", metavar="TEXT", help="logged with the move"
+    )
     failback.add_argument("--json", action="store_true", help="print the move as JSON")
     failback.set_defaults(handler=run_failback)
 
     drain = _command(commands, "drain", "active-active: send no new traffic to a region")
-    drain.add_argument("--region", required=True)
+    drain.add_argument("--region", required=True, metavar="REGION", help="the region to drain")
+    add_json(drain, "the route's weights after")
     drain.set_defaults(handler=run_drain)
 
     undrain = _command(commands, "undrain", "active-active: send traffic to a region again")
-    undrain.add_argument("--region", required=True)
     undrain.add_argument(
-        "--weight", type=float, default=None, help="its weight (default: the spec's)"
+        "--region", required=True, metavar="REGION", help="the region to send traffic to again"
     )
+    undrain.add_argument(
+        "--weight", type=float, default=None, metavar="N", help="its weight (default: the spec's)"
+    )
+    add_json(undrain, "the route's weights after")
     undrain.set_defaults(handler=run_undrain)
 
     serve = _command(commands, "serve", "run the local router's DNS data plane until Ctrl-C")
     serve.add_argument(
-        "--port", type=int, default=None, help="DNS port (default: the spec's dns_port, or free)"
+        "--port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="DNS port (default: the spec's dns_port, or free)",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -95,28 +113,23 @@ def _command(commands: argparse._SubParsersAction[Any], name: str, text: str) ->
     return parser
 
 
-def _progress() -> Console:
-    """Where spinners go: stderr, so that stdout stays the command's result."""
-    return Console(stderr=True)
-
-
 # --------------------------------------------------------------------------- status, plan, apply
 
 
 def run_status(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=True) as deployment:
-        status = collect(deployment, wait=_progress().status)
+        status = collect(deployment, wait=waiting)
     if args.json:
-        print(json.dumps(status.to_json(), indent=2))
+        output.emit(args, status.to_json(), "")
     else:
-        render(status, Console(soft_wrap=True))
+        render(status, output.console())
     return 0
 
 
 def run_plan(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=False) as deployment:
         plan = deployment.router.plan(deployment.spec.route)
-    print(plan)
+    output.emit(args, _plan_json(plan), str(plan))
     return EXIT_CHANGES_PENDING if args.exit_code and plan else 0
 
 
@@ -125,9 +138,13 @@ def run_apply(args: argparse.Namespace) -> int:
         route = deployment.spec.route
         plan = deployment.router.apply(route, force=args.force)
         expected = deployment.router.expected_failover_s(route)
-    print(f"applied {plan}" if plan else str(plan))
-    print(f"expected failover time: {expected:.1f}s")
+    text = f"{f'applied {plan}' if plan else plan}\nexpected failover time: {expected:.1f}s"
+    output.emit(args, {**_plan_json(plan), "expected_failover_s": expected}, text)
     return 0
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    return {"route": plan.name, "changes": [attrs.asdict(c) for c in plan.changes]}
 
 
 # --------------------------------------------------------------------------- active-passive
@@ -163,7 +180,7 @@ def _unpinned_region(controller: ActivePassiveController) -> str:
 def run_failover(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=False) as deployment:
         controller = _controller(deployment)
-        with _progress().status(f"failing over to {args.to}"):
+        with waiting(f"failing over to {args.to}"):
             move = controller.failover(args.to, args.reason)
     _print_move(move, args.json)
     return 0
@@ -173,7 +190,7 @@ def run_failback(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=False) as deployment:
         controller = _controller(deployment)
         primary = controller.policy.order[0]
-        with _progress().status(f"failing back to {primary} (waiting for it to catch up)"):
+        with waiting(f"failing back to {primary} (waiting for it to catch up)"):
             move = controller.failback(args.reason)
     _print_move(move, args.json)
     return 0
@@ -212,7 +229,7 @@ def run_drain(args: argparse.Namespace) -> int:
         route = ActiveActiveController(deployment.router, deployment.spec.route.name).drain(
             args.region
         )
-    print(f"drained {args.region}: {describe_policy(route.policy)}")
+    _print_weights(args, "drained", route)
     return 0
 
 
@@ -224,8 +241,14 @@ def run_undrain(args: argparse.Namespace) -> int:
         route = ActiveActiveController(deployment.router, deployment.spec.route.name).restore(
             args.region, weight
         )
-    print(f"restored {args.region}: {describe_policy(route.policy)}")
+    _print_weights(args, "restored", route)
     return 0
+
+
+def _print_weights(args: argparse.Namespace, action: str, route: Route) -> None:
+    weights = dict(route.policy.weights) if isinstance(route.policy, Weighted) else {}
+    data = {"action": action, "region": args.region, "route": route.name, "weights": weights}
+    output.emit(args, data, f"{action} {args.region}: {describe_policy(route.policy)}")
 
 
 def _spec_weight(route: Route, region: str) -> float:

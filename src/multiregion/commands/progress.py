@@ -1,8 +1,11 @@
-"""Progress of long commands: a rich bar on a terminal, a plain line every so often otherwise."""
+"""Progress of long commands, always on stderr: a rich bar or spinner on a terminal, plain
+lines otherwise (a CI log shows that a wait started and how long it took)."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -17,6 +20,46 @@ from rich.progress import (
 
 PLAIN_EVERY = 10_000
 """Items between two plain progress lines."""
+
+
+_quiet = False
+
+
+@contextlib.contextmanager
+def quiet(on: bool) -> Iterator[None]:
+    """No plain wait lines while this is on (``multiregion -q``); spinners are not lines."""
+    global _quiet
+    before, _quiet = _quiet, on
+    try:
+        yield
+    finally:
+        _quiet = before
+
+
+SHOW_AFTER_S = 1.0
+"""A plain wait line appears only for a wait longer than this (quick commands stay quiet)."""
+
+
+@contextlib.contextmanager
+def waiting(text: str, console: Console | None = None) -> Iterator[None]:
+    """Shows that a wait of unknown length is going on: a spinner on a terminal; elsewhere a
+    line once it has lasted a second, and one with its duration when it ends."""
+    shown = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    if shown.is_terminal or _quiet:
+        with shown.status(text) if shown.is_terminal else contextlib.nullcontext():
+            yield
+        return
+    started = time.monotonic()
+    announce = threading.Timer(SHOW_AFTER_S, lambda: shown.print(f"{text} ...", markup=False))
+    announce.daemon = True
+    announce.start()
+    try:
+        yield
+    finally:
+        announce.cancel()
+        if time.monotonic() - started >= SHOW_AFTER_S:
+            took = time.monotonic() - started
+            shown.print(f"{text}: done in {took:.1f}s", markup=False)
 
 
 @contextlib.contextmanager

@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 from rich.console import Console
 from rich.prompt import Confirm
 
+from multiregion.commands import output
+from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment
 from multiregion.errors import InvalidInput
 from multiregion.failover.journal import render_timeline, timeline
@@ -34,7 +37,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ("timeline", "show what the journal recorded, with step durations", show_timeline),
     ):
         parser = actions.add_parser(name, help=text, description=text)
-        parser.add_argument("--config", required=True, help="the deployment spec (TOML)")
+        parser.add_argument(
+            "--config", required=True, metavar="FILE", help="the deployment spec (TOML)"
+        )
+        add_json(parser, "the run's outcome" if name != "timeline" else "the timeline's entries")
         if name != "timeline":
             parser.add_argument("--yes", action="store_true", help="grant every approval gate")
             parser.add_argument(
@@ -91,7 +97,7 @@ def _approver(args: argparse.Namespace, console: Console) -> Approver | None:
 
 
 def _drive(args: argparse.Namespace, resume: bool) -> int:
-    console = Console()
+    console = output.console(stderr=args.json)  # with --json, stdout is the result only
     with Deployment.from_file(args.config) as deployment:
         runbook = load_runbook(deployment)
         assert deployment.spec.runbook is not None
@@ -100,8 +106,24 @@ def _drive(args: argparse.Namespace, resume: bool) -> int:
         runbook.notifier = shown if runbook.notifier is None else Broadcast(runbook.notifier, shown)
         start = runbook.resume if resume else runbook.run
         result = start(journal, dry_run=args.dry_run, approve=_approver(args, console))
-    _summarise(result, console)
+    if args.json:
+        output.emit(args, _result_json(result), "")
+    else:
+        _summarise(result, console)
     return 0 if result.ok else EXIT_STOPPED
+
+
+def _result_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "runbook": result.runbook,
+        "outcome": result.outcome,
+        "ok": result.ok,
+        "completed": list(result.completed),
+        "stopped_at": result.stopped_at,
+        "error": result.error,
+        "journal": str(result.journal),
+        "plan": list(result.plan),
+    }
 
 
 def _summarise(result: RunResult, console: Console) -> None:
@@ -126,5 +148,6 @@ def show_timeline(args: argparse.Namespace) -> int:
         spec = deployment.spec.runbook
         if spec is None:
             raise InvalidInput(f"{deployment.spec.source}: runbook", "the spec has no [runbook]")
-        print(render_timeline(timeline(spec.journal)))
+        entries = timeline(spec.journal)
+    output.emit(args, [attrs.asdict(e) for e in entries], render_timeline(entries))
     return 0

@@ -32,7 +32,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="store replication: async loses the last --lag seconds of writes, sync none",
     )
     parser.add_argument(
-        "--lag", type=float, default=0.5, metavar="S", help="async replication lag in seconds"
+        "--lag",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="async replication lag in seconds",
     )
     parser.add_argument("--json", action="store_true", help="print only the report, as JSON")
     parser.set_defaults(handler=run)

@@ -30,9 +30,14 @@ def host_port(value: str) -> tuple[str, int]:
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     text = "run the fault proxy in front of each region's app, for drills (docs/faultproxy.md)"
     parser = commands.add_parser("faultproxy", help=text, description=text)
-    parser.add_argument("--config", required=True, help="the deployment spec (TOML)")
     parser.add_argument(
-        "--app-port", type=int, help="where the apps listen (default: health check port + 10000)"
+        "--config", required=True, metavar="FILE", help="the deployment spec (TOML)"
+    )
+    parser.add_argument(
+        "--app-port",
+        type=int,
+        metavar="PORT",
+        help="where the apps listen (default: health check port + 10000)",
     )
     parser.add_argument(
         "--control",
