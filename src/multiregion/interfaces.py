@@ -70,6 +70,9 @@ class StoreCapabilities:
     majority of the store's voters (or from one strongly consistent record), ``promote`` without
     one raises ``Unavailable`` unless forced, and a write region cut off from the majority
     refuses writes until it can confirm its epoch."""
+    switchover: bool = False
+    """``promote`` with the old write region reachable fences it before catching up from it, so
+    nothing it acknowledged is left behind (RPO 0): controllers need not wait for the lag."""
     divergence_log: bool = False
     """Writes that a promote superseded before they replicated are kept in ``divergence()``
     (for ``reconcile``) instead of vanishing."""
@@ -81,6 +84,10 @@ class BucketCapabilities:
     """``delete(if_match=...)`` is enforced by the service."""
     retention: bool = False
     """``put(retain_until=...)`` makes the object undeletable until then."""
+    legal_hold: bool = False
+    """Writes place a legal hold (S3 Object Lock, Blob, GCS temporary hold; opened with
+    ``legal_hold=True``): delete and overwrite raise ``PreconditionFailed`` until it is
+    released outside the library."""
     native_checksum: str | None = None
     """The checksum the service itself keeps (``sha256``, ``crc32c``, ``md5``), if any."""
 

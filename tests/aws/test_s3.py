@@ -222,3 +222,31 @@ def test_sse_kms_with_a_customer_managed_key_on_every_write(
         stored = raw("s3").head_object(Bucket=bucket.bucket, Key=key)
         assert (stored["ServerSideEncryption"], stored["SSEKMSKeyId"]) == ("aws:kms", key_id)
     assert bucket.get("big") == big.read_bytes()
+
+
+def test_a_legal_hold_on_every_write_keeps_the_object(
+    moto: MotoServer, fresh_name: Callable[[str], str], raw: Callable[..., Any]
+) -> None:
+    with RecordingProxy(moto.url) as proxy:
+        bucket = S3Bucket(
+            bucket=fresh_name("bucket"),
+            create=True,
+            retention=True,
+            legal_hold=True,
+            endpoint_url=proxy.url,
+            **FAST,
+        )
+        assert bucket.capabilities.legal_hold
+        bucket.put("held", b"evidence")
+        [put] = [r for r in proxy.requests if r.method == "PUT" and r.path.endswith("/held")]
+    assert put.headers["x-amz-object-lock-legal-hold"] == "ON"
+    stored = raw("s3").head_object(Bucket=bucket.bucket, Key="held")
+    assert stored["ObjectLockLegalHoldStatus"] == "ON"
+    with pytest.raises(PreconditionFailed, match="legal hold"):
+        bucket.delete("held")
+    with pytest.raises(PreconditionFailed, match="legal hold"):
+        bucket.put("held", b"other")
+    assert bucket.get("held") == b"evidence"
+    with pytest.raises(InvalidInput) as info:
+        S3Bucket(bucket="valid-bucket", legal_hold=True)
+    assert info.value.field == "legal_hold"

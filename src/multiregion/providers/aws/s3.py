@@ -86,6 +86,8 @@ def _is_emulator(endpoint_url: str) -> bool:
 class S3Bucket(BackupBucket):
     """A BackupBucket on one S3 bucket.
 
+    ``legal_hold=True`` (with ``retention=True``) places an Object Lock legal hold on every
+    object written; it stays until released outside the library (``PutObjectLegalHold``).
     ``kms_key_id`` (a KMS key id, alias or ARN) encrypts every object at rest with that
     customer-managed key (SSE-KMS: ``x-amz-server-side-encryption: aws:kms`` on PutObject and
     CreateMultipartUpload); reads need ``kms:Decrypt`` on it, nothing else changes.
@@ -114,6 +116,7 @@ class S3Bucket(BackupBucket):
         read_timeout_s: float = 60.0,
         match_any_on_delete: bool | None = None,
         kms_key_id: str | None = None,
+        legal_hold: bool = False,
     ) -> None:
         self.bucket = _bucket_name(bucket)
         self.kms_key_id = None if kms_key_id is None else validate.key("kms_key_id", kms_key_id)
@@ -126,6 +129,10 @@ class S3Bucket(BackupBucket):
             raise InvalidInput("retention", "must be True or False")
         if not isinstance(create, bool):
             raise InvalidInput("create", "must be True or False")
+        if not isinstance(legal_hold, bool):
+            raise InvalidInput("legal_hold", "must be True or False")
+        if legal_hold and not retention:
+            raise InvalidInput("legal_hold", "needs a bucket with Object Lock (retention=True)")
         if match_any_on_delete is None:
             match_any_on_delete = endpoint_url is None or not _is_emulator(endpoint_url)
         if not isinstance(match_any_on_delete, bool):
@@ -138,7 +145,10 @@ class S3Bucket(BackupBucket):
             read_timeout_s=read_timeout_s,
         )
         self.capabilities = BucketCapabilities(
-            conditional_delete=True, retention=retention, native_checksum="sha256"
+            conditional_delete=True,
+            retention=retention,
+            legal_hold=legal_hold,
+            native_checksum="sha256",
         )
         self._s3 = connection.client(
             "s3", self.region, "bucket", max_pool_connections=max(10, self.concurrency * 2)
@@ -217,6 +227,8 @@ class S3Bucket(BackupBucket):
         if create_only and if_match is not None:
             raise InvalidInput("if_match", "cannot be combined with create_only")
         args: dict[str, Any] = {"Metadata": _metadata(metadata), "ChecksumAlgorithm": "SHA256"}
+        if self.capabilities.legal_hold:
+            args["ObjectLockLegalHoldStatus"] = "ON"
         if self.kms_key_id is not None:
             args["ServerSideEncryption"] = "aws:kms"
             args["SSEKMSKeyId"] = self.kms_key_id
@@ -399,15 +411,23 @@ class S3Bucket(BackupBucket):
             return False
         return True
 
-    def _refuse_retained(self, key: str) -> None:
-        """S3 lets a new version or a delete marker cover a retained version; a backup under
-        retention must stay the object's current content, so the library refuses both."""
-        try:
-            info = self._head(key)
-        except NotFound:
-            return
+    def _refuse_retained(self, key: str) -> ObjectInfo | None:
+        """S3 lets a new version or a delete marker cover a retained or held version; a backup
+        under retention or legal hold must stay the object's current content, so the library
+        refuses both. Returns what it read (None for no object)."""
+        with translated("HeadObject"):
+            try:
+                response = self._s3.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                    return None
+                raise
+        info = self._info(key, response)
         if info.retain_until is not None and info.retain_until > time.time():
             raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+        if response.get("ObjectLockLegalHoldStatus") == "ON":
+            raise PreconditionFailed(f"{key} is under a legal hold")
+        return info
 
     def head(self, key: str) -> ObjectInfo:
         return self._head(validate.key("key", key))
@@ -468,9 +488,9 @@ class S3Bucket(BackupBucket):
         key = validate.key("key", key)
         condition = "*" if if_match is None else validate.version("if_match", if_match)
         if self.capabilities.retention or (if_match is None and not self.match_any_on_delete):
-            info = self._head(key)
-            if info.retain_until is not None and info.retain_until > time.time():
-                raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+            info = self._refuse_retained(key)
+            if info is None:
+                raise NotFound(f"{key} does not exist")
             if if_match is None:
                 condition = info.version
         with translated("DeleteObject"):
