@@ -3,17 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BASE_STAMP := $(VENV)/.installed-base
 EMULATORS := emulators/node_modules/.installed
 
-.PHONY: demo test install emulators lint typecheck unit bench clean
+.PHONY: demo test install emulators lint typecheck unit bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The demo needs the package alone (attrs, cattrs, dnslib, rich): no cloud SDK, no test tools.
+$(BASE_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# Everything the tests, linters and emulator runs need; it includes the base install.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(BASE_STAMP)
 
 install: $(STAMP)
 
@@ -26,8 +33,12 @@ $(EMULATORS): emulators/package.json emulators/package-lock.json
 
 emulators: $(EMULATORS)
 
-demo: install
+demo: $(BASE_STAMP)
 	$(BIN)/multiregion demo
+
+# The spec's JSON Schema, shipped for editors, regenerated from the model after a change.
+schema: install
+	$(BIN)/multiregion validate --schema > src/multiregion/deployment.schema.json
 
 lint: install
 	$(BIN)/ruff check src tests benches examples
