@@ -204,6 +204,7 @@ def test_immutability_and_legal_hold_are_sent_as_the_rest_api_says(azurite: Azur
     with RecordingProxy(azurite.url) as proxy:
         bucket = _through(proxy, retention=True, legal_hold=True)
         assert bucket.capabilities.retention
+        assert bucket.capabilities.legal_hold
         proxy.clear()
         info = bucket.put("small", b"x", retain_until=until)
         bucket.put("big", os.urandom(2 * BLOCK + 1), retain_until=until)

@@ -118,7 +118,10 @@ class BlobBucket(BackupBucket):
         else:
             auth = token_credential(credential)
         self.capabilities = BucketCapabilities(
-            conditional_delete=True, retention=retention, native_checksum=None
+            conditional_delete=True,
+            retention=retention,
+            legal_hold=legal_hold,
+            native_checksum=None,
         )
         self._service = BlobServiceClient(
             self._account_url,
@@ -145,9 +148,11 @@ class BlobBucket(BackupBucket):
 
     def head(self, key: str) -> ObjectInfo:
         key = _key(key)
+        return _info(key, self._properties(key))
+
+    def _properties(self, key: str) -> BlobProperties:
         with translated(f"head {key!r}"):
-            properties = self._blob(key).get_blob_properties()
-        return _info(key, properties)
+            return self._blob(key).get_blob_properties()
 
     def get(self, key: str) -> bytes:
         key = _key(key)
@@ -363,16 +368,16 @@ class BlobBucket(BackupBucket):
 
     def _admit(self, key: str, create_only: bool, if_match: str | None) -> None:
         try:
-            current = self.head(key)
+            properties = self._properties(key)
         except NotFound:
             if if_match is not None:
                 raise PreconditionFailed(f"{key}: if_match given but no object is stored") from None
             return
         if create_only:
             raise AlreadyExists(f"{key}: an object is already stored")
-        if if_match is not None and current.version != if_match:
+        if if_match is not None and _etag(properties.etag) != if_match:
             raise PreconditionFailed(f"{key}: stored version differs from if_match")
-        _refuse_retained(current)
+        _refuse_retained(key, properties)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         """One Delete Blob; on a container with immutability, a HEAD first: Azure refuses to
@@ -381,7 +386,7 @@ class BlobBucket(BackupBucket):
         key = _key(key)
         validate.write_conditions(False, if_match)
         if self.capabilities.retention:
-            _refuse_retained(self.head(key))
+            _refuse_retained(key, self._properties(key))
         conditions: dict[str, Any] = {}
         if if_match is not None:
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
@@ -457,9 +462,14 @@ def _info(key: str, properties: BlobProperties) -> ObjectInfo:
     )
 
 
-def _refuse_retained(info: ObjectInfo) -> None:
+def _refuse_retained(key: str, properties: BlobProperties) -> None:
+    """Azure refuses to overwrite or delete a blob under an immutability policy or a legal hold
+    with 409 (a conflict to the SDK); the library says ``PreconditionFailed`` first."""
+    info = _info(key, properties)
     if info.retain_until is not None and info.retain_until > time.time():
-        raise PreconditionFailed(f"{info.key} is under retention until {info.retain_until:.0f}")
+        raise PreconditionFailed(f"{key} is under retention until {info.retain_until:.0f}")
+    if getattr(properties, "has_legal_hold", False):
+        raise PreconditionFailed(f"{key} is under a legal hold")
 
 
 def _to_azure(name: str) -> str:
