@@ -194,3 +194,79 @@ def test_active_active_drain_and_restore(
     assert seen == {("a",), ("b",)}
     with pytest.raises(InvalidInput):
         ActivePassiveController(router, NAME, health=dict)
+
+
+# ------------------------------------------------------------------ switchover and guard rails
+
+
+def _fixed(states: dict[str, HealthState]) -> Callable[[], dict[str, HealthState]]:
+    return lambda: states
+
+
+HEALTHY = {"region-a": HealthState.HEALTHY, "region-b": HealthState.HEALTHY}
+
+
+def test_a_planned_failover_with_a_healthy_primary_loses_nothing(
+    endpoints: list[LoopbackEndpoint], router: LocalRouter, tmp_path: Path
+) -> None:
+    router.apply(failover_route(endpoints))
+    with LocalStore(
+        tmp_path / "slow", ["region-a", "region-b"], lag_s=0.5, witness="region-w"
+    ) as store:
+        controller = ActivePassiveController(router, NAME, health=_fixed(HEALTHY), store=store)
+        written = [store.put(f"order/{n:03d}", {"n": n}) for n in range(120)]
+        move = controller.failover("region-b")
+        assert move.graceful
+        held = {item.key: item.version for item in store.scan("order/", region="region-b")}
+        assert held == {item.key: item.version for item in written}
+        assert store.divergence() == []
+
+
+def test_a_failover_refuses_an_unhealthy_target_unless_forced(
+    endpoints: list[LoopbackEndpoint], router: LocalRouter, store: LocalStore
+) -> None:
+    router.apply(failover_route(endpoints))
+    sick = {"region-a": HealthState.HEALTHY, "region-b": HealthState.UNHEALTHY}
+    controller = ActivePassiveController(router, NAME, health=_fixed(sick), store=store)
+    with pytest.raises(PreconditionFailed, match=r"report region-b unhealthy.*--force"):
+        controller.failover("region-b")
+    assert store.write_region == "region-a"
+    assert router.endpoint_status(NAME) == {"a": EndpointStatus.AUTO, "b": EndpointStatus.AUTO}
+    move = controller.failover("region-b", force=True)
+    assert store.write_region == "region-b"
+    assert len(move.overridden) == 1
+
+
+def test_a_failover_refuses_a_target_lagging_past_the_rpo_objective(
+    endpoints: list[LoopbackEndpoint], router: LocalRouter, tmp_path: Path
+) -> None:
+    router.apply(failover_route(endpoints))
+    with LocalStore(
+        tmp_path / "lagging", ["region-a", "region-b"], replicate=False, witness="region-w"
+    ) as store:
+        controller = ActivePassiveController(
+            router, NAME, health=_fixed(HEALTHY), store=store, rpo_s=0.05
+        )
+        store.put("k", {"n": 1})
+        time.sleep(0.1)
+        with pytest.raises(PreconditionFailed, match="behind, more than the RPO objective"):
+            controller.failover("region-b")
+        assert controller.failover("region-b", force=True).overridden
+
+
+def test_a_failover_with_the_primary_gone_says_what_it_left_behind(
+    endpoints: list[LoopbackEndpoint], router: LocalRouter, tmp_path: Path
+) -> None:
+    router.apply(failover_route(endpoints))
+    with LocalStore(
+        tmp_path / "gone", ["region-a", "region-b"], replicate=False, witness="region-w"
+    ) as store:
+        controller = ActivePassiveController(router, NAME, health=_fixed(HEALTHY), store=store)
+        store.put("unreplicated", {"n": 1})
+        store.fail_region("region-a")
+        move = controller.failover("region-b")
+        assert not move.graceful
+        assert "divergence log" in move.notes[0]
+        store.heal_region("region-a")
+        store.settle()
+        assert [w.key for w in store.divergence()] == ["unreplicated"]

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "multiregion.demo.command",
     "multiregion.commands.validate",
     "multiregion.commands.operate",
+    "multiregion.commands.reconcile",
     "multiregion.commands.backup",
     "multiregion.commands.runbook",
     "multiregion.commands.drill",

@@ -70,6 +70,9 @@ class StoreCapabilities:
     majority of the store's voters (or from one strongly consistent record), ``promote`` without
     one raises ``Unavailable`` unless forced, and a write region cut off from the majority
     refuses writes until it can confirm its epoch."""
+    switchover: bool = False
+    """``promote`` with the old write region reachable fences it before catching up from it, so
+    nothing it acknowledged is left behind (RPO 0): controllers need not wait for the lag."""
     divergence_log: bool = False
     """Writes that a promote superseded before they replicated are kept in ``divergence()``
     (for ``reconcile``) instead of vanishing."""

@@ -96,7 +96,7 @@ def test_local_active_passive_example_end_to_end(active_passive: Path, run: Run)
 
         moved = run("failover", "--config", config, "--to", "region-b", "--reason", "drill")
         assert moved.code == 0
-        assert f"failover region-a -> region-b: fence epoch {epoch + 1}" in moved.out
+        assert f"failover region-a -> region-b: fence epoch {epoch + 1}, switchover" in moved.out
         assert "(drill)" in moved.out
 
         after = run("status", "--config", config, "--json").json()
@@ -113,6 +113,8 @@ def test_local_active_passive_example_end_to_end(active_passive: Path, run: Run)
         move = back.json()
         assert (move["action"], move["from"], move["to"]) == ("failback", "region-b", "region-a")
         assert move["fence_epoch"] == epoch + 2
+        assert move["graceful"] is True
+        assert move["overridden"] == []
 
         final = run("status", "--config", config, "--json").json()
         assert final["store"]["write_region"] == "region-a"

@@ -104,12 +104,23 @@ def test_without_a_store_the_active_region_is_the_one_not_pinned_down(
     config = str(path)
     assert run("apply", "--config", config).code == 0
 
-    moved = run("failover", "--config", config, "--to", "region-b")
-    assert "failover region-a -> region-b: no store" in moved.out
-    again = run("failover", "--config", config, "--to", "region-b")
+    # No app serves here, so region-b's checks fail: the move needs --force, and says so.
+    refused = run("failover", "--config", config, "--to", "region-b")
+    assert refused.code == 2
+    assert "its health checks report region-b unhealthy" in refused.err
+    assert "--force" in refused.err
+    moved = run("failover", "--config", config, "--to", "region-b", "--force", "--json")
+    assert moved.code == 0
+    assert moved.json()["overridden"] == [
+        "its health checks report region-b unhealthy, so traffic and writes would go to a "
+        "region that fails them"
+    ]
+    again = run("failover", "--config", config, "--to", "region-b", "--force")
     assert again.code == 2
     assert "'region-b' is already the active region" in again.err
-    assert "failback region-b -> region-a" in run("failback", "--config", config).out
+    back = run("failback", "--config", config, "--force")
+    assert "failback region-b -> region-a: no store" in back.out
+    assert "forced past a guard rail" in back.out
 
 
 def test_serve_is_refused_for_a_cloud_router(run: Run) -> None:

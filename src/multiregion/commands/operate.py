@@ -15,7 +15,6 @@ import argparse
 import json
 import signal
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,7 +30,7 @@ from multiregion.commands.connection import (
 )
 from multiregion.commands.output import add_json
 from multiregion.commands.progress import waiting
-from multiregion.commands.status import collect, render
+from multiregion.commands.status import collect, region_health, render
 from multiregion.deployment import Deployment, load
 from multiregion.errors import AlreadyExists, InvalidInput, Unsupported
 from multiregion.failover.controller import (
@@ -70,6 +69,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--reason", default="manual failover", metavar="TEXT", help="logged with the move"
     )
     failover.add_argument("--json", action="store_true", help="print the move as JSON")
+    failover.add_argument(
+        "--force",
+        action="store_true",
+        help="move even to a region its checks call unhealthy, or that lags more than the RPO "
+        "objective, or without a majority of the store's voters (recorded)",
+    )
     failover.set_defaults(handler=run_failover)
 
     failback = _command(commands, "failback", "move traffic and writes back to the primary")
@@ -77,6 +82,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--reason", default="manual failback", metavar="TEXT", help="logged with the move"
     )
     failback.add_argument("--json", action="store_true", help="print the move as JSON")
+    failback.add_argument(
+        "--force",
+        action="store_true",
+        help="move even to a region its checks call unhealthy, or that lags more than the RPO "
+        "objective, or without a majority of the store's voters (recorded)",
+    )
     failback.set_defaults(handler=run_failback)
 
     drain = _command(commands, "drain", "active-active: send no new traffic to a region")
@@ -150,16 +161,25 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
 # --------------------------------------------------------------------------- active-passive
 
 
-def _manual_only() -> Mapping[str, HealthState]:
-    """The controller's health source: manual moves read none (``step`` is never called)."""
-    return {}
-
-
 def _controller(deployment: Deployment) -> ActivePassiveController:
-    """A controller whose active region is the store's write region, as nothing else is kept."""
+    """A controller whose active region is the store's write region, as nothing else is kept.
+
+    Its health source reads the checks once, when a guard rail asks, as ``status`` does.
+    """
     store = deployment.store if deployment.spec.settings["store"] else None
+    read: dict[str, HealthState] = {}
+
+    def health() -> dict[str, HealthState]:
+        if not read:
+            read.update(region_health(deployment, waiting))
+        return read
+
     controller = ActivePassiveController(
-        deployment.router, deployment.spec.route.name, health=_manual_only, store=store
+        deployment.router,
+        deployment.spec.route.name,
+        health=health,
+        store=store,
+        rpo_s=deployment.spec.objectives.rpo_s,
     )
     if store is None:
         controller.policy.moved(_unpinned_region(controller))
@@ -178,20 +198,20 @@ def _unpinned_region(controller: ActivePassiveController) -> str:
 
 
 def run_failover(args: argparse.Namespace) -> int:
-    with open_deployment(args.config, needs_dns=False) as deployment:
+    with open_deployment(args.config, needs_dns=True) as deployment:
         controller = _controller(deployment)
         with waiting(f"failing over to {args.to}"):
-            move = controller.failover(args.to, args.reason)
+            move = controller.failover(args.to, args.reason, force=args.force)
     _print_move(move, args.json)
     return 0
 
 
 def run_failback(args: argparse.Namespace) -> int:
-    with open_deployment(args.config, needs_dns=False) as deployment:
+    with open_deployment(args.config, needs_dns=True) as deployment:
         controller = _controller(deployment)
         primary = controller.policy.order[0]
-        with waiting(f"failing back to {primary} (waiting for it to catch up)"):
-            move = controller.failback(args.reason)
+        with waiting(f"failing back to {primary} (fencing {controller.active}, catching up)"):
+            move = controller.failback(args.reason, force=args.force)
     _print_move(move, args.json)
     return 0
 
@@ -206,15 +226,26 @@ def _print_move(move: Move, as_json: bool) -> None:
             "to": decision.to_region,
             "reason": decision.reason,
             "fence_epoch": epoch,
+            "fence_forced": move.fence is not None and move.fence.forced,
+            "graceful": move.graceful,
+            "overridden": list(move.overridden),
+            "notes": list(move.notes),
             "duration_s": move.duration_s,
         }
         print(json.dumps(data, indent=2))
         return
     fence = "no store" if epoch is None else f"fence epoch {epoch}"
+    kind = "switchover, nothing left behind" if move.graceful else "failover"
     print(
-        f"{decision.action} {decision.from_region} -> {decision.to_region}: {fence}, "
+        f"{decision.action} {decision.from_region} -> {decision.to_region}: {fence}, {kind}, "
         f"{move.duration_s:.2f}s ({decision.reason})"
     )
+    if move.fence is not None and move.fence.forced:
+        print("FORCED: promoted without a majority of the store's voters (recorded)")
+    for text in move.overridden:
+        print(f"forced past a guard rail: {text}")
+    for text in move.notes:
+        print(text)
     if decision.action == "failover":
         print(f"{decision.from_region} is pinned out of DNS until failback")
     else:

@@ -43,6 +43,11 @@ class StoreStatus:
     write_region: str | None = None
     fence_epoch: int | None = None
     replication_lag_s: Mapping[str, float | None] | None = attrs.field(default=None, hash=False)
+    fence_forced: bool = False
+    """The current epoch came from a forced promote, without a majority of the voters."""
+    divergent_writes: int | None = None
+    """Writes a promote superseded before they replicated, not yet reconciled (None where the
+    store keeps no divergence log)."""
     """Seconds each region lags (None where unreadable); None when the store cannot measure."""
     error: str | None = None
 
@@ -153,6 +158,19 @@ def _health(
     return found
 
 
+def region_health(deployment: Deployment, wait: Wait) -> dict[str, HealthState]:
+    """Health per region of the applied route (a region is as unhealthy as its worst endpoint)."""
+    route = deployment.router.get(deployment.spec.route.name)
+    found = _health(deployment, deployment.router, route, wait)
+    states: dict[str, HealthState] = {}
+    for endpoint in route.endpoints:
+        verdict = found.get(endpoint.name)
+        state = HealthState.UNKNOWN if verdict is None else verdict.state
+        if states.get(endpoint.region) is not HealthState.UNHEALTHY:
+            states[endpoint.region] = state
+    return states
+
+
 def _undecided(route: Route, health: Mapping[str, EndpointHealth]) -> bool:
     """Some endpoint has no verdict yet (none published, or still UNKNOWN)."""
     return any(
@@ -199,7 +217,17 @@ def _store(deployment: Deployment) -> StoreStatus | None:
                 lag[region] = store.replication_lag(region)
             except MultiregionError:
                 lag[region] = None
-    return StoreStatus(write_region=fence.region, fence_epoch=fence.epoch, replication_lag_s=lag)
+    divergent = None
+    if store.capabilities.divergence_log:
+        with contextlib.suppress(MultiregionError):
+            divergent = len(store.divergence())
+    return StoreStatus(
+        write_region=fence.region,
+        fence_epoch=fence.epoch,
+        replication_lag_s=lag,
+        fence_forced=fence.forced,
+        divergent_writes=divergent,
+    )
 
 
 def _dns(deployment: Deployment, router: TrafficRouter) -> str | None:
@@ -271,6 +299,16 @@ def _render_store(store: StoreStatus, console: Console) -> None:
         )
         line += f"; replication lag: {lags}"
     console.print(line)
+    if store.fence_forced:
+        console.print(
+            "[red]the current epoch was FORCED (promoted without a majority of the store's "
+            "voters): another promote may have issued the same epoch[/]"
+        )
+    if store.divergent_writes:
+        console.print(
+            f"[yellow]{store.divergent_writes} divergent writes[/] (accepted by a write region "
+            "that a promote replaced before they replicated): multiregion reconcile"
+        )
 
 
 def _styled(text: str, colours: Mapping[str, str]) -> str:

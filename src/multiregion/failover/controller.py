@@ -17,7 +17,13 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from multiregion import validate
-from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unsupported
+from multiregion.errors import (
+    InvalidInput,
+    MultiregionError,
+    NotFound,
+    PreconditionFailed,
+    Unsupported,
+)
 from multiregion.failover.decision import ActivePassivePolicy, Decision
 from multiregion.interfaces import HealthProbe, ReplicatedStore, TrafficRouter
 from multiregion.model import (
@@ -32,6 +38,9 @@ from multiregion.model import (
 
 logger = logging.getLogger("multiregion.failover")
 
+_REACHABILITY_KEY = "multiregion/reachability"
+"""Read, never written: a pinned read of it tells whether a region's replica answers."""
+
 HealthSource = Callable[[], Mapping[str, HealthState]]
 """Health per region, as the controller should see it now."""
 
@@ -43,6 +52,11 @@ class Move:
     decision: Decision
     fence: FencingToken | None
     duration_s: float
+    graceful: bool = False
+    """A switchover: the region left was reachable, fenced and caught up first (RPO 0)."""
+    overridden: tuple[str, ...] = ()
+    """Guard rails that ``force`` overrode, each saying what it costs."""
+    notes: tuple[str, ...] = ()
 
 
 def probe_health(probe: HealthProbe, route: Route) -> HealthSource:
@@ -86,12 +100,14 @@ class ActivePassiveController:
         failback: str = "manual",
         failback_after: int = 3,
         catch_up_s: float = 10.0,
+        rpo_s: float | None = None,
     ) -> None:
         route = router.get(route_name)
         if not isinstance(route.policy, Failover):
             raise InvalidInput("route.policy", "an active-passive controller needs Failover")
         self.router, self.route, self.store, self._health = router, route, store, health
         self.catch_up_s = validate.finite_non_negative("catch_up_s", catch_up_s)
+        self.rpo_s = None if rpo_s is None else validate.finite_non_negative("rpo_s", rpo_s)
         regions = [route.endpoint(name).region for name in route.policy.order]
         active = store.write_region if store is not None else regions[0]
         if active not in regions:
@@ -115,11 +131,17 @@ class ActivePassiveController:
         decision = self.policy.observe(self._health(), at)
         return None if decision is None else self._carry_out(decision)
 
-    def failover(self, to_region: str, reason: str = "manual failover") -> Move:
-        return self._manual("failover", to_region, reason)
+    def failover(
+        self, to_region: str, reason: str = "manual failover", *, force: bool = False
+    ) -> Move:
+        """Move traffic and writes to ``to_region``: a switchover (RPO 0) when the region left
+        is reachable, else a failover that leaves its unreplicated writes to the divergence
+        log. Refuses a target its health checks call unhealthy, or that lags more than the RPO
+        objective, unless ``force``."""
+        return self._manual("failover", to_region, reason, force)
 
-    def failback(self, reason: str = "manual failback") -> Move:
-        return self._manual("failback", self.policy.order[0], reason)
+    def failback(self, reason: str = "manual failback", *, force: bool = False) -> Move:
+        return self._manual("failback", self.policy.order[0], reason, force)
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` until ``stop`` is set; a failed step is logged, not fatal."""
@@ -130,19 +152,66 @@ class ActivePassiveController:
             except MultiregionError as exc:
                 logger.error("controller step failed: %s", exc)
 
-    def _manual(self, action: str, to_region: str, reason: str) -> Move:
+    def _manual(self, action: str, to_region: str, reason: str, force: bool) -> Move:
+        validate.flag("force", force)
         if to_region not in self.policy.order:
             raise InvalidInput("to_region", f"{to_region!r} is not one of {self.policy.order}")
         if to_region == self.active:
             raise InvalidInput("to_region", f"{to_region!r} is already the active region")
+        overridden = self._guard_rails(to_region, force)
         decision = Decision(action, self.active, to_region, reason, time.time())  # type: ignore[arg-type]
+        move = self._carry_out(decision, force=force)
         self.policy.moved(to_region)
-        return self._carry_out(decision)
+        if overridden:
+            move = attrs.evolve(move, overridden=overridden)
+            self.moves[-1] = move
+        return move
+
+    def _guard_rails(self, target: str, force: bool) -> tuple[str, ...]:
+        """What is wrong with moving writes to ``target``; raises unless ``force``."""
+        problems = []
+        if self._health().get(target) is HealthState.UNHEALTHY:
+            problems.append(
+                f"its health checks report {target} unhealthy, so traffic and writes would go "
+                "to a region that fails them"
+            )
+        lag = self._lag(target)
+        if lag is not None and self.rpo_s is not None and lag > self.rpo_s:
+            problems.append(
+                f"{target} is {lag:.1f}s behind, more than the RPO objective of {self.rpo_s:g}s: "
+                f"up to {lag:.1f}s of acknowledged writes could be left behind"
+            )
+        if problems and not force:
+            raise PreconditionFailed(
+                f"refusing to move the write region to {target}: {'; '.join(problems)}. "
+                "--force (force=True) moves anyway, at that cost."
+            )
+        return tuple(problems)
+
+    def _lag(self, region: str) -> float | None:
+        if self.store is None or not self.store.capabilities.replication_lag:
+            return None
+        try:
+            return self.store.replication_lag(region)
+        except MultiregionError:
+            return None
+
+    def _reachable(self, region: str) -> bool:
+        """The store answers for ``region``'s replica (a pinned read; absent keys are fine)."""
+        if self.store is None or not self.store.capabilities.pinned_reads:
+            return False
+        try:
+            self.store.get(_REACHABILITY_KEY, region=region)
+        except NotFound:
+            return True
+        except MultiregionError:
+            return False
+        return True
 
     def _endpoints_in(self, region: str) -> list[str]:
         return [e.name for e in self.route.endpoints if e.region == region]
 
-    def _carry_out(self, decision: Decision) -> Move:
+    def _carry_out(self, decision: Decision, *, force: bool = False) -> Move:
         started = time.monotonic()
         logger.warning(
             "%s %s -> %s: %s",
@@ -151,12 +220,26 @@ class ActivePassiveController:
             decision.to_region,
             decision.reason,
         )
-        if decision.action == "failback":
-            self._wait_for_catch_up(decision.to_region)
-        fence = None
+        fence, graceful, notes = None, False, []
         if self.store is not None:
-            fence = self.store.promote(decision.to_region)
-            logger.warning("store write region is %s, fence epoch %d", fence.region, fence.epoch)
+            graceful = self._reachable(decision.from_region)
+            if graceful and not self.store.capabilities.switchover:
+                self._wait_for_catch_up(decision.to_region, force)
+            elif not graceful:
+                notes.append(
+                    f"{decision.from_region} was unreachable: writes it acknowledged and had not "
+                    "replicated are in no other region; they appear in the divergence log "
+                    "(multiregion reconcile) once it is back"
+                )
+            fence = self.store.promote(decision.to_region, force=force)
+            logger.warning(
+                "store write region is %s, fence epoch %d%s",
+                fence.region,
+                fence.epoch,
+                " (FORCED: promoted without a majority of the store's voters)"
+                if fence.forced
+                else "",
+            )
         for name in self._endpoints_in(decision.to_region):
             self.router.set_endpoint_status(self.route.name, name, EndpointStatus.AUTO)
         # A failed region is pinned out until a deliberate failback, so that a flapping region
@@ -164,12 +247,13 @@ class ActivePassiveController:
         left = EndpointStatus.DOWN if decision.action == "failover" else EndpointStatus.AUTO
         for name in self._endpoints_in(decision.from_region):
             self.router.set_endpoint_status(self.route.name, name, left)
-        move = Move(decision, fence, time.monotonic() - started)
+        move = Move(decision, fence, time.monotonic() - started, graceful, notes=tuple(notes))
         self.moves.append(move)
         return move
 
-    def _wait_for_catch_up(self, region: str) -> None:
-        """Before writes move back, let the returning region receive what it missed."""
+    def _wait_for_catch_up(self, region: str, force: bool) -> None:
+        """A switchover on a store whose promote does not catch up by itself: wait until the
+        new write region has everything, or give up (unless forced) before anything moved."""
         if self.store is None or not self.store.capabilities.replication_lag:
             return
         deadline = time.monotonic() + self.catch_up_s
@@ -178,10 +262,17 @@ class ActivePassiveController:
                 lag = self.store.replication_lag(region)
             except (Unsupported, NotFound):
                 return
-            if lag == 0 or time.monotonic() > deadline:
-                if lag:
-                    logger.warning("failing back with %s still %.2fs behind", region, lag)
+            if lag == 0:
                 return
+            if time.monotonic() > deadline:
+                if force:
+                    logger.warning("moving to %s forced while it is %.2fs behind", region, lag)
+                    return
+                raise PreconditionFailed(
+                    f"switchover aborted: {region} is still {lag:.2f}s behind after "
+                    f"{self.catch_up_s:g}s; nothing moved (--force moves anyway and leaves the "
+                    "rest to the divergence log)"
+                )
             time.sleep(0.05)
 
 

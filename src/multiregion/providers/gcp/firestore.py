@@ -155,6 +155,7 @@ class FirestoreStore(ReplicatedStore):
             max_batch=MAX_BATCH,
             # One logical database: the meta document is read in every write's transaction.
             partition_safe_fencing=True,
+            switchover=True,
         )
         self._db = firestore.Client(
             project=self.project,

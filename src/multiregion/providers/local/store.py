@@ -113,6 +113,7 @@ class LocalStore(ReplicatedStore):
             max_item_bytes=MAX_ITEM_BYTES,
             max_batch=MAX_BATCH,
             partition_safe_fencing=True,
+            switchover=True,
             divergence_log=True,
         )
         self._root = Path(path)
