@@ -280,9 +280,18 @@ def test_resume_without_a_journal_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing.jsonl").exists()
 
 
+def test_a_missing_journal_folder_is_created(tmp_path: Path) -> None:
+    journal = tmp_path / "fresh" / "deployment" / "runbook.jsonl"
+    Runbook("r", [Step("one", counting(tmp_path, "one"))]).run(journal)
+    assert "one" in {r.step for r in read_records(journal)}
+    assert counts(tmp_path) == {"one": 1}
+
+
 def test_bad_input_is_refused_naming_the_field(tmp_path: Path) -> None:
     def noop(_ctx: RunContext) -> None:
         return None
+
+    (tmp_path / "file").write_text("")  # a journal folder that cannot be made
 
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: Step("", noop), "step.name"),
@@ -296,7 +305,7 @@ def test_bad_input_is_refused_naming_the_field(tmp_path: Path) -> None:
         (lambda: Runbook("r", [Step("x", noop)], status_every_s=0), "status_every_s"),
         (lambda: Runbook("r", [Step("x", noop)], notify=object()), "notify"),  # type: ignore[arg-type]
         (lambda: Runbook("r", [Step("x", noop)]).run(tmp_path / "j", approve=1), "approve"),  # type: ignore[arg-type]
-        (lambda: Runbook("r", [Step("x", noop)]).run(tmp_path / "no" / "j"), "journal_path"),
+        (lambda: Runbook("r", [Step("x", noop)]).run(tmp_path / "file" / "j"), "journal_path"),
     ]
     for build, field in cases:
         with pytest.raises(InvalidInput) as caught:

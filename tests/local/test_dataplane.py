@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
+from multiregion.commands.connection import announced_data_plane
 from multiregion.errors import CorruptData, InvalidInput, Unavailable
 from multiregion.model import (
     Endpoint,
@@ -283,6 +284,29 @@ def test_serve_runs_in_another_process_until_terminated(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_an_announcement_is_trusted_only_from_its_process_with_its_nonce(tmp_path: Path) -> None:
+    settings = {"state_dir": str(tmp_path / "a")}
+    announcement = tmp_path / "a" / "dataplane.json"
+    with LocalDataPlane(tmp_path / "a") as genuine:
+        assert announced_data_plane(settings) == ("127.0.0.1", genuine.port)
+        port, left_behind = genuine.port, announcement.read_text()
+    announcement.write_text(left_behind)  # as a data plane killed before it could withdraw
+    with LocalDataPlane(tmp_path / "b", port=port):  # another DNS server on that port now
+        assert announced_data_plane(settings) is None
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with LocalDataPlane(tmp_path / "c") as other:
+        right = json.loads((tmp_path / "c" / "dataplane.json").read_text())
+        announcement.write_text(json.dumps({**right, "pid": gone.pid}))  # its process is gone
+        assert announced_data_plane(settings) is None
+        announcement.write_text(json.dumps({**right, "started": "0"}))  # a reused pid
+        assert announced_data_plane(settings) is None
+        announcement.write_text(json.dumps(right))
+        assert announced_data_plane(settings) == ("127.0.0.1", other.port)
+    assert not (tmp_path / "c" / "dataplane.json").exists()
+    assert announcement.exists()  # closing withdraws only its own announcement
 
 
 def test_resolve_without_a_data_plane_is_unavailable(tmp_path: Path) -> None:

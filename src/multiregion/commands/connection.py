@@ -3,7 +3,8 @@
 The local router's DNS server (its data plane) must outlive a command for clients to use it:
 ``multiregion serve`` runs one and announces where it listens in the router's state directory.
 A command that needs DNS answers or health (``status``) uses the announced data plane when it
-answers, and otherwise serves one itself for the command's own duration. Commands that only
+is still the one announced (its process runs and it answers with the announcement's nonce),
+and otherwise serves one itself for the command's own duration. Commands that only
 change routing state (``apply``, ``failover``, ``drain``...) write files and never start one.
 A spec that sets ``serve`` in its ``[router]`` table decides for itself. Cloud routers have
 no data plane of ours: the cloud's DNS is it.
@@ -17,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from dnslib import DNSError, DNSRecord
+from dnslib import QTYPE, DNSError, DNSRecord
 
 from multiregion.deployment import Deployment, DeploymentSpec, load
 from multiregion.errors import MultiregionError
 
-LIVENESS_NAME = "data-plane.liveness.invalid"
-"""Asked of an announced data plane to see that it answers (NXDOMAIN is an answer)."""
 LIVENESS_TIMEOUT_S = 0.5
 
 
@@ -34,20 +33,24 @@ def uses_local_router(spec: DeploymentSpec) -> bool:
 def announced_data_plane(router_settings: Mapping[str, Any]) -> tuple[str, int] | None:
     """Where a data plane serving the local router's state directory answers, if one does.
 
-    An announcement left behind by a killed data plane does not answer, and counts as none.
+    An announcement left behind by a killed data plane counts as none, even when another DNS
+    server (or another state directory's data plane) listens on its port now: its process must
+    still run and whatever answers must know the announcement's nonce.
     """
-    from multiregion.providers.local.routing_state import RoutingState
+    from multiregion.providers.local.routing_state import Announcement, RoutingState
 
     state_dir = router_settings.get("state_dir")
     if not isinstance(state_dir, str) or not state_dir:
         return None  # the router itself will say what is wrong with its settings
     try:
-        announced = RoutingState(state_dir).advertised()
+        announced: Announcement | None = RoutingState(state_dir).announcement()
     except MultiregionError:
         return None
-    if announced is None or not _answers(*announced):
+    if announced is None or not announced.nonce or not announced.process_alive():
         return None
-    return announced
+    if _nonce_at(announced.host, announced.port) != announced.nonce:
+        return None
+    return announced.host, announced.port
 
 
 def open_deployment(config: str | Path, *, needs_dns: bool) -> Deployment:
@@ -72,9 +75,12 @@ def serves_itself(deployment: Deployment) -> bool:
     )
 
 
-def _answers(host: str, port: int) -> bool:
-    """Whether a DNS server answers at ``host:port`` (a connected socket: refusals are quick)."""
-    question = DNSRecord.question(LIVENESS_NAME)
+def _nonce_at(host: str, port: int) -> str | None:
+    """The nonce the DNS server at ``host:port`` answers with, if any (a connected socket:
+    refusals are quick)."""
+    from multiregion.providers.local.routing_state import NONCE_NAME
+
+    question = DNSRecord.question(NONCE_NAME, "TXT")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -83,5 +89,11 @@ def _answers(host: str, port: int) -> bool:
             sock.send(question.pack())
             reply = DNSRecord.parse(sock.recv(65535))
     except (OSError, DNSError):
-        return False
-    return bool(reply.header.id == question.header.id)
+        return None
+    if reply.header.id != question.header.id:
+        return None
+    texts = [rr.rdata for rr in reply.rr if rr.rtype == QTYPE.TXT]
+    if len(texts) != 1 or len(texts[0].data) != 1:
+        return None
+    nonce: bytes = texts[0].data[0]
+    return nonce.decode("ascii", "replace")

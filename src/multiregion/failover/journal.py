@@ -99,8 +99,10 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], *, fresh: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()  # a step may log from threads of its own
-        if not self.path.parent.is_dir():
-            raise InvalidInput("journal_path", f"folder {self.path.parent} does not exist")
+        try:  # a fresh deployment has no journal folder yet
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput("journal_path", f"cannot create folder {self.path.parent}") from exc
         existed = self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:

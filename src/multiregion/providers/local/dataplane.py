@@ -45,7 +45,12 @@ from multiregion.model import (
     Weighted,
 )
 from multiregion.probing import ProbeScheduler
-from multiregion.providers.local.routing_state import RoutingState, StoredRoute
+from multiregion.providers.local.routing_state import (
+    NONCE_NAME,
+    RoutingState,
+    StoredRoute,
+    new_nonce,
+)
 from multiregion.selection import choose
 
 _log = logging.getLogger(__name__)
@@ -60,7 +65,7 @@ UDP_BURST = 64
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")  # type, class, TTL, rdata length (after the name pointer)
 _NAME_POINTER = b"\xc0\x0c"  # the question's name, at offset 12 of every reply
-_TYPE_CODE = {"A": 1, "CNAME": 5, "AAAA": 28}
+_TYPE_CODE = {"A": 1, "CNAME": 5, "TXT": 16, "AAAA": 28}
 _ANY = 255
 _NOERROR, _SERVFAIL, _NXDOMAIN = 0, 2, 3
 _FLAGS_KEPT = 0x0110  # RD and CD are echoed; QR, AA and RA are set, as dnslib's reply() does
@@ -74,10 +79,10 @@ class _Answers:
     rtype: int
     fixed: tuple[int, bytes] | None
     """(record count, records) when the answer does not change per query."""
-    route: Route
-    health: Mapping[str, HealthState]
-    overrides: Mapping[str, EndpointStatus]
-    records: Mapping[str, bytes]
+    route: Route | None = None
+    health: Mapping[str, HealthState] = attrs.field(factory=dict)
+    overrides: Mapping[str, EndpointStatus] = attrs.field(factory=dict)
+    records: Mapping[str, bytes] = attrs.field(factory=dict)
     """Each endpoint's answer record, for routes that pick per query."""
 
 
@@ -117,6 +122,7 @@ class LocalDataPlane:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._port: int | None = None
+        self._nonce = new_nonce()  # what this data plane's announcement says it answers
 
     @property
     def port(self) -> int:
@@ -129,6 +135,7 @@ class LocalDataPlane:
         if self._sockets:
             return self
         self._stop.clear()
+        self._nonce = new_nonce()
         self._probes = ProbeScheduler(ssl_context=self._ssl_context, on_change=self._on_health)
         try:
             self._sockets = _bind(self.host, self._requested_port)
@@ -145,7 +152,7 @@ class LocalDataPlane:
             raise
         self._spawn(self._loop.run_forever, name="dns-loop")
         self._spawn(self._refresh_loop, name="dns-refresh")
-        self.state.advertise(self.host, self._port)
+        self.state.advertise(self.host, self._port, self._nonce)
         return self
 
     def close(self) -> None:
@@ -160,9 +167,8 @@ class LocalDataPlane:
             _shut(loop, self._server, self._sockets[0])
         for sock in self._sockets:
             sock.close()
-        with contextlib.suppress(MultiregionError):
-            if self._port is not None and self.state.advertised() == (self.host, self._port):
-                self.state.withdraw()
+        if self._port is not None:
+            self.state.withdraw(self._nonce)
         if self._probes is not None:
             self._probes.close()
         self._sockets, self._threads, self._probes, self._port = [], [], None, None
@@ -209,6 +215,7 @@ class LocalDataPlane:
         elif answers.fixed is not None:
             (count, records), rcode = answers.fixed, _NOERROR
         else:
+            assert answers.route is not None
             chosen = choose(answers.route, answers.health, answers.overrides, rng=self._rng)
             count, rcode = len(chosen), _NOERROR
             records = b"".join(answers.records[e.name] for e in chosen)
@@ -262,7 +269,13 @@ class LocalDataPlane:
 
     def _build_answers(self) -> None:
         self._answers_health = self._health_changes
-        answers = {}
+        nonce = self._nonce.encode()
+        txt = _NAME_POINTER + _RR.pack(_TYPE_CODE["TXT"], 1, 0, len(nonce) + 1)
+        answers = {
+            _wire_name(NONCE_NAME): _Answers(
+                _TYPE_CODE["TXT"], (1, txt + bytes([len(nonce)]) + nonce)
+            )
+        }
         for name, stored in self._routes.items():
             route = stored.route
             health = {endpoint: h.state for endpoint, h in self._health(route).items()}

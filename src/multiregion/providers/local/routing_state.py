@@ -6,7 +6,7 @@ every change::
     routes/<name>.json     {"route": {...}, "overrides": {"endpoint": "down", ...}}
     health/<name>.json     {"endpoint": {"state": "healthy", ...}, ...}  (by the data plane)
     generation             a random token rewritten on every route or override change
-    dataplane.json         {"host": ..., "port": ..., "pid": ...} while a data plane serves
+    dataplane.json         {"host", "port", "pid", "started", "nonce"} while a data plane serves
     .lock                  serialises read-modify-write of route files between processes
 
 Every file is written whole to a temporary name and moved into place with ``os.replace``,
@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -129,6 +130,55 @@ def health_from_dict(data: Mapping[str, Any]) -> EndpointHealth:
         return EndpointHealth(**{**data, "state": HealthState(data["state"])})
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput("health", f"malformed: {exc}") from None
+
+
+# --------------------------------------------------------------------------- announcements
+
+NONCE_NAME = "nonce.data-plane.multiregion.invalid"
+"""Asked (TXT) of an announced data plane: it answers with its announcement's nonce."""
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+@attrs.frozen
+class Announcement:
+    """Where a data plane listens, the process serving it, and the nonce it answers with.
+
+    A data plane killed without a chance to withdraw leaves its announcement behind, and
+    another DNS server may listen on that port since; ``process_alive`` and the nonce (asked
+    over DNS by whoever wants to trust it) tell the two apart.
+    """
+
+    host: str
+    port: int
+    pid: int
+    started: str | None
+    nonce: str
+
+    def process_alive(self) -> bool:
+        """Whether the announcing process still runs (the same one: not a reused pid)."""
+        if self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # it exists, under another user
+        except OSError:
+            return False
+        return self.started is None or process_start(self.pid) == self.started
 
 
 # --------------------------------------------------------------------------- the directory
@@ -261,21 +311,40 @@ class RoutingState:
 
     # -- where a data plane listens
 
-    def advertise(self, host: str, port: int) -> None:
-        _write_json(self.dataplane_file, {"host": host, "port": port, "pid": os.getpid()})
+    def advertise(self, host: str, port: int, nonce: str) -> Announcement:
+        """Announce this process's data plane, which answers ``NONCE_NAME`` with ``nonce``."""
+        announced = Announcement(host, port, os.getpid(), process_start(os.getpid()), nonce)
+        _write_json(self.dataplane_file, attrs.asdict(announced))
+        return announced
 
-    def withdraw(self) -> None:
+    def withdraw(self, nonce: str) -> None:
+        """Remove the announcement, if it is still the one made with ``nonce``."""
+        with contextlib.suppress(MultiregionError):
+            announced = self.announcement()
+            if announced is None or announced.nonce != nonce:
+                return
         with contextlib.suppress(OSError):
             os.unlink(self.dataplane_file)
 
     def advertised(self) -> tuple[str, int] | None:
         """The host and port a data plane serving this directory announced, if any."""
+        announced = self.announcement()
+        return None if announced is None else (announced.host, announced.port)
+
+    def announcement(self) -> Announcement | None:
+        """What the data plane serving this directory announced, if any (perhaps stale)."""
         data = _read_json(self.dataplane_file)
         if data is None:
             return None
         try:
-            return str(data["host"]), int(data["port"])
-        except (KeyError, TypeError, ValueError) as exc:
+            return Announcement(
+                str(data["host"]),
+                int(data["port"]),
+                int(data["pid"]),
+                data.get("started"),
+                str(data.get("nonce", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CorruptData(f"{self.dataplane_file}: {exc}") from exc
 
     # -- internals
