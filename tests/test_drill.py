@@ -29,6 +29,7 @@ from multiregion.providers.local.store import LocalStore
 from multiregion.testing.endpoints import LoopbackEndpoint, start_endpoints
 
 NAME = "app.drill.test"
+REGIONS = ["region-a", "region-b"]
 SETTINGS = DrillSettings(steady_s=0.6, timeout_s=8, confirm_s=0.3, tick_s=0.03)
 
 
@@ -84,7 +85,11 @@ def test_a_region_outage_is_measured_and_failed_back(
     loses_writes: bool,
 ) -> None:
     with LocalStore(
-        tmp_path / "store", ["region-a", "region-b"], replication=replication, lag_s=0.4
+        tmp_path / "store",
+        ["region-a", "region-b"],
+        replication=replication,
+        lag_s=0.4,
+        witness="witness",
     ) as store:
         events: list[str] = []
         drill = Drill(
@@ -141,7 +146,7 @@ def test_a_region_outage_is_measured_and_failed_back(
 def test_a_forced_down_region_needs_no_detection(
     tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
 ) -> None:
-    with LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="sync") as store:
+    with LocalStore(tmp_path / "store", REGIONS, replication="sync", witness="witness") as store:
         report = Drill(
             router,
             NAME,
@@ -166,7 +171,7 @@ def test_routing_that_moves_while_writes_never_recover_meets_no_objective(
 ) -> None:
     """Forced out of DNS with its replica failed but its service answering: requests succeed
     elsewhere, writes never do. The report must not say both "not recovered" and "RTO met"."""
-    with LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="sync") as store:
+    with LocalStore(tmp_path / "store", REGIONS, replication="sync", witness="witness") as store:
         fault = Together([ForceDown(router, NAME, "region-a"), StoreOutage(store, "region-a")])
         report = Drill(
             router,
@@ -222,7 +227,7 @@ def test_markers_at_the_same_moment_never_overlap() -> None:
 def test_an_aborted_drill_leaves_everything_as_it_was(
     tmp_path: Path, router: LocalRouter, endpoints: list[LoopbackEndpoint]
 ) -> None:
-    with LocalStore(tmp_path / "store", ["region-a", "region-b"], lag_s=0.05) as store:
+    with LocalStore(tmp_path / "store", REGIONS, lag_s=0.05, witness="witness") as store:
         abort = threading.Event()
 
         def on_event(at: float, text: str) -> None:

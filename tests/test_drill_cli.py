@@ -48,6 +48,7 @@ state_dir = "state/dns"
 [store]
 path = "state/store"
 replication = "sync"
+witness = "witness"
 """
 
 

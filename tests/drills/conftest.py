@@ -172,7 +172,13 @@ def _local(request: pytest.FixtureRequest, tmp_path: Path, cleanups: Cleanups) -
     router = LocalRouter(tmp_path / "dns")
     cleanups.append(router.close)
     router.apply(route)
-    store = LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="async", lag_s=0.1)
+    store = LocalStore(
+        tmp_path / "store",
+        ["region-a", "region-b"],
+        replication="async",
+        lag_s=0.1,
+        witness="witness",  # region-b alone still reaches a majority of fencing votes
+    )
     cleanups.append(store.close)
     probe = LocalProbe()
     cleanups.append(probe.close)

@@ -78,7 +78,8 @@ def test_the_same_drill_recovers_and_fails_back(
         assert 0 < report.detection_s <= report.promote_s
         if not setup.dns_follows_health:
             # the router never probes: DNS moved because the controller forced the primary out
-            assert report.promote_s <= report.dns_switch_s
+            # (while it promotes the store, a client may already see the new answer)
+            assert figures["phases"]["decision"]["measured_s"] <= report.dns_switch_s
         if setup.replicates:
             assert figures["rpo_met"] is True
         else:

@@ -2,12 +2,15 @@
 an outage of the primary, measured end to end.
 
 Each region runs the example web app (``multiregion.demo.webapp``) as its own process, bound
-to its own loopback address; all share one local store. The apps run the store's replicator
-(each pulls into its replicas; the store makes concurrent pullers safe), so replication lives
-with the regions as it would in a cloud: the demo's own handle on the store only fails a region,
-promotes, and reads. The outage kills region-a's app and fails region-a's replica at the same
-instant, so writes not yet pulled into region-b are lost, which is what ``async`` replication
-risks and ``sync`` does not.
+to its own loopback address behind a fault proxy (``multiregion.faultproxy``) that holds the
+region's address and port, where DNS sends users and the health checks probe; all share one
+local store. The apps run the store's replicator (each pulls into its replicas; the store makes
+concurrent pullers safe), so replication lives with the regions as it would in a cloud: the
+demo's own handle on the store only fails a region, promotes, and reads. The outage is what a
+real one looks like: region-a's address stops answering (the proxy blackholes it: connections
+accepted, never answered, so probes time out) and its replica fails at the same instant, so
+writes not yet pulled into region-b are lost, which is what ``async`` replication risks and
+``sync`` does not.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from multiregion.demo.traffic import OrderClient, StubResolver
 from multiregion.demo.view import RegionState, Snapshot, View
 from multiregion.demo.webapp import ORDER_PREFIX
 from multiregion.errors import MultiregionError, NotFound, Unavailable
+from multiregion.faultproxy import Blackhole, FaultProxy
 from multiregion.model import Endpoint, Failover, HealthCheck, Route
 
 if TYPE_CHECKING:  # imported when run: ``multiregion`` alone does not load the provider
@@ -45,6 +49,8 @@ if TYPE_CHECKING:  # imported when run: ``multiregion`` alone does not load the 
 NAME = "app.demo.multiregion.test"
 PRIMARY, STANDBY = "region-a", "region-b"
 ADDRESSES = {PRIMARY: "127.0.0.2", STANDBY: "127.0.0.3"}
+WITNESS = "witness"
+"""The store's third fencing vote: with it, region-b alone still reaches a majority."""
 DNS_HOST = "127.0.0.1"
 POLL_S = 0.02
 
@@ -116,6 +122,7 @@ class Demo:
         self.phase = "starting"
         self.milestones = Milestones()
         self._apps: dict[str, subprocess.Popen[bytes]] = {}
+        self._proxy: FaultProxy | None = None
         self._store: LocalStore | None = None
         self._router: LocalRouter | None = None
         self._client: OrderClient | None = None
@@ -127,6 +134,9 @@ class Demo:
         self._write_region = PRIMARY
         self._failed: set[str] = set()
         self.port = 0
+        """Where users and probes reach each region: the proxy."""
+        self.app_port = 0
+        """Where each region's app listens, behind the proxy."""
         self.dns_port = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,6 +174,8 @@ class Demo:
         if self._monitor is not None and self._monitor.ident is not None:  # it was started
             self._monitor.join(timeout=2)
         try:
+            if self._proxy is not None:
+                self._proxy.close()
             for proc in self._apps.values():
                 _kill(proc)
         finally:
@@ -204,16 +216,21 @@ class Demo:
             replication=config.replication,
             lag_s=config.lag_s,
             replicate=False,
+            witness=WITNESS,
         )
         self.event(
             f"store in {self.workdir}: {config.replication} replication"
             + (f", lag {config.lag_s:g}s" if config.replication == "async" else "")
         )
         self.port = free_port(list(ADDRESSES.values()))
+        self.app_port = free_port(list(ADDRESSES.values()))
         for region, address in ADDRESSES.items():
             self._launch(region, address, store_dir)
+        self._proxy = FaultProxy().start()
         for region, address in ADDRESSES.items():
             self._wait_listening(region, address)
+            self._proxy.add_listener(region, (address, self.port), (address, self.app_port))
+        self.event(f"fault proxy on port {self.port} of each address, the apps behind it")
 
         self._router = LocalRouter(self.workdir / "router", dns_host=DNS_HOST, serve=True)
         self.dns_port = self.router.dns_port
@@ -252,10 +269,10 @@ class Demo:
             sys.executable,
             "-m",
             "multiregion.demo.webapp",
-            *("--region", region, "--host", address, "--port", str(self.port)),
+            *("--region", region, "--host", address, "--port", str(self.app_port)),
             *("--store", str(store_dir), "--regions", ",".join(ADDRESSES)),
             *("--write-region", PRIMARY, "--replication", self.config.replication),
-            *("--lag", str(self.config.lag_s)),
+            *("--lag", str(self.config.lag_s), "--witness", WITNESS),
         ]
         src = str(Path(multiregion.__file__).resolve().parent.parent)
         env = {
@@ -272,14 +289,14 @@ class Demo:
                 start_new_session=True,  # Ctrl-C reaches the demo only; it stops the apps
             )
         self._apps[region] = proc
-        self.event(f"{region} app started: pid {proc.pid} on {address}:{self.port}")
+        self.event(f"{region} app started: pid {proc.pid} on {address}:{self.app_port}")
 
     def _wait_listening(self, region: str, address: str) -> None:
         from multiregion.testing.emulators.process import port_open
 
         proc = self._apps[region]
         deadline = time.monotonic() + 15
-        while not port_open(self.port, address):
+        while not port_open(self.app_port, address):
             if proc.poll() is not None or time.monotonic() > deadline:
                 log = (self.workdir / f"{region}.log").read_text(errors="replace").strip()
                 last = log.splitlines()[-1] if log else "no output"
@@ -300,15 +317,17 @@ class Demo:
         self._run_for(self.config.steady_s + jitter)
 
     def _outage(self) -> None:
-        app = self._apps[PRIMARY]
+        assert self._proxy is not None
         started = time.monotonic()
-        os.killpg(app.pid, signal.SIGKILL)
+        self._proxy.set_toxic(PRIMARY, Blackhole())
         self.store.fail_region(PRIMARY)
         self._failed.add(PRIMARY)
-        _kill(app)  # reap it
         self.milestones.outage = started  # set last: it is what lets the monitor promote
         self.phase = "outage"
-        self.event(f"OUTAGE: {PRIMARY} app SIGKILLed and its store region failed")
+        self.event(
+            f"OUTAGE: {PRIMARY} blackholed (connections accepted, never answered)"
+            " and its store region failed"
+        )
 
     def _await_recovery(self) -> None:
         assert self._client is not None
@@ -405,7 +424,13 @@ class Demo:
             RegionState(
                 name=region,
                 address=address,
-                app="up" if region in running else "down",
+                app=(
+                    "blackholed"
+                    if region in self._failed
+                    else "up"
+                    if region in running
+                    else "down"
+                ),
                 health=self._health.get(region, "unknown"),
                 store=(
                     "failed"
@@ -461,6 +486,7 @@ class Demo:
                 "workdir": str(self.workdir),
                 "addresses": dict(ADDRESSES),
                 "http_port": self.port,
+                "app_port": self.app_port,
                 "dns": f"{DNS_HOST}:{self.dns_port}",
                 "app_pids": {region: proc.pid for region, proc in self._apps.items()},
             },

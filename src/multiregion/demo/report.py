@@ -1,7 +1,7 @@
 """What the demo measured, how each figure is defined, and how it is shown.
 
-Every duration starts at the outage: the instant the primary's app was SIGKILLed and its store
-region failed.
+Every duration starts at the outage: the instant the primary's address was blackholed (the
+fault proxy accepts connections there and never answers) and its store region failed.
 
 - ``detection_s``: until the router's health checks mark region-a unhealthy.
 - ``dns_switch_s``: until the DNS server first answers region-b's address.
@@ -13,9 +13,8 @@ region failed.
 - ``lost_writes``: acknowledged orders absent from region-b's replica after failover.
 - ``expected_rto_s``: the router's own ``expected_failover_s(route)``, a mean (detection plus
   half the TTL); ``worst_rto_s``: the check's worst detection plus a full TTL. Both count each
-  probe's timeout, which a killed app never costs (its address refuses connections at once),
-  so measured RTOs spread from about ``interval * (threshold - 1)`` to
-  ``interval * threshold + TTL``, mostly under the expected mean.
+  probe's timeout, which a blackholed region costs as a real outage does; the client also
+  waits out the request it had in flight, so measured RTOs come in around the expected mean.
 """
 
 from __future__ import annotations
@@ -73,10 +72,9 @@ class DemoReport:
             title=f"Failover report ({mode} replication)",
             title_justify="left",
             caption=(
-                "Every duration starts at the outage: region-a's app SIGKILLed and its store "
-                "replica failed at the same instant. The expected figure counts each probe's "
-                "timeout; a killed app refuses connections at once, so RTO tends to come in "
-                "under it."
+                "Every duration starts at the outage: region-a blackholed (connections "
+                "accepted, never answered) and its store replica failed at the same instant, "
+                "as a real outage does. Probes time out, as the expected figure counts."
             ),
             caption_justify="left",
         )

@@ -18,7 +18,7 @@ class RegionState:
     name: str
     address: str
     app: str
-    """"up" or "down"."""
+    """"up", "down" or "blackholed" (running, but its address never answers)."""
     health: str
     """The router's verdict: healthy, unhealthy or unknown."""
     store: str
@@ -88,6 +88,7 @@ class LogView:
 _COLOURS = {
     "up": "green",
     "down": "red",
+    "blackholed": "red",
     "healthy": "green",
     "unhealthy": "red",
     "unknown": "yellow",

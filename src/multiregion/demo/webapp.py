@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--write-region", default=None)
     parser.add_argument("--replication", choices=("async", "sync"), default="async")
     parser.add_argument("--lag", type=float, default=0.5, help="async replication lag (s)")
+    parser.add_argument("--witness", default=None, help="the store's fencing witness region")
     return parser
 
 
@@ -153,6 +154,7 @@ def run(args: argparse.Namespace) -> None:
         write_region=args.write_region,
         replication=args.replication,
         lag_s=args.lag,
+        witness=args.witness,
     )
     try:
         server = serve(RegionalApp(args.region, store), args.host, args.port)
