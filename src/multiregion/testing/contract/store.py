@@ -263,6 +263,9 @@ class StoreContract:
         with pytest.raises(InvalidInput) as prefix:
             store.scan(7)  # type: ignore[arg-type]
         assert _field(prefix) == "prefix"
+        with pytest.raises(InvalidInput) as force:
+            store.promote(store.write_region, force="yes")  # type: ignore[arg-type]
+        assert _field(force) == "force"
 
     # ------------------------------------------------------------------ regions and fencing
 
@@ -397,3 +400,57 @@ class StoreContract:
         assert seen[0][1][1] == {"from": second}
         if isinstance(store.conflict_policy, LastWriterWins):
             assert seen[0][0][1] in written
+
+    # ------------------------------------------------------------------ safety under faults
+
+    def test_promote_without_a_majority_is_refused(self, store_harness: StoreHarness) -> None:
+        store = store_harness.store
+        if not store.capabilities.partition_safe_fencing:
+            pytest.skip(
+                "capabilities say the fencing record is replicated like any item: a partition "
+                "can show two regions two different write regions"
+            )
+        if store_harness.fail_region is None or store_harness.heal_region is None:
+            pytest.skip("this setup cannot make a region unavailable")
+        if len(store.regions) < 3:
+            pytest.skip("needs three regions to lose a majority; this setup has fewer")
+        survivor, *lost = store.regions
+        old = store.fence()
+        for region in lost:
+            store_harness.fail_region(region)
+        try:
+            with pytest.raises(Unavailable):
+                store.promote(survivor)
+            with pytest.raises(Unavailable):
+                store.put("k", {"n": 1})
+            forced = store.promote(survivor, force=True)
+            assert forced.forced
+            assert forced.epoch > old.epoch
+        finally:
+            for region in lost:
+                store_harness.heal_region(region)
+
+    def test_a_switchover_loses_nothing(self, store_harness: StoreHarness) -> None:
+        store = store_harness.store
+        if not store.capabilities.switchover:
+            pytest.skip("capabilities say promote does not catch up from a reachable writer")
+        _primary, other = _two_regions(store)
+        written = {f"sw/{n:02d}": store.put(f"sw/{n:02d}", {"n": n}).version for n in range(20)}
+        token = store.promote(other)
+        assert {item.key: item.version for item in store.scan("sw/")} == written
+        store.put("sw/after", {"n": 20}, fence=token)
+
+    def test_divergence_log(self, store_harness: StoreHarness) -> None:
+        store = store_harness.store
+        if not store.capabilities.divergence_log:
+            with pytest.raises(Unsupported):
+                store.divergence()
+            with pytest.raises(Unsupported):
+                store.reconcile("any", "discard")
+            return
+        assert store.divergence() == []
+        with pytest.raises(NotFound):
+            store.reconcile("nothing:1", "discard")
+        with pytest.raises(InvalidInput) as action:
+            store.reconcile("nothing:1", "forget")
+        assert _field(action) == "action"
