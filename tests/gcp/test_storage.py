@@ -281,3 +281,23 @@ def test_object_retention_is_sent_as_the_api_reference_says(fake_gcs: FakeGcsSer
         open_bucket(fake_gcs, kms_key_name=KMS_KEY, encryption_key=os.urandom(32))
     with pytest.raises(InvalidInput):
         open_bucket(fake_gcs, kms_key_name="not-a-key")
+
+
+@pytest.mark.parametrize(
+    ("hold", "field"), [("temporary", "temporaryHold"), ("event-based", "eventBasedHold")]
+)
+def test_a_hold_is_placed_on_every_write(fake_gcs: FakeGcsServer, hold: str, field: str) -> None:
+    """An objects.patch of ``temporaryHold`` or ``eventBasedHold`` (JSON API Objects resource)
+    on the generation just written; fake-gcs-server keeps no holds, so the request is checked
+    on the wire."""
+    with RecordingProxy(fake_gcs.url) as proxy:
+        bucket = open_bucket(fake_gcs, endpoint=proxy.url, hold=hold)
+        assert bucket.capabilities.legal_hold
+        info = bucket.put("held", b"x")
+        [patch] = [r for r in proxy.requests if r.method == "PATCH"]
+    assert patch.path.endswith("/o/held")
+    assert patch.query["ifGenerationMatch"] == (info.version,)
+    assert json.loads(patch.body)[field] is True
+    with pytest.raises(InvalidInput) as info:
+        open_bucket(fake_gcs, hold="forever")
+    assert info.value.field == "hold"
