@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from multiregion import cli
-from multiregion.deployment import load
+from multiregion.deployment import Deployment, load
 from multiregion.faultproxy import ControlClient, FaultProxy
 from multiregion.faultproxy import spec as proxied
 from multiregion.testing.endpoints import LoopbackEndpoint, free_port, start_endpoints
@@ -197,3 +197,30 @@ def test_a_proxied_fault_without_a_proxy_says_how_to_start_one(
     assert cli.main(["apply", "--config", str(config)]) == 0
     assert cli.main(["drill", "--config", str(config), "--fault", "brownout"]) == 2
     assert "multiregion faultproxy" in capsys.readouterr().err
+
+
+def test_a_partition_stops_the_cut_off_write_region_from_writing(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Users still reach region-a but its replication and fencing links are cut: its side is a
+    minority, so it refuses writes rather than split the store; health sees nothing, so the
+    drill does not recover, and after healing region-a writes again."""
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    code = cli.main(
+        [
+            *("drill", "--config", str(config), "--fault", "partition", "--json"),
+            *("--steady", "0.3", "--timeout", "1.5", "--svg", str(tmp_path / "cut.svg")),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["fault"] == "replication from region-a cut (users still reach it)"
+    assert report["outcome"] == "not recovered"
+    assert report["detection_s"] is None  # health checks see nothing
+    assert report["write_rto_s"] is None  # no write acknowledged on the minority side
+    assert report["error_rate_during_fault"] == 0  # users were served all along
+    assert report["failback"]["ok"] is True
+    with Deployment.from_file(config) as deployment:
+        assert deployment.store.write_region == "region-a"
+        deployment.store.put("after/partition", {"ok": True})  # healed: it writes again

@@ -21,7 +21,14 @@ from rich.console import Console
 from multiregion.commands.connection import open_deployment
 from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment
-from multiregion.drill.faults import Fault, ForceDown, ProxyFault, StoreOutage, Together
+from multiregion.drill.faults import (
+    Fault,
+    ForceDown,
+    Partition,
+    ProxyFault,
+    StoreOutage,
+    Together,
+)
 from multiregion.drill.report import DrillReport
 from multiregion.drill.runner import Drill, DrillSettings
 from multiregion.errors import InvalidInput, NotFound, Unsupported
@@ -38,6 +45,9 @@ FAULTS = {
     " (local); the controller must detect it, promote the standby and DNS must move",
     "brownout": "the region's app slowed (--latency, --jitter) and a share of its HTTP requests"
     " answered 503 (--error-rate), through the fault proxy; health checks may or may not see it",
+    "partition": "the store's replication and fencing links between the region and the others"
+    " cut while users still reach it (local store only): its writes stop, since its side is a"
+    " minority, and health checks see nothing; the report shows what users saw",
     "force-down": "the region forced out of DNS answers by the router's own override (any"
     " provider); nothing tells the controller, so the write region stays",
     "store-outage": "the region's store replica failed (local store only); its app keeps"
@@ -124,6 +134,8 @@ def _fault(args: argparse.Namespace, deployment: Deployment, region: str) -> Fau
         return ForceDown(deployment.router, route, region)
     if args.fault == "store-outage":
         return StoreOutage(deployment.store, region)
+    if args.fault == "partition":
+        return Partition(deployment.store, region)
     client = _proxy(args, deployment)
     if args.fault == "brownout":
         toxics: list[Toxic] = [Latency(args.latency, args.jitter), HttpErrors(args.error_rate)]

@@ -119,6 +119,32 @@ class StoreOutage:
         self._heal(self.region)
 
 
+class Partition:
+    """The store's replication and fencing links between ``region`` and every other voter cut,
+    while users still reach the region (the local store's ``partition``; elsewhere
+    ``Unsupported``). The region's side is a minority, so under quorum fencing it can no
+    longer write: what the drill then measures is that nothing splits."""
+
+    def __init__(self, store: ReplicatedStore, region: str) -> None:
+        cut = getattr(store, "partition", None)
+        heal = getattr(store, "heal_partitions", None)
+        if not callable(cut) or not callable(heal):
+            raise Unsupported(f"{type(store).__name__} cannot cut its replication on purpose")
+        if region not in store.regions:
+            raise InvalidInput("region", f"{region!r} is not one of {', '.join(store.regions)}")
+        voters: tuple[str, ...] = getattr(store, "voters", store.regions)
+        self._cut: Callable[..., None] = cut
+        self._heal: Callable[[], None] = heal
+        self.groups = ([region], [v for v in voters if v != region])
+        self.description = f"replication from {region} cut (users still reach it)"
+
+    def inject(self) -> None:
+        self._cut(*self.groups)
+
+    def revert(self) -> None:
+        self._heal()
+
+
 class StopEndpoints:
     """The service in a region stopped and started again by the caller's own functions."""
 
