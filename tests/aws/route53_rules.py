@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import threading
 import time
 import uuid
@@ -125,6 +126,7 @@ class Route53Rules:
         )
         self.calls: list[Call] = []
         self._batch_lock = threading.Lock()
+        self._local = threading.local()
         self._checks_lock = threading.Lock()
         self._references: dict[str, tuple[str, str]] = {}
         """CallerReference -> (settings, check id) of every check created through here."""
@@ -134,6 +136,9 @@ class Route53Rules:
         rules = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses its connections
+            disable_nagle_algorithm = True  # else each answer waits out a delayed ACK
+
             def log_message(self, *_args: Any) -> None:
                 pass
 
@@ -199,13 +204,27 @@ class Route53Rules:
     def _send_to_moto(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(self._moto.hostname, self._moto.port, timeout=60)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            answer = connection.getresponse()
-            return answer.status, answer.getheaders(), answer.read()
-        finally:
-            connection.close()
+        """One request on this thread's kept-alive connection to moto (opened again once if
+        moto closed it)."""
+        for attempt in (1, 2):
+            connection = getattr(self._local, "moto", None)
+            if connection is None:
+                connection = http.client.HTTPConnection(
+                    self._moto.hostname, self._moto.port, timeout=60
+                )
+                connection.connect()
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._local.moto = connection
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                answer = connection.getresponse()
+                return answer.status, answer.getheaders(), answer.read()
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                self._local.moto = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _forward(self, handler: BaseHTTPRequestHandler, body: bytes) -> int:
         headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
