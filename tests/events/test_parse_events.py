@@ -96,6 +96,14 @@ EXPECTED = {
         "status": "fired",
         "time": 1763629212.0,
     },
+    "aws_eventbridge_metric_math.json": {
+        "provider": "aws",
+        "name": "TotalNetworkTrafficTooHigh",
+        "status": "fired",
+        "region": "us-east-1",
+        "resource": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:TotalNetworkTrafficTooHigh",
+        "time": ts("2019-10-02T17:20:48.554"),
+    },
     "aws_lambda_action_metric.json": {
         "provider": "aws",
         "name": "lambda-demo-metric-alarm",
