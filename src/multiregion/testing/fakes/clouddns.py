@@ -53,7 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 from dnslib import AAAA, CNAME, QTYPE, RR, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
 
-from multiregion.errors import Unavailable
+from multiregion.errors import AlreadyExists, InvalidInput, Unavailable
 from multiregion.model import HealthCheck, HealthState, ProbeTarget
 from multiregion.probing import ProbeScheduler
 from multiregion.testing.fakes.serving import Served, read_body, send_json, unverified_tls
@@ -482,6 +482,17 @@ class CloudDnsFake(Served):
                     return copy.deepcopy(change)
             raise ApiError(404, "notFound", f"change '{parts[2]}' does not exist")
         raise ApiError(405, "badRequest", f"{method} not allowed here")
+
+    def create_zone(self, project: str, name: str, dns_name: str) -> None:
+        """A managed zone, as ``managedZones.create`` makes one: a router needs its zone first."""
+        body = {"name": name, "dnsName": dns_name, "description": ""}
+        with self._lock:
+            try:
+                self._create_zone(project, body)
+            except ApiError as exc:
+                if exc.code == 409:
+                    raise AlreadyExists(exc.message) from exc
+                raise InvalidInput("zone", exc.message) from exc
 
     def _create_zone(self, project: str, body: Mapping[str, Any]) -> dict[str, Any]:
         name = str(body.get("name", ""))
