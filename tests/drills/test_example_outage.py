@@ -5,67 +5,25 @@ are kept; only ports and state move so that runs never collide."""
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
-import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from multiregion import cli
-from multiregion.deployment import Deployment, load
-from multiregion.faultproxy import spec as proxied
-from multiregion.faultproxy.command import run_faultproxy
-from multiregion.testing.endpoints import free_port
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "active_passive"
+from tests.drills.local_example import behind_proxy
 
 
 @pytest.fixture
 def example(tmp_path: Path) -> Iterator[Path]:
-    source = EXAMPLE / "deploy.local.toml"
-    addresses = [r.endpoint for r in load(source).regions]
-    front, back = free_port(addresses), free_port(addresses)
-    text, found = re.subn(r"^port = 8080\b", f"port = {front}", source.read_text(), flags=re.M)
-    assert found == 1
-    text = re.sub(r"^dns_port = .*$", "", text, flags=re.M)
-    config = tmp_path / "deploy.local.toml"
-    config.write_text(text)
-
-    stop = threading.Event()
-    args = argparse.Namespace(config=str(config), app_port=back, control=("127.0.0.1", 0))
-    proxy = threading.Thread(target=run_faultproxy, args=(args, stop), daemon=True)
-    proxy.start()
-    loader = importlib.util.spec_from_file_location("active_passive_app", EXAMPLE / "app.py")
-    assert loader is not None
-    assert loader.loader is not None
-    app = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(app)
-    with Deployment.from_file(config) as deployment:
-        servers = [
-            app.start(deployment, region, proxied.app_address(deployment.spec, region, back))
-            for region in deployment.spec.region_names
-        ]
-        try:
-            yield config
-        finally:
-            stop.set()
-            proxy.join(timeout=5)
-            for server in servers:
-                server.shutdown()
-                server.server_close()
+    with behind_proxy(tmp_path) as config:
+        yield config
 
 
 def test_a_region_outage_of_the_example_recovers_within_its_objectives(
     example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for _ in range(50):  # the proxy announces itself once it listens
-        if proxied.announced(load(example)) is not None:
-            break
-        threading.Event().wait(0.05)
     assert cli.main(["apply", "--config", str(example)]) == 0
     capsys.readouterr()
     code = cli.main(
@@ -83,3 +41,5 @@ def test_a_region_outage_of_the_example_recovers_within_its_objectives(
     assert report["rto_met"] is True
     assert report["rto_s"] <= report["worst_rto_s"]
     assert report["promote_s"] is not None
+    ratio = report["phases"]["first_request"]["ratio"]
+    assert 0.5 < ratio < 2, report["phases"]  # the bench holds it to 0.8-1.2, unloaded
