@@ -24,6 +24,8 @@ CONFIGURATIONS = {
     "threads async merge": TrialSettings(merge=True, lag_s=0.1),
     "threads sync merge": TrialSettings(merge=True, replication="sync"),
     "witness async lww": TrialSettings(regions=("a", "b"), witness="w", lag_s=0.2),
+    "leases async lww": TrialSettings(lease_s=0.05, lag_s=0.2),
+    "leases sync lww": TrialSettings(lease_s=0.05, replication="sync"),
     "processes async lww": TrialSettings(processes=True, duration_s=1.5, lag_s=0.2),
     "processes sync lww": TrialSettings(processes=True, duration_s=1.5, replication="sync"),
     "processes async merge": TrialSettings(processes=True, duration_s=1.5, merge=True),

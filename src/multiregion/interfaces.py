@@ -186,6 +186,9 @@ class ReplicatedStore(abc.ABC):
 
     capabilities: StoreCapabilities
     conflict_policy: ConflictPolicy
+    promote_delay_s: float = 0.0
+    """How long ``promote`` waits before the new write region takes writes (a write lease of
+    the old one running out); part of the expected recovery time."""
 
     @property
     @abc.abstractmethod

@@ -14,12 +14,19 @@ from multiregion.testing.contract.store import StoreContract
 REGIONS = ["us-east-1", "eu-west-1", "ap-south-1"]
 
 
-def _harness(tmp_path: Path, replication: str) -> Iterator[StoreHarness]:
+def _harness(
+    tmp_path: Path, replication: str, lease_s: float | None = None
+) -> Iterator[StoreHarness]:
     opened: dict[Path, list[LocalStore]] = {}
 
     def open_store(path: Path, *, multi_writer: bool = False) -> LocalStore:
         store = LocalStore(
-            path, REGIONS, replication=replication, lag_s=0.05, multi_writer=multi_writer
+            path,
+            REGIONS,
+            replication=replication,
+            lag_s=0.05,
+            multi_writer=multi_writer,
+            lease_s=lease_s,
         )
         opened.setdefault(path, []).append(store)
         return store
@@ -56,3 +63,11 @@ class TestLocalStoreSync(StoreContract):
 
     def test_capabilities_say_strong(self, store_harness: StoreHarness) -> None:
         assert store_harness.store.capabilities.strong
+
+
+class TestLocalStoreLeases(StoreContract):
+    """Write leases: the write region confirms its epoch once per lease, not per write."""
+
+    @pytest.fixture
+    def store_harness(self, tmp_path: Path) -> Iterator[StoreHarness]:
+        yield from _harness(tmp_path, "async", lease_s=0.05)

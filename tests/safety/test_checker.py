@@ -19,6 +19,7 @@ SETTINGS = {
     "sync lww": TrialSettings(replication="sync"),
     "async merge": TrialSettings(merge=True),
     "witness": TrialSettings(regions=("a", "b"), witness="w", lag_s=0.2),
+    "leases": TrialSettings(lease_s=0.05, lag_s=0.2),
     "processes": TrialSettings(processes=True, duration_s=2.0),
 }
 

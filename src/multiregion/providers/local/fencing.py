@@ -32,6 +32,9 @@ class Record:
     voters: tuple[str, ...] = ()
     """Who votes from this epoch on: everybody (empty), or after a forced promote only the
     voters it reached, so that the survivors of a lost majority can go on."""
+    writable_at: float = 0.0
+    """With write leases: when the old write region's lease has surely run out (set at commit),
+    before which the new write region takes no writes."""
 
     @property
     def rank(self) -> tuple[int, bool, str]:

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import attrs
+
 from multiregion import validate
 from multiregion.errors import (
     AlreadyExists,
@@ -69,7 +71,10 @@ class LocalStore(ReplicatedStore):
     could not reach; otherwise it raises. ``multi_writer=True`` lets every region accept writes;
     concurrent writes are resolved by ``conflict_policy`` identically in every replica.
     ``witness`` names a region that holds only the fencing record, so that a two-region store
-    keeps a majority when one region is lost.
+    keeps a majority when one region is lost. The write region confirms its epoch against a
+    majority before every write; with ``lease_s`` it does so once per lease instead, and a
+    promote then waits ``lease_s + clock_drift_s`` before the new write region takes writes
+    (``promote_delay_s``), so the old one has stopped by then even if it never heard of it.
     """
 
     def __init__(
@@ -84,6 +89,8 @@ class LocalStore(ReplicatedStore):
         conflict_policy: ConflictPolicy = _LAST_WRITER_WINS,
         replicate: bool = True,
         witness: str | None = None,
+        lease_s: float | None = None,
+        clock_drift_s: float = 0.05,
     ) -> None:
         if not isinstance(path, str | os.PathLike) or not str(path):
             raise InvalidInput("path", "must be a directory path")
@@ -98,6 +105,10 @@ class LocalStore(ReplicatedStore):
         self._voters = self._regions + (() if witness is None else (witness,))
         self._quorum = len(self._voters) // 2 + 1
         self._replication = validate.one_of("replication", replication, REPLICATION_MODES)
+        self._lease_s = None if lease_s is None else validate.seconds("lease_s", lease_s, 0.01, 60)
+        drift = validate.seconds("clock_drift_s", clock_drift_s, 0, 60)
+        self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
+        self._leases: dict[str, tuple[int, float]] = {}
         self._lag_s = validate.finite_non_negative("lag_s", lag_s)
         validate.flag("multi_writer", multi_writer)
         validate.flag("replicate", replicate)
@@ -216,9 +227,11 @@ class LocalStore(ReplicatedStore):
                     f"{len(self._voters)} voters (another promote ran at the same time); "
                     "it did not take effect, promote again"
                 )
+            record = self._committed(record)
             self._catch_up(record, reach)
             for voter in ordered:
                 self._commit(voter, record, reached=prepared)
+        time.sleep(max(0.0, record.writable_at - time.time()))
         log.warning(
             "promoted %s to write region at epoch %d%s",
             target,
@@ -226,6 +239,13 @@ class LocalStore(ReplicatedStore):
             " (FORCED without a majority)" if forced else "",
         )
         return FencingToken(epoch, target, forced=forced)
+
+    def _committed(self, record: fencing.Record) -> fencing.Record:
+        """The record as committed now: with leases, writable once every lease that a region
+        confirmed before this moment has run out."""
+        if self._lease_s is None:
+            return record
+        return attrs.evolve(record, writable_at=time.time() + self.promote_delay_s)
 
     def _catch_up(self, record: fencing.Record, reach: list[str]) -> None:
         """Before ``record`` commits, its region takes what every replica it reaches holds."""
@@ -426,6 +446,10 @@ class LocalStore(ReplicatedStore):
             if not up:
                 raise Unavailable("every region of the store is unavailable")
             return self._newest(up).region, 0
+        leased = self._leased(wanted, fence)
+        if leased is not None:
+            return leased
+        started = time.monotonic()
         states = self._read_voters(self._up_voters())
         current = self._newest(states)
         self._require_majority(states, current, "know the write region")
@@ -437,7 +461,20 @@ class LocalStore(ReplicatedStore):
         target = wanted or promoting or current.region
         if target not in (current.region, promoting):
             raise PreconditionFailed(f"{target} is not the write region ({current.region})")
-        return target, self._confirm(target, fence, states)
+        epoch = self._confirm(target, fence, states)
+        if self._lease_s is not None:
+            self._leases = {target: (epoch, started + self._lease_s)}
+        return target, epoch
+
+    def _leased(self, wanted: str | None, fence: FencingToken | None) -> tuple[str, int] | None:
+        """The write region and epoch this handle confirmed less than a lease ago, if any."""
+        if self._multi_writer or not self._leases:
+            return None
+        ((target, (epoch, expires)),) = self._leases.items()
+        if time.monotonic() >= expires or wanted not in (None, target):
+            return None
+        _check_token(fence, epoch, target)
+        return target, epoch
 
     def _confirm(
         self, target: str, fence: FencingToken | None, states: dict[str, fencing.VoterState]
@@ -479,6 +516,7 @@ class LocalStore(ReplicatedStore):
         prepared = len(accepted)
         if not _majority(accepted, record.voters or self._voters):
             return False
+        record = self._committed(record)
         self._catch_up(record, reach)
         for voter in [record.region, *(v for v in reach if v != record.region)]:
             self._commit(voter, record, reached=prepared)
@@ -505,13 +543,21 @@ class LocalStore(ReplicatedStore):
             _check_token(fence, max(epoch, record.epoch), target)
             return record, record.epoch
         if state.top_epoch > record.epoch:
+            self._leases.clear()
             raise PreconditionFailed(
                 f"{target} takes no writes: a promote to epoch {state.top_epoch} is under way"
             )
         if record.epoch != epoch or record.region != target or not state.is_synced:
+            self._leases.clear()
             raise PreconditionFailed(
                 f"{target} is no longer the write region: a promote to {record.region} "
                 f"(epoch {record.epoch}) landed while the write was admitted"
+            )
+        wait = record.writable_at - time.time()
+        if wait > 0:
+            raise Unavailable(
+                f"{target} takes writes in {wait:.2f}s, once the old write region's lease "
+                "has surely run out"
             )
         return record, epoch
 

@@ -36,6 +36,8 @@ class TrialSettings:
     regions: tuple[str, ...] = ("a", "b", "c")
     witness: str | None = None
     lag_s: float = 0.02
+    lease_s: float | None = None
+    """Write leases instead of a majority read before every write."""
     fault_interval_s: float = 0.05
     promote_interval_s: float = 0.08
 
@@ -59,6 +61,7 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         "lag_s": settings.lag_s,
         "multi_writer": settings.merge,
         "witness": settings.witness,
+        "lease_s": settings.lease_s,
     }
     policy = Merge(union) if settings.merge else LastWriterWins()
     store = LocalStore(**store_settings, conflict_policy=policy)  # type: ignore[arg-type]
