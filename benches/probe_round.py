@@ -154,6 +154,12 @@ def main() -> dict[str, float]:
         f"(concurrent is {sequential_s / round_s:.1f}x faster)"
     )
     return {
+        "ratio": {
+            "min": min(r[0] / r[1] for r in rounds),
+            "median": statistics.median(r[0] / r[1] for r in rounds),
+            "max": max(r[0] / r[1] for r in rounds),
+        },
+        "ratio_of": "a concurrent round's time / its slowest probe's (1 is ideal)",
         "round_s": round_s,
         "slowest_probe_s": slowest_s,
         "round_to_slowest": round_s / slowest_s,
