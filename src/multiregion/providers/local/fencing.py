@@ -11,6 +11,7 @@ committed until a majority holds it.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from typing import Any
@@ -47,10 +48,16 @@ class Record:
 
     @classmethod
     def loads(cls, text: str) -> Record:
-        data: dict[str, Any] = json.loads(text)
-        data["excluded"] = tuple(data.get("excluded", ()))
-        data["voters"] = tuple(data.get("voters", ()))
-        return cls(**data)
+        return _load(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _load(text: str) -> Record:
+    """Records are read before every write and rarely change: each text is parsed once."""
+    data: dict[str, Any] = json.loads(text)
+    data["excluded"] = tuple(data.get("excluded", ()))
+    data["voters"] = tuple(data.get("voters", ()))
+    return Record(**data)
 
 
 @attrs.frozen

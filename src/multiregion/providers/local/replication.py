@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from multiregion.errors import Unavailable
-from multiregion.model import ConflictPolicy
+from multiregion.model import ConflictPolicy, Item
 from multiregion.providers.local import fencing
 from multiregion.providers.local.topology import Topology
 from multiregion.providers.local.versions import (
@@ -149,6 +149,18 @@ def _version(found: tuple[Any, ...]) -> Version:
 def read_version(conn: sqlite3.Connection, key: str) -> Version | None:
     found = conn.execute(_SELECT + " WHERE key = ?", (key,)).fetchone()
     return None if found is None else _version(found)
+
+
+def read_item(conn: sqlite3.Connection, key: str) -> Item | None:
+    """The live item a read sees, without decoding the versions behind it."""
+    found = conn.execute(
+        "SELECT value, version, updated_at, region FROM items WHERE key = ? AND value IS NOT NULL",
+        (key,),
+    ).fetchone()
+    if found is None:
+        return None
+    value, version, updated_at, region = found
+    return Item(key, json.loads(value), version, updated_at, region)
 
 
 def read_page(

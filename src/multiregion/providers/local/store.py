@@ -109,6 +109,8 @@ class LocalStore(ReplicatedStore):
         drift = validate.seconds("clock_drift_s", clock_drift_s, 0, 60)
         self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
         self._leases: dict[str, tuple[int, float]] = {}
+        self._home: str | None = None
+        """The write region as this handle last read it (reads go there)."""
         self._lag_s = validate.finite_non_negative("lag_s", lag_s)
         validate.flag("multi_writer", multi_writer)
         validate.flag("replicate", replicate)
@@ -327,12 +329,27 @@ class LocalStore(ReplicatedStore):
 
     def get(self, key: str, *, region: str | None = None) -> Item:
         key = _key(key)
-        region = self._read_region(region)
+        if region is not None:
+            region = self._region("region", region)
         with self._guard():
-            found = rep.read_version(self._dbs.get(region), key)
-        if found is None or found.value is None:
+            found, region = self._read_item(key, region)
+        if found is None:
             raise NotFound(f"no item {key!r} in {region}")
-        return found.item()
+        return found
+
+    def _read_item(self, key: str, region: str | None) -> tuple[Item | None, str]:
+        """From ``region``, or from the write region this handle last saw if that region still
+        says it is (checked in the same read), else from the write region read afresh."""
+        if region is not None:
+            conn = self._dbs.get(region)
+            return rep.read_item(conn, key), region
+        if self._home is not None and not self._topology.is_down(self._home):
+            conn = self._dbs.get(self._home)
+            with rep.snapshot(conn):
+                if fencing.read(conn).committed.region == self._home:
+                    return rep.read_item(conn, key), self._home
+        self._home = self.write_region
+        return rep.read_item(self._dbs.get(self._home), key), self._home
 
     def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
         prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
@@ -486,7 +503,7 @@ class LocalStore(ReplicatedStore):
         self._require_majority(seen, newest, f"confirm {target}'s epoch", target)
         top_epoch = max(state.top_epoch for state in seen.values())
         if self._multi_writer or (newest.region == target and newest.epoch == top_epoch):
-            self._learn(target, newest)
+            self._learn(target, newest, seen[target])
             _check_token(fence, newest.epoch, target)
             return newest.epoch
         pending = [
@@ -499,7 +516,7 @@ class LocalStore(ReplicatedStore):
         if pending and self._finish(pending[0], reach):
             _check_token(fence, pending[0].epoch, target)
             return pending[0].epoch
-        self._learn(target, newest)
+        self._learn(target, newest, seen[target])
         if top_epoch > newest.epoch:
             raise PreconditionFailed(
                 f"{target} takes no writes: a promote to epoch {top_epoch} is under way "
@@ -522,12 +539,11 @@ class LocalStore(ReplicatedStore):
             self._commit(voter, record, reached=prepared)
         return True
 
-    def _learn(self, target: str, record: fencing.Record) -> None:
-        """``target`` takes a committed record it confirmed (a write region that was cut off
-        learns of the promote that replaced it)."""
-        conn = self._dbs.get(target)
-        state = fencing.read(conn)
+    def _learn(self, target: str, record: fencing.Record, state: fencing.VoterState) -> None:
+        """``target`` (whose state was ``state``) takes a committed record it confirmed: a
+        write region that was cut off learns of the promote that replaced it."""
         if record.rank > state.committed.rank:
+            conn = self._dbs.get(target)
             with rep.transaction(conn):
                 fencing.adopt(conn, fencing.read(conn), record)
                 if record.region == target:
@@ -852,7 +868,8 @@ class LocalStore(ReplicatedStore):
 
     def _read_region(self, region: str | None) -> str:
         if region is None:
-            return self.write_region
+            self._home = self.write_region
+            return self._home
         return self._region("region", region)
 
 

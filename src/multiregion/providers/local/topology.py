@@ -21,12 +21,17 @@ class Topology:
         self._root = root
         self._cuts: frozenset[frozenset[str]] = frozenset()
         self._stamp: tuple[int, int, int] | None = None
+        self._markers: dict[str, str] = {}
 
     def marker(self, region: str) -> Path:
         return self._root / f"{region}.down"
 
     def is_down(self, region: str) -> bool:
-        return self.marker(region).exists()
+        """A stat per call (every operation asks), on a path built once per region."""
+        path = self._markers.get(region)
+        if path is None:
+            path = self._markers[region] = str(self.marker(region))
+        return os.path.exists(path)
 
     def fail(self, region: str) -> None:
         self.marker(region).touch()
