@@ -12,7 +12,6 @@ without it that part is skipped, and says so.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -22,16 +21,14 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 
-from benches.measure import compare, show
-from benches.sides import bucket_crud, store_batch, store_crud
+from benches.sides import bucket_crud, random_file, store_batch, store_crud, upload_file
 from multiregion.errors import Unavailable
 from multiregion.providers.gcp.firestore import FirestoreStore
 from multiregion.providers.gcp.storage import GcsBucket
 from multiregion.testing.emulators.gcp import FakeGcsServer, FirestoreEmulator, firestore_script
 
 PROJECT = "multiregion-bench"
-MB = 1024 * 1024
-CHUNK = 8 * MB
+CHUNK = 8 * 1024 * 1024
 
 
 class RawFirestore:
@@ -93,21 +90,12 @@ def gcs_figures(n: int, size_mb: int) -> dict[str, Any]:
         )
         raw = client.bucket(name)
         figures: dict[str, Any] = bucket_crud("GCS", bucket, RawGcs(raw), n=n)
-        source = Path(work) / "source.bin"
-        with source.open("wb") as f:
-            for _ in range(size_mb):
-                f.write(os.urandom(MB))
+        source = random_file(Path(work) / "source.bin", size_mb)
 
-        def adapter(number: int) -> None:
-            bucket.upload_file(source, f"adapter-{number}.bin")
+        def raw_upload(key: str) -> None:
+            raw.blob(key, chunk_size=CHUNK).upload_from_filename(str(source), checksum="crc32c")
 
-        def raw_upload(number: int) -> None:
-            raw.blob(f"raw-{number}.bin", chunk_size=CHUNK).upload_from_filename(
-                str(source), checksum="crc32c"
-            )
-
-        figures["upload_file"] = compare({"adapter": adapter, "raw": raw_upload}, ops=size_mb)
-        show(f"GCS upload_file {size_mb} MiB (MiB/s)", figures["upload_file"])
+        figures["upload_file"] = upload_file("GCS", bucket, raw_upload, source)
         bucket.close()
         client.close()
     return figures

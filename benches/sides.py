@@ -9,10 +9,12 @@ it expects.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
-from benches.measure import compare, show
+from benches.measure import MB, compare, show
 from multiregion.interfaces import BackupBucket, ReplicatedStore
 
 VALUE: dict[str, Any] = {"name": "bench", "n": 1, "tags": ["a", "b"], "note": "x" * 100}
@@ -43,20 +45,26 @@ def _each(n: int, prefix: str, call: Callable[[str], object]) -> Callable[[int],
     return side
 
 
-def store_crud(
-    title: str, store: ReplicatedStore, raw: RawStore, *, n: int
+def _crud(
+    title: str, calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]], n: int
 ) -> dict[str, dict[str, Any]]:
-    """put, get and delete: the adapter's rate over the raw one's (above 1: faster)."""
     figures = {}
-    calls = {
-        "put": (lambda k: store.put(k, VALUE), lambda k: raw.put(k, VALUE)),
-        "get": (store.get, raw.get),
-        "delete": (store.delete, raw.delete),
-    }
     for op, (ours, theirs) in calls.items():
         figures[op] = compare({"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}, ops=n)
         show(f"{title} {op}", figures[op])
     return figures
+
+
+def store_crud(
+    title: str, store: ReplicatedStore, raw: RawStore, *, n: int
+) -> dict[str, dict[str, Any]]:
+    """put, get and delete: the adapter's rate over the raw one's (above 1: faster)."""
+    calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]] = {
+        "put": (lambda k: store.put(k, VALUE), lambda k: raw.put(k, VALUE)),
+        "get": (store.get, raw.get),
+        "delete": (store.delete, raw.delete),
+    }
+    return _crud(title, calls, n)
 
 
 def store_batch(title: str, store: ReplicatedStore, *, n: int) -> dict[str, Any]:
@@ -79,13 +87,33 @@ def bucket_crud(
 ) -> dict[str, dict[str, Any]]:
     """put, get and delete of ``size``-byte objects: the adapter's rate over the raw one's."""
     data = bytes(range(256)) * (size // 256)
-    figures = {}
-    calls = {
+    calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]] = {
         "put": (lambda k: bucket.put(k, data), lambda k: raw.put(k, data)),
         "get": (bucket.get, raw.get),
         "delete": (bucket.delete, raw.delete),
     }
-    for op, (ours, theirs) in calls.items():
-        figures[op] = compare({"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}, ops=n)
-        show(f"{title} {op} {size} B", figures[op])
+    return _crud(f"{title} {size} B", calls, n)
+
+
+def random_file(path: Path, size_mb: int) -> Path:
+    with path.open("wb") as f:
+        for _ in range(size_mb):
+            f.write(os.urandom(MB))
+    return path
+
+
+def upload_file(
+    title: str, bucket: BackupBucket, raw_upload: Callable[[str], object], source: Path
+) -> dict[str, Any]:
+    """``upload_file`` of ``source`` against the raw upload of it (called with a fresh key)."""
+    size_mb = source.stat().st_size / MB
+
+    def adapter(number: int) -> None:
+        bucket.upload_file(source, f"adapter-{number}.bin")
+
+    figures = compare(
+        {"adapter": adapter, "raw": lambda number: raw_upload(f"raw-{number}.bin")},
+        ops=max(round(size_mb), 1),
+    )
+    show(f"{title} upload_file {size_mb:.0f} MiB (MiB/s)", figures)
     return figures
