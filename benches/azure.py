@@ -26,7 +26,7 @@ from azure.storage.blob import BlobServiceClient
 from urllib3.exceptions import InsecureRequestWarning
 
 from benches.measure import compare, show
-from benches.sides import bucket_crud, random_file, store_batch, store_crud, upload_file
+from benches.sides import bucket_crud, random_file, store_all, upload_file
 from multiregion.providers.azure.blob import BlobBucket
 from multiregion.providers.azure.cosmos import CosmosStore
 from multiregion.testing.emulators.azure import (
@@ -96,8 +96,7 @@ def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
             retry_total=0,
         )
         container = client.get_database_client(DATABASE).get_container_client(store._container_name)
-        figures: dict[str, Any] = store_crud("Cosmos", store, RawCosmos(container), n=n)
-        figures["batch"] = store_batch("Cosmos", store, n=batch)
+        figures: dict[str, Any] = store_all("Cosmos", store, RawCosmos(container), n=n, batch=batch)
         store.close()
         client.close()
     return figures

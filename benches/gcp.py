@@ -21,7 +21,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 
-from benches.sides import bucket_crud, random_file, store_batch, store_crud, upload_file
+from benches.sides import bucket_crud, random_file, store_all, upload_file
 from multiregion.errors import Unavailable
 from multiregion.providers.gcp.firestore import FirestoreStore
 from multiregion.providers.gcp.storage import GcsBucket
@@ -72,8 +72,7 @@ def firestore_figures(n: int, batch: int) -> dict[str, Any]:
         client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
         client._emulator_host = emulator.host
         raw = RawFirestore(client.collection(f"{collection}-raw"))
-        figures: dict[str, Any] = store_crud("Firestore", store, raw, n=n)
-        figures["batch"] = store_batch("Firestore", store, n=batch)
+        figures: dict[str, Any] = store_all("Firestore", store, raw, n=n, batch=batch)
         store.close()
         client.close()
     return figures

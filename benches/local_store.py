@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benches.sides import store_batch, store_crud
+from benches.sides import store_all
 from multiregion.errors import NotFound
 from multiregion.providers.local.store import LocalStore
 
@@ -55,8 +55,7 @@ def main(n: int = 500, batch: int = 1000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         raw = RawSqlite(Path(tmp) / "raw.sqlite")
         with LocalStore(Path(tmp) / "store", [REGION]) as store:
-            figures: dict[str, Any] = store_crud("local store", store, raw, n=n)
-            figures["batch"] = store_batch("local store", store, n=batch)
+            figures: dict[str, Any] = store_all("local store", store, raw, n=n, batch=batch)
         raw.conn.close()
     return figures
 

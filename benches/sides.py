@@ -82,6 +82,15 @@ def store_batch(title: str, store: ReplicatedStore, *, n: int) -> dict[str, Any]
     return figures
 
 
+def store_all(
+    title: str, store: ReplicatedStore, raw: RawStore, *, n: int, batch: int
+) -> dict[str, Any]:
+    """``store_crud`` and then ``store_batch``, as each store's bench reports them."""
+    figures: dict[str, Any] = store_crud(title, store, raw, n=n)
+    figures["batch"] = store_batch(title, store, n=batch)
+    return figures
+
+
 def bucket_crud(
     title: str, bucket: BackupBucket, raw: RawBucket, *, n: int, size: int = 4096
 ) -> dict[str, dict[str, Any]]:
