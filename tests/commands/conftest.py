@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import attrs
 import pytest
 
 from multiregion import cli
-from multiregion.deployment import load
+from multiregion.deployment import Deployment, load
 from multiregion.testing.endpoints import free_port
 
 OPERATE = "multiregion.commands.operate"
@@ -70,3 +72,27 @@ def local_example(tmp_path: Path) -> Callable[[str], Path]:
         return target
 
     return copy
+
+
+def app_module(example: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{example}_app", EXAMPLES / example / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def active_passive(local_example: Callable[[str], Path]) -> Iterator[Path]:
+    """The local active-passive example in tmp_path: both regions' apps serving."""
+    config = local_example("active_passive")
+    app = app_module("active_passive")
+    with Deployment.from_file(config) as deployment:
+        servers = [app.start(deployment, region) for region in deployment.spec.region_names]
+        try:
+            yield config
+        finally:
+            for server in servers:
+                server.shutdown()
+                server.server_close()

@@ -4,31 +4,19 @@ runs end to end through the ``multiregion`` command."""
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from multiregion import Failover, Weighted
-from multiregion.deployment import Deployment, load
+from multiregion.deployment import load
 from multiregion.providers.local.dataplane import LocalDataPlane
 
 from .conftest import EXAMPLES, Run
 
 PATTERNS = {"active_passive": Failover, "active_active": Weighted}
 PROVIDERS = ("local", "aws", "azure", "gcp")
-
-
-def app_module(example: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{example}_app", EXAMPLES / example / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -55,21 +43,6 @@ def post_order(address: str, port: int) -> int:
         return conn.getresponse().status
     finally:
         conn.close()
-
-
-@pytest.fixture
-def active_passive(local_example: Callable[[str], Path]) -> Iterator[Path]:
-    """The local active-passive example in tmp_path: both regions' apps serving."""
-    config = local_example("active_passive")
-    app = app_module("active_passive")
-    with Deployment.from_file(config) as deployment:
-        servers = [app.start(deployment, region) for region in deployment.spec.region_names]
-        try:
-            yield config
-        finally:
-            for server in servers:
-                server.shutdown()
-                server.server_close()
 
 
 def test_local_active_passive_example_end_to_end(active_passive: Path, run: Run) -> None:

@@ -38,7 +38,8 @@ from multiregion.failover.controller import (
     ActivePassiveController,
     Move,
 )
-from multiregion.model import EndpointStatus, HealthState, Plan, Route, Weighted
+from multiregion.failover.deployed import controller_for
+from multiregion.model import HealthState, Plan, Route, Weighted
 from multiregion.planning import describe_policy
 
 EXIT_CHANGES_PENDING = 1
@@ -162,11 +163,8 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def _controller(deployment: Deployment) -> ActivePassiveController:
-    """A controller whose active region is the store's write region, as nothing else is kept.
-
-    Its health source reads the checks once, when a guard rail asks, as ``status`` does.
-    """
-    store = deployment.store if deployment.spec.settings["store"] else None
+    """The deployment's controller; its health source reads the checks once, when a guard rail
+    asks, as ``status`` does."""
     read: dict[str, HealthState] = {}
 
     def health() -> dict[str, HealthState]:
@@ -174,27 +172,7 @@ def _controller(deployment: Deployment) -> ActivePassiveController:
             read.update(region_health(deployment, waiting))
         return read
 
-    controller = ActivePassiveController(
-        deployment.router,
-        deployment.spec.route.name,
-        health=health,
-        store=store,
-        rpo_s=deployment.spec.objectives.rpo_s,
-    )
-    if store is None:
-        controller.policy.moved(_unpinned_region(controller))
-    return controller
-
-
-def _unpinned_region(controller: ActivePassiveController) -> str:
-    """Without a store: the first region of the failover order with an endpoint not pinned down."""
-    route = controller.route
-    overrides = controller.router.endpoint_status(route.name)
-    for region in controller.policy.order:
-        names = [e.name for e in route.endpoints if e.region == region]
-        if any(overrides.get(n) is not EndpointStatus.DOWN for n in names):
-            return region
-    return controller.policy.order[0]
+    return controller_for(deployment, health)
 
 
 def run_failover(args: argparse.Namespace) -> int:
