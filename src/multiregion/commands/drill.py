@@ -37,12 +37,13 @@ from multiregion.faultproxy import command as faultproxy_command
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.client import DEFAULT_LEASE_S, ControlClient
 from multiregion.faultproxy.toxics import Blackhole, HttpErrors, Latency, Toxic
-from multiregion.model import Failover
+from multiregion.model import Failover, Weighted
 
 FAULTS = {
     "region-outage": "the region's app blackholed through the fault proxy (connections accepted,"
     " never answered: health probes time out) and its store replica failed where the store can"
-    " (local); the controller must detect it, promote the standby and DNS must move",
+    " (local); the controller must detect it, promote the standby and DNS must move (on a"
+    " weighted route: DNS must stop answering the region, and replicas converge after healing)",
     "brownout": "the region's app slowed (--latency, --jitter) and a share of its HTTP requests"
     " answered 503 (--error-rate), through the fault proxy; health checks may or may not see it",
     "partition": "the store's replication and fencing links between the region and the others"
@@ -166,13 +167,16 @@ def run_drill(args: argparse.Namespace) -> int:
     with open_deployment(args.config, needs_dns=True) as deployment:
         spec = deployment.spec
         route = spec.route
-        if not isinstance(route.policy, Failover):
-            raise InvalidInput(f"{spec.source}: route.policy", "a drill needs a failover route")
+        if not isinstance(route.policy, Failover | Weighted):
+            raise InvalidInput(
+                f"{spec.source}: route.policy", "a drill needs a failover or a weighted route"
+            )
         try:
             deployment.router.get(route.name)
         except NotFound as exc:
             raise NotFound(f"{route.name} is not applied: run `multiregion apply` first") from exc
-        region = args.region or spec.region_of(route.policy.primary)
+        first = route.policy.primary if isinstance(route.policy, Failover) else None
+        region = args.region or (spec.region_of(first) if first else spec.region_names[0])
         drill = Drill(
             deployment.router,
             route.name,

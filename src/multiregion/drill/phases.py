@@ -85,12 +85,17 @@ def mean_of_later(ranges: list[tuple[float, float]], steps: int = 400) -> float:
 
 
 def predict(
-    router: TrafficRouter, route: Route, effects: Effects, tick_s: float, confirm: int = 1
+    router: TrafficRouter,
+    route: Route,
+    effects: Effects,
+    tick_s: float,
+    confirm: int | None = 1,
 ) -> dict[str, float | None]:
     """Each phase's predicted end (a mean), None where the fault gives no basis for one.
 
     ``tick_s`` is how often the drill's client and controller act; the controller decides after
-    ``confirm`` unhealthy observations, one a tick."""
+    ``confirm`` unhealthy observations, one a tick. ``confirm=None``: no controller (an
+    active-active route), so recovery is the DNS shift alone."""
     check = route.health_check
     cache = 0.0 if effects.requests_fail else route.ttl / 2
     found: dict[str, float | None] = dict.fromkeys(PHASES)
@@ -108,11 +113,14 @@ def predict(
     dns = (max(0.0, 2 * dns_mean - dns_worst), max(dns_mean, dns_worst))
     own = (2 * detection[0] - detection[1], detection[1])
     found["detection"] = detection[0]
-    found["decision"] = detection[0] + tick_s * (confirm - 0.5)
-    found["promotion"] = found["decision"]
     found["dns_switch"] = dns_mean
-    decided = (own[0] + tick_s * (confirm - 1), own[1] + tick_s * confirm)
     # A client caught in a hanging request when the switch comes waits out its timeout.
     waits = check.timeout_s / 2 if effects.requests_hang else tick_s / 2
+    if confirm is None:
+        found["first_request"] = dns_mean + waits + cache
+        return found
+    found["decision"] = detection[0] + tick_s * (confirm - 0.5)
+    found["promotion"] = found["decision"]
+    decided = (own[0] + tick_s * (confirm - 1), own[1] + tick_s * confirm)
     found["first_request"] = mean_of_later([decided, dns]) + waits + cache
     return found

@@ -32,6 +32,8 @@ class Failback:
 
 @attrs.frozen
 class DrillReport:
+    mode: str
+    """"active-passive" (a Failover route) or "active-active" (a Weighted one)."""
     route: str
     fault: str
     region: str
@@ -54,6 +56,11 @@ class DrillReport:
     error_rate_during_fault: float | None
     """Failed requests among those sent from the fault until recovery (or the timeout)."""
     phases: list[Phase]
+    converged_s: float | None
+    """Active-active: seconds from the start of failback until every replica held the same
+    content; None when not measured (or never)."""
+    divergent_writes: int | None
+    """Entries in the store's divergence log after healing, where the store keeps one."""
     failback: Failback
     timeline: Timeline = attrs.field(eq=False, repr=False)
 
@@ -128,6 +135,10 @@ class DrillReport:
             verdict(self.rpo_met),
         )
         table.add_row("requests", f"{self.requests_ok} ok, {self.requests_failed} failed", "", "")
+        if self.converged_s is not None:
+            table.add_row("replicas converged", seconds(self.converged_s), "", "after healing")
+        if self.divergent_writes is not None:
+            table.add_row("divergent writes", str(self.divergent_writes), "", "to reconcile")
         if self.error_rate_during_fault is not None:
             table.add_row("errors during the fault", f"{self.error_rate_during_fault:.0%}", "", "")
         back = self.failback

@@ -29,7 +29,7 @@ from multiregion.drill.timeline import Span, Timeline, spans_from_samples
 from multiregion.errors import InvalidInput, MultiregionError, NotFound
 from multiregion.failover.controller import ActivePassiveController, HealthSource
 from multiregion.interfaces import ReplicatedStore, TrafficRouter
-from multiregion.model import EndpointStatus, Failover, HealthState
+from multiregion.model import EndpointStatus, Failover, HealthState, Weighted
 from multiregion.probing import probe_once
 
 logger = logging.getLogger("multiregion.drill")
@@ -79,6 +79,10 @@ class _Observations:
     fault_ok: int = 0
     """Requests while the fault held, until recovery."""
     fault_failed: int = 0
+    converged_s: float | None = None
+    """Active-active: seconds from the start of failback until every replica matched."""
+    divergent: int | None = None
+    """Entries in the store's divergence log after healing (superseded or conflicting)."""
     writes_failed: int = 0
 
     def once(self, what: str, at: float) -> bool:
@@ -87,7 +91,9 @@ class _Observations:
 
 
 class Drill:
-    """A drill of one Failover route, its store, and the active-passive controller."""
+    """A drill of one route: a Failover route with its store and the active-passive controller,
+    or a Weighted route (active-active) with a multi-writer store, where traffic shifts away
+    from the failed region by health alone and the drill checks convergence after healing."""
 
     def __init__(
         self,
@@ -104,8 +110,11 @@ class Drill:
         on_event: OnEvent | None = None,
     ) -> None:
         route = router.get(route_name)
-        if not isinstance(route.policy, Failover):
-            raise InvalidInput("route.policy", "a drill needs a Failover route")
+        if not isinstance(route.policy, Failover | Weighted):
+            raise InvalidInput("route.policy", "a drill needs a Failover or a Weighted route")
+        self.active_active = isinstance(route.policy, Weighted)
+        if self.active_active and store is not None and not getattr(store, "multi_writer", False):
+            raise InvalidInput("store", "an active-active drill writes in every region")
         if route.health_check is None:
             raise InvalidInput("route.health_check", "a drill sends the route's health check")
         if region not in {e.region for e in route.endpoints}:
@@ -116,7 +125,11 @@ class Drill:
         self.settings = settings or DrillSettings()
         self._ssl = ssl_context
         self._on_event = on_event
-        self.controller = ActivePassiveController(router, route.name, health=health, store=store)
+        self.controller = (
+            None
+            if self.active_active
+            else ActivePassiveController(router, route.name, health=health, store=store)
+        )
         self.timeline = Timeline()
         self._obs = _Observations()
         self._run_id = uuid.uuid4().hex[:8]
@@ -157,8 +170,8 @@ class Drill:
                 outcome = "not recovered"
                 self._event(f"not recovered within {self.settings.timeout_s:g}s")
             self._measuring = False
-            to_region = self.controller.active if self.controller.active != self.region else None
-            lost = self._lost_writes(to_region)
+            to_region = self._moved_to()
+            lost = self._lost_writes(to_region or self._survivor())
             if self.settings.failback:
                 failback = self._failback(abort)
         except NotSteady as exc:
@@ -223,9 +236,40 @@ class Drill:
         the controller has moved the write region (else the move would land in failback)."""
         first = self._obs.first
         need = ["request-after-fault"] + (["write-after-fault"] if self.store is not None else [])
+        if self.active_active:
+            # Some requests succeed at once (DNS also answers the others): recovered means the
+            # region was seen unhealthy and DNS stopped answering it.
+            return all(k in first for k in need) and self._shifted() is not None
         if "detect" in first:
             need.append("promote")
         return all(key in first for key in need)
+
+    def _shifted(self) -> float | None:
+        """Since when the router's answers have not named the failed region (active-active):
+        after its last answer naming it, and never before health found it failed (a weighted
+        answer may skip a region by chance)."""
+        detected = self._obs.first.get("detect")
+        if detected is None:
+            return None
+        until = self._obs.first.get("recovered", float("inf"))
+        samples = [(at, r) for at, r in self._obs.dns if (self._fault_at or 0.0) <= at <= until]
+        last = max((i for i, (_, r) in enumerate(samples) if r == self.region), default=-1)
+        if last + 1 >= len(samples):
+            return None
+        return max(samples[last + 1][0], detected)
+
+    def _moved_to(self) -> str | None:
+        if self.controller is None or self.controller.active == self.region:
+            return None
+        return self.controller.active
+
+    def _survivor(self) -> str | None:
+        """Where lost writes are looked for: the write region, or (active-active) another."""
+        if self.store is None:
+            return None
+        if self.active_active:
+            return next(r for r in self.store.regions if r != self.region)
+        return self.store.write_region
 
     # ------------------------------------------------------------------ one tick
 
@@ -237,6 +281,8 @@ class Drill:
     def _observe(self) -> None:
         self._sample_health()
         self._sample_dns()
+        if self.controller is None:
+            return
         try:
             move = self.controller.step()
         except MultiregionError as exc:
@@ -262,7 +308,11 @@ class Drill:
             region = self._region_of(names[0]) if names else "empty"
         at = self._now()
         self._obs.dns.append((at, region))
-        moved = region not in (self.region, "no answer", "empty") and self._measuring
+        moved = (
+            region not in (self.region, "no answer", "empty")
+            and self._measuring
+            and not self.active_active  # its answers name several regions all along
+        )
         if moved and self._obs.once("switch", at):
             self._event(f"DNS answers {region}")
 
@@ -307,7 +357,7 @@ class Drill:
         region = self._region_of(endpoint)
         at = self._now()
         self._obs.client_dns.append((at, region))
-        if region != self.region and self._measuring:
+        if region != self.region and self._measuring and not self.active_active:
             # The router's answer moved no later than a client's lookup saw it move.
             if self._obs.once("switch", at):
                 self._event(f"DNS answers {region}")
@@ -354,7 +404,16 @@ class Drill:
         self._seq += 1
         key = f"multiregion-drill/{self._run_id}/{self._seq:06d}"
         try:
-            self.store.put(key, {"seq": self._seq})
+            if self.active_active:
+                # Written where the client was sent, with one key every region updates: what
+                # healing must then reconcile.
+                answer = self._answer
+                region = self._region_of(answer[1]) if answer is not None else self.region
+                self.store.put(key, {"seq": self._seq, "region": region}, region=region)
+                shared = {"seq": self._seq, "region": region}
+                self.store.put(f"multiregion-drill/{self._run_id}/shared", shared, region=region)
+            else:
+                self.store.put(key, {"seq": self._seq})
         except MultiregionError:
             self._obs.writes_failed += 1
             self.timeline.mark("writes", self._now(), "failed", False)
@@ -367,11 +426,10 @@ class Drill:
 
     # ------------------------------------------------------------------ after the fault
 
-    def _lost_writes(self, to_region: str | None) -> list[float]:
-        """Acknowledgement times of writes the surviving write region does not have."""
-        if self.store is None:
+    def _lost_writes(self, region: str | None) -> list[float]:
+        """Acknowledgement times of writes the surviving ``region`` does not have."""
+        if self.store is None or region is None:
             return []
-        region = to_region or self.store.write_region
         lost = []
         for key, at in self._obs.acked.items():
             try:
@@ -396,7 +454,7 @@ class Drill:
                     return Failback(True, False, None, f"{self.region} never became healthy")
                 self._tick()
                 abort.wait(self.settings.tick_s)
-            if self.controller.active != self.region:
+            if self.controller is not None and self.controller.active != self.region:
                 self.controller.failback("drill failback")
                 self._sample_state()
             self._answer = None
@@ -411,9 +469,27 @@ class Drill:
             seconds = self._now() - started
             self._event(f"failback complete: {self.region} serves again")
             self._loop(self.settings.confirm_s, abort)
-            return Failback(True, True, seconds, "primary serving again")
+            if self.active_active:
+                self._converge(started, deadline, abort)
+            return Failback(True, True, seconds, f"{self.region} serving again")
         except MultiregionError as exc:
             return Failback(True, False, None, f"failback failed: {exc}")
+
+    def _converge(self, started: float, deadline: float, abort: threading.Event) -> None:
+        """Wait until every replica holds the same content (where the store can say), and
+        count what healing had to reconcile."""
+        digest = getattr(self.store, "content_digest", None)
+        if self.store is None or not callable(digest):
+            return
+        while len({digest(r) for r in self.store.regions}) > 1:
+            if time.monotonic() > deadline:
+                self._event("replicas did not converge")
+                return
+            abort.wait(self.settings.tick_s)
+        self._obs.converged_s = round(self._now() - started, 3)
+        self._event(f"replicas converged {self._obs.converged_s:.2f}s after healing")
+        with contextlib.suppress(MultiregionError):
+            self._obs.divergent = len(self.store.divergence(include_resolved=True))
 
     def _restore(self, overrides: dict[str, EndpointStatus], write_region: str | None) -> None:
         with contextlib.suppress(MultiregionError):
@@ -421,7 +497,7 @@ class Drill:
         for name, status in overrides.items():
             with contextlib.suppress(MultiregionError):
                 self.router.set_endpoint_status(self.route.name, name, status)
-        if self.store is not None and write_region is not None:
+        if self.store is not None and write_region is not None and not self.active_active:
             with contextlib.suppress(MultiregionError):
                 if self.store.write_region != write_region:
                     self.store.promote(write_region)
@@ -464,9 +540,17 @@ class Drill:
             ("overrides", self._obs.overrides),
         ):
             self.timeline.spans.extend(spans_from_samples(lane, samples, end))
+        if self.active_active and outcome == "recovered":
+            shifted = self._shifted()
+            if shifted is not None:
+                # Users stop failing once DNS stops answering the failed region.
+                self._obs.once("switch", shifted)
+                first = self._obs.first
+                first["request-after-fault"] = max(first["request-after-fault"], shifted)
         phases = self._phases()
         during = self._obs.fault_ok + self._obs.fault_failed
         return DrillReport(
+            mode="active-active" if self.active_active else "active-passive",
             route=self.route.name,
             fault=self.fault.description,
             region=self.region,
@@ -488,6 +572,8 @@ class Drill:
             requests_failed=self._obs.requests_failed,
             error_rate_during_fault=round(self._obs.fault_failed / during, 3) if during else None,
             phases=phases,
+            converged_s=self._obs.converged_s,
+            divergent_writes=self._obs.divergent,
             failback=failback,
             timeline=self.timeline,
         )
@@ -496,9 +582,8 @@ class Drill:
         """Each phase predicted and measured, drawn as a lane (a bar measured, a diamond
         predicted) when the fault happened."""
         effects = effects_of([self.fault])
-        predicted = predict(
-            self.router, self.route, effects, self.settings.tick_s, self.controller.policy.confirm
-        )
+        confirm = self.controller.policy.confirm if self.controller is not None else None
+        predicted = predict(self.router, self.route, effects, self.settings.tick_s, confirm)
         measured = {
             phase: self._since_fault(key)
             for phase, key in (
