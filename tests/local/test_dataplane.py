@@ -301,6 +301,8 @@ def test_an_announcement_is_trusted_only_from_its_process_with_its_nonce(tmp_pat
         right = json.loads((tmp_path / "c" / "dataplane.json").read_text())
         announcement.write_text(json.dumps({**right, "pid": gone.pid}))  # its process is gone
         assert announced_data_plane(settings) is None
+        with pytest.raises(Unavailable, match="gone"):
+            _ = LocalRouter(tmp_path / "a", serve=False).dns_port
         announcement.write_text(json.dumps({**right, "started": "0"}))  # a reused pid
         assert announced_data_plane(settings) is None
         announcement.write_text(json.dumps(right))

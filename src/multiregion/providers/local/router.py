@@ -80,10 +80,14 @@ class LocalRouter(TrafficRouter):
             return self._plane.port
         if self._dns_port is not None:
             return self._dns_port
-        advertised = self._state.advertised()
-        if advertised is None:
+        announced = self._state.announcement()
+        if announced is None:
             raise Unavailable(f"no data plane announced itself in {self._state.root}")
-        return advertised[1]
+        if not announced.process_alive():
+            raise Unavailable(
+                f"the data plane announced in {self._state.root} (process {announced.pid}) is gone"
+            )
+        return announced.port
 
     # -- control plane
 
