@@ -102,6 +102,9 @@ def test_a_drill_from_the_command_line(
     assert report["passed"] is True
     assert svg.read_text().startswith("<svg")
     assert report["svg"] == str(svg.resolve())
+    kept = Path(report["kept"])
+    assert kept.parent == tmp_path / "state" / "drills"  # next to the spec
+    assert json.loads(kept.read_text())["rto_s"] == report["rto_s"]
 
 
 def test_a_route_that_is_not_applied_is_named(
@@ -148,6 +151,26 @@ def test_a_store_outage_health_checks_cannot_see_is_reported_as_not_recovered(
     assert report["write_rto_s"] is None
     assert report["passed"] is False
     assert report["failback"]["ok"] is True
+
+    # kept, and listed with the objectives; the picture marks it as not recovered
+    assert cli.main(["drills", "list", "--config", str(config), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    [entry] = listed["drills"]
+    assert entry["fault"] == report["fault"]
+    assert entry["outcome"] == "not recovered"
+    assert entry["objective_rto_s"] == 10
+    picture = Path(listed["svg"]).read_text()
+    assert picture.startswith("<svg")
+    assert "<title>not recovered</title>" in picture
+    assert cli.main(["drills", "list", "--config", str(config)]) == 0
+    assert "missed" in capsys.readouterr().out
+
+
+def test_drills_list_without_a_kept_drill_says_how_to_run_one(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["drills", "list", "--config", str(config)]) == 2
+    assert "multiregion drill" in capsys.readouterr().err
 
 
 ACTIVE_ACTIVE = {

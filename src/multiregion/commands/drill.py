@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from multiregion.commands.connection import open_deployment
 from multiregion.commands.output import add_json
-from multiregion.deployment import Deployment
+from multiregion.deployment import Deployment, load
+from multiregion.drill import history
 from multiregion.drill.faults import (
     Fault,
     ForceDown,
@@ -115,9 +117,74 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--svg", metavar="FILE", help="where to write the timeline (default drill-<time>.svg)"
     )
+    parser.add_argument(
+        "--history",
+        metavar="DIR",
+        help="where reports are kept (default state/drills next to the spec)",
+    )
+    parser.add_argument("--no-history", action="store_true", help="keep no report")
     add_json(parser, "the report")
     parser.set_defaults(handler=run_drill)
     faultproxy_command.register(commands)
+    _register_history(commands)
+
+
+def _register_history(commands: argparse._SubParsersAction[Any]) -> None:
+    text = "the drills kept so far: RTO and RPO against the objectives over time, as a picture"
+    drills = commands.add_parser("drills", help=text, description=text)
+    actions = drills.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help=text, description=text)
+    listing.add_argument("--config", required=True, metavar="FILE", help="the deployment spec")
+    listing.add_argument("--history", metavar="DIR", help="default state/drills next to the spec")
+    listing.add_argument(
+        "--svg", metavar="FILE", help="where to draw them (default history.svg in the folder)"
+    )
+    add_json(listing, "the kept reports")
+    listing.set_defaults(handler=list_drills)
+
+
+def _history_dir(args: argparse.Namespace) -> Path:
+    return Path(args.history) if args.history else Path(args.config).parent / "state" / "drills"
+
+
+def list_drills(args: argparse.Namespace) -> int:
+    spec = load(args.config)
+    folder = _history_dir(args)
+    entries = history.load(folder)
+    if not entries:
+        raise NotFound(f"no drill kept in {folder}: run `multiregion drill --config {args.config}`")
+    svg = Path(args.svg) if args.svg else folder / "history.svg"
+    svg.write_text(history.render_svg(entries, f"Drills of {spec.route.name}"), encoding="utf-8")
+    if args.json:
+        print(json.dumps({"drills": entries, "svg": str(svg.resolve())}, indent=2))
+        return 0
+    table = Table(title=f"Drills of {spec.route.name} ({folder})")
+    for column in ("when", "fault", "outcome", "RTO", "RPO", "errors", "passed"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            str(entry["at"]).replace("T", " ")[:19],
+            str(entry["fault"]),
+            str(entry["outcome"]),
+            _against(entry.get("rto_s"), entry.get("objective_rto_s"), entry.get("rto_met")),
+            _against(entry.get("rpo_s"), entry.get("objective_rpo_s"), entry.get("rpo_met")),
+            ""
+            if entry.get("error_rate_during_fault") is None
+            else f"{entry['error_rate_during_fault']:.0%}",
+            "yes" if entry.get("passed") else "[red]no[/]",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"picture: {svg}")
+    return 0
+
+
+def _against(value: float | None, objective: float | None, met: bool | None) -> str:
+    shown = "never" if value is None else f"{value:.2f} s"
+    if objective is None:
+        return shown
+    verdict = "[green]met[/]" if met else "[red]missed[/]"
+    return f"{shown} / {objective:g} s {verdict}"
 
 
 def _fault_lines() -> list[tuple[str, str]]:
@@ -195,11 +262,15 @@ def run_drill(args: argparse.Namespace) -> int:
         )
         report = _run_abortably(drill, console)
     svg = report.write_svg(args.svg or f"drill-{time.strftime('%Y%m%dT%H%M%S')}.svg")
+    kept = None
+    if not args.no_history:
+        kept = history.save(report, _history_dir(args), svg=str(Path(svg).resolve()))
     if args.json:
-        print(json.dumps({**report.to_dict(), "svg": str(Path(svg).resolve())}, indent=2))
+        extra = {"svg": str(Path(svg).resolve()), "kept": str(kept) if kept else None}
+        print(json.dumps({**report.to_dict(), **extra}, indent=2))
     else:
         report.show(console)
-        console.print(f"timeline: {svg}")
+        console.print(f"timeline: {svg}" + (f"; report kept in {kept}" if kept else ""))
     return 0 if report.passed else EXIT_FAILED
 
 
