@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -22,23 +23,114 @@ from multiregion.testing.contract.store import StoreContract
 from multiregion.testing.emulators.aws import MotoServer
 from tests.aws.conftest import FAST
 
+LEASE = {"lease_s": 0.3, "clock_drift_s": 0.05}
+"""Write leases short enough that the contract's promotes wait little."""
 
-@pytest.fixture
-def store_harness(moto: MotoServer, fresh_name: Callable[[str], str]) -> StoreHarness:
+
+def _harness(moto: MotoServer, table: str, **settings: Any) -> StoreHarness:
     """One region: moto has no global tables, so replicas would never converge and a
     two-region harness could not settle truthfully (see docs/providers/aws.md)."""
-    table = fresh_name("table")
 
     def open_store(create: bool = False) -> DynamoStore:
         return DynamoStore(
-            table=table, regions=["us-east-1"], create=create, endpoint_url=moto.url, **FAST
+            table=table,
+            regions=["us-east-1"],
+            create=create,
+            endpoint_url=moto.url,
+            **FAST,
+            **settings,
         )
 
     return StoreHarness(store=open_store(create=True), reopen=open_store, settle=lambda: None)
 
 
+@pytest.fixture
+def store_harness(moto: MotoServer, fresh_name: Callable[[str], str]) -> StoreHarness:
+    return _harness(moto, fresh_name("table"))
+
+
 class TestDynamoStoreContract(StoreContract):
     pass
+
+
+class TestDynamoStoreLeaseContract(StoreContract):
+    """The same contract with write leases instead of a check in every write."""
+
+    @pytest.fixture
+    def store_harness(self, moto: MotoServer, fresh_name: Callable[[str], str]) -> StoreHarness:
+        return _harness(moto, fresh_name("table"), **LEASE)
+
+
+@pytest.fixture
+def operations() -> Iterator[list[str]]:
+    """The DynamoDB operations the adapter sends, in order (botocore's before-send event on
+    the default session its clients come from; the tests' own clients are left out)."""
+    sent: list[str] = []
+
+    def record(request: Any, event_name: str, **_: Any) -> None:
+        if b"multiregion/store" in request.headers.get("User-Agent", b""):
+            sent.append(event_name.rsplit(".", 1)[-1])
+
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-send.dynamodb", record)
+    yield sent
+    boto3.DEFAULT_SESSION.events.unregister("before-send.dynamodb", record)
+
+
+def test_a_leased_write_is_one_plain_request(
+    moto: MotoServer, fresh_name: Callable[[str], str], operations: list[str]
+) -> None:
+    """Strict mode checks the fencing item in every write (a transaction); with a lease the
+    item is read once per lease and each write is one PutItem or DeleteItem."""
+    table = fresh_name("table")
+    strict = DynamoStore(
+        table=table, regions=["us-east-1"], create=True, endpoint_url=moto.url, **FAST
+    )
+    leased = DynamoStore(
+        table=table, regions=["us-east-1"], endpoint_url=moto.url, lease_s=60, **FAST
+    )
+    assert (strict.promote_delay_s, leased.promote_delay_s) == (0.0, 60.25)
+    operations.clear()
+    strict.put("k", {"n": 0})
+    assert operations == ["TransactWriteItems"]
+    operations.clear()
+    token = leased.fence()
+    for n in range(3):
+        leased.put("k", {"n": n}, fence=token)
+    with pytest.raises(AlreadyExists):
+        leased.put("k", {"n": 9}, create_only=True)
+    leased.delete("k")
+    assert operations == ["GetItem", "GetItem", *["PutItem"] * 4, "DeleteItem"]
+    assert leased.put("k", {"n": 1}).value == {"n": 1}
+
+
+def test_a_promote_outlasts_the_old_writers_lease(
+    moto: MotoServer, fresh_name: Callable[[str], str]
+) -> None:
+    """The old writer keeps its lease without asking; the promote returns only once that
+    lease has run out, and from then on the old token is refused."""
+    table = fresh_name("table")
+
+    def open_store(create: bool = False) -> DynamoStore:
+        return DynamoStore(
+            table=table,
+            regions=["us-east-1"],
+            create=create,
+            endpoint_url=moto.url,
+            **LEASE,
+            **FAST,
+        )
+
+    old_writer, promoter = open_store(create=True), open_store()
+    old = old_writer.fence()
+    old_writer.put("k", {"by": "old"}, fence=old)
+    started = time.monotonic()
+    new = promoter.promote("us-east-1")
+    assert time.monotonic() - started >= promoter.promote_delay_s
+    with pytest.raises(PreconditionFailed):
+        old_writer.put("k", {"by": "stale"}, fence=old)
+    assert promoter.put("k", {"by": "new"}, fence=new).value == {"by": "new"}
+    assert old_writer.get("k").value == {"by": "new"}
 
 
 def test_items_are_stored_as_documented(
@@ -91,6 +183,8 @@ def test_put_many_writes_every_chunk(
         ({"endpoint_url": "http://example.com"}, "endpoint_url"),
         ({"endpoint_urls": {"eu-west-1": "http://127.0.0.1:1"}}, "endpoint_urls"),
         ({"max_attempts": 0}, "max_attempts"),
+        ({"lease_s": 0}, "lease_s"),
+        ({"lease_s": 1, "clock_drift_s": -1}, "clock_drift_s"),
     ],
 )
 def test_bad_settings_are_refused(settings: dict[str, Any], field: str) -> None:

@@ -13,6 +13,11 @@ consistent (MRSC) one. Writes go to the write region's replica and are checked a
 fencing item in the same TransactWriteItems call, so a stale token never writes there; MRSC
 tables have no transactions, so there the check is a strongly consistent read just before a
 conditional write (see docs/providers/aws.md for both windows).
+
+With ``lease_s`` the write region reads the fencing item once per lease instead of checking it
+in every write, and each write is one plain (conditional) PutItem or DeleteItem; ``promote``
+then records, and waits, ``lease_s + clock_drift_s`` before the new write region takes writes
+(``promote_delay_s``), so that every lease taken before it has run out.
 """
 
 from __future__ import annotations
@@ -79,7 +84,8 @@ class DynamoStore(ReplicatedStore):
     ``write_region`` (default: the first region) takes writes until the first ``promote``;
     every handle on the table must agree on it until then. ``create=True`` creates the table
     in the write region and asks for replicas in the others (UpdateTable ReplicaUpdates).
-    ``endpoint_urls`` maps regions to emulators, one per region.
+    ``endpoint_urls`` maps regions to emulators, one per region. ``lease_s`` turns on write
+    leases (see the module's docstring); every handle on the table must use the same.
     """
 
     def __init__(
@@ -95,6 +101,8 @@ class DynamoStore(ReplicatedStore):
         max_attempts: int = 5,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 10.0,
+        lease_s: float | None = None,
+        clock_drift_s: float = 0.25,
     ) -> None:
         if not isinstance(table, str) or not _TABLE.match(table):
             raise InvalidInput("table", f"{table!r} is not a DynamoDB table name")
@@ -120,6 +128,12 @@ class DynamoStore(ReplicatedStore):
         }
         self._known = FencingToken(0, self._default)
         """The newest token this handle has seen; epochs only grow."""
+        self._lease_s = None if lease_s is None else validate.seconds("lease_s", lease_s, 0, 60)
+        drift = validate.finite_non_negative("clock_drift_s", clock_drift_s)
+        self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
+        self._lease: tuple[FencingToken, float] | None = None
+        """The token this handle confirmed in its write region, and when (monotonic) that
+        confirmation runs out."""
         self.capabilities = StoreCapabilities(
             multi_writer=False,
             pinned_reads=True,
@@ -199,13 +213,20 @@ class DynamoStore(ReplicatedStore):
         return self.fence().region
 
     def _read_fence(self, region: str) -> FencingToken:
+        return self._read_record(region)[0]
+
+    def _read_record(self, region: str) -> tuple[FencingToken, float]:
+        """The fencing item in ``region``'s replica: the token and the time (epoch seconds)
+        from which its region may write (after a promote with leases)."""
         with translated("GetItem"):
             found = self._clients[region].get_item(
                 TableName=self.table, Key={"k": {"S": FENCE_KEY}}, ConsistentRead=True
             )
         if "Item" not in found:
-            return FencingToken(0, self._default)
-        return FencingToken(int(found["Item"]["e"]["N"]), found["Item"]["w"]["S"])
+            return FencingToken(0, self._default), 0.0
+        record = found["Item"]
+        writable_at = float(record["a"]["N"]) if "a" in record else 0.0
+        return FencingToken(int(record["e"]["N"]), record["w"]["S"]), writable_at
 
     def fence(self) -> FencingToken:
         """Read from the write region's replica, or from another when that one is down."""
@@ -229,15 +250,14 @@ class DynamoStore(ReplicatedStore):
         current = self._read_fence(region)
         validate.flag("force", force)  # one fencing record: there is no majority to force
         token = FencingToken(current.epoch + 1, region)
+        record = {"k": {"S": FENCE_KEY}, "e": {"N": str(token.epoch)}, "w": {"S": region}}
+        if self.promote_delay_s:
+            record["a"] = {"N": repr(time.time() + self.promote_delay_s)}
         try:
             with translated("PutItem"):
                 self._clients[region].put_item(
                     TableName=self.table,
-                    Item={
-                        "k": {"S": FENCE_KEY},
-                        "e": {"N": str(token.epoch)},
-                        "w": {"S": region},
-                    },
+                    Item=record,
                     ConditionExpression="attribute_not_exists(#k) OR #e = :e",
                     ExpressionAttributeNames={"#k": "k", "#e": "e"},
                     ExpressionAttributeValues={":e": {"N": str(current.epoch)}},
@@ -245,11 +265,15 @@ class DynamoStore(ReplicatedStore):
         except PreconditionFailed as exc:
             raise PreconditionFailed("another promote happened at the same time") from exc
         self._learn(token)
+        # Every lease confirmed before the new record runs out before the new region writes.
+        time.sleep(self.promote_delay_s)
         return token
 
     def _learn(self, token: FencingToken) -> None:
         if token.epoch >= self._known.epoch:
             self._known = token
+        if self._lease is not None and token.epoch > self._lease[0].epoch:
+            self._lease = None
 
     def _fence_condition(self, region: str, fence: FencingToken | None) -> dict[str, Any]:
         """A ConditionCheck on the fencing item: ``region`` is the write region, and the
@@ -439,10 +463,10 @@ class DynamoStore(ReplicatedStore):
         client = self._clients[region]
         if kind == "Put":
             action["Item"]["r"] = {"S": region}
-        if self.strong:
+        if self.strong or self._lease_s is not None:
             # MRSC tables have no transactions: a strongly consistent read of the fencing
-            # item, then the conditional write.
-            current = self._read_fence(region)
+            # item (once per lease with leases), then the conditional write.
+            current = self._confirmed(region)
             if current.region != region or (fence is not None and fence != current):
                 raise _FenceFailed
             call = client.put_item if kind == "Put" else client.delete_item
@@ -471,6 +495,22 @@ class DynamoStore(ReplicatedStore):
         except BotoCoreError as exc:
             raise translate_error(exc, "TransactWriteItems") from exc
 
+    def _confirmed(self, region: str) -> FencingToken:
+        """The token in force in ``region``: the leased one while its lease lasts, otherwise
+        read from the replica (and leased again when it names ``region``). A region promoted
+        moments ago waits until the old write region's lease has surely run out."""
+        lease = self._lease
+        if lease is not None and lease[0].region == region and time.monotonic() < lease[1]:
+            return lease[0]
+        started = time.monotonic()
+        current, writable_at = self._read_record(region)
+        self._learn(current)
+        if current.region == region:
+            time.sleep(min(max(0.0, writable_at - time.time()), self.promote_delay_s))
+            if self._lease_s is not None:
+                self._lease = (current, started + self._lease_s)
+        return current
+
     def put_many(
         self,
         items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
@@ -495,7 +535,10 @@ class DynamoStore(ReplicatedStore):
             writes[key] = self._attributes(key, pair[1], target)
         if not writes:
             return 0
-        current = self.fence() if token is None else self._read_fence(target)
+        leased = token is not None or self._lease_s is not None
+        current = self._confirmed(target) if leased else self.fence()
+        if token is None and current.region != target:
+            current = self.fence()
         if token is not None and token != current:
             raise PreconditionFailed(f"token {token} is older than {current}")
         target = current.region
