@@ -242,6 +242,51 @@ def test_a_region_outage_through_the_fault_proxy_recovers(
         assert report["phases"]["decision"]["predicted_s"] is None
 
 
+def test_a_brownout_that_fails_every_request_is_detected_and_recovers(
+    behind_proxy: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Latency and 503s from the proxy itself: users saw the errors, the health checks too."""
+    config, control = behind_proxy
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    code = cli.main(
+        [
+            *("drill", "--config", str(config), "--fault", "brownout", "--json"),
+            *("--latency", "0.05", "--jitter", "0.01", "--error-rate", "1"),
+            *("--proxy", control, "--steady", "0.5", "--timeout", "10", "--no-history"),
+            *("--svg", str(tmp_path / "brownout.svg")),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["fault"] == "brownout of region-a: +0.05s latency, 100% 503s"
+    assert report["outcome"] == "recovered"
+    assert report["detection_s"] is not None
+    assert report["kept"] is None
+    if report["mode"] == "active-passive":  # the only region DNS sent users to failed
+        assert report["error_rate_during_fault"] > 0
+
+
+def test_a_dry_run_prints_the_plan_and_injects_nothing(
+    behind_proxy: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, control = behind_proxy
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    argv = ["drill", "--config", str(config), "--fault", "region-outage", "--proxy", control]
+    assert cli.main([*argv, "--dry-run", "--lease", "7", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["fault"] == "region-a blackholed + store replica in region-a unreachable"
+    assert plan["lease_s"] == 7
+    assert plan["predicted_s"]["detection"] == pytest.approx(0.25)  # 0.1 x (2 - 1/2) + 0.1
+    assert ControlClient(control).listeners()[0]["toxics"] == []
+    assert not (config.parent / "state" / "drills").exists()
+    assert cli.main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "inject: region-a blackholed" in out
+    assert "revert by themselves" in out
+
+
 def test_a_proxied_fault_without_a_proxy_says_how_to_start_one(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

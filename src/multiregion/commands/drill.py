@@ -31,6 +31,7 @@ from multiregion.drill.faults import (
     StoreOutage,
     Together,
 )
+from multiregion.drill.phases import LABELS
 from multiregion.drill.report import DrillReport
 from multiregion.drill.runner import Drill, DrillSettings
 from multiregion.errors import InvalidInput, NotFound, Unsupported
@@ -123,6 +124,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="where reports are kept (default state/drills next to the spec)",
     )
     parser.add_argument("--no-history", action="store_true", help="keep no report")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan and the predictions; inject nothing"
+    )
     add_json(parser, "the report")
     parser.set_defaults(handler=run_drill)
     faultproxy_command.register(commands)
@@ -260,6 +264,8 @@ def run_drill(args: argparse.Namespace) -> int:
             ),
             on_event=lambda at, text: console.print(f"[dim]{at:7.2f}s[/] {text}"),
         )
+        if args.dry_run:
+            return _show_plan(drill.plan(), console, as_json=args.json)
         report = _run_abortably(drill, console)
     svg = report.write_svg(args.svg or f"drill-{time.strftime('%Y%m%dT%H%M%S')}.svg")
     kept = None
@@ -272,6 +278,25 @@ def run_drill(args: argparse.Namespace) -> int:
         report.show(console)
         console.print(f"timeline: {svg}" + (f"; report kept in {kept}" if kept else ""))
     return 0 if report.passed else EXIT_FAILED
+
+
+def _show_plan(plan: dict[str, Any], console: Console, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    console.print(f"Drill plan for {plan['route']} ({plan['mode']}), failing {plan['region']}:")
+    for number, step in enumerate(plan["steps"], start=1):
+        console.print(f"  {number}. {step}")
+    if plan["lease_s"] is not None:
+        console.print(
+            f"  proxied faults hold a {plan['lease_s']:g}s lease: if this process dies they"
+            " revert by themselves"
+        )
+    for phase, seconds in plan["predicted_s"].items():
+        console.print(f"  predicted {LABELS[phase]}: {seconds:.2f}s")
+    if plan["objective_rto_s"] is not None:
+        console.print(f"  objective RTO: {plan['objective_rto_s']:g}s")
+    return 0
 
 
 def _run_abortably(drill: Drill, console: Console) -> DrillReport:

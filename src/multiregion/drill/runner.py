@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -140,6 +141,32 @@ class Drill:
         self._answer: tuple[str, str, float] | None = None  # address, endpoint, valid until
 
     # ------------------------------------------------------------------ the run
+
+    def plan(self) -> dict[str, Any]:
+        """What ``run`` would do, with each phase's prediction; nothing is touched."""
+        confirm = self.controller.policy.confirm if self.controller is not None else None
+        effects = effects_of([self.fault])
+        predicted = predict(self.router, self.route, effects, self.settings.tick_s, confirm)
+        parts = getattr(self.fault, "faults", [self.fault])
+        leases = [lease for f in parts if (lease := getattr(f, "lease_s", None)) is not None]
+        wait = self.settings.timeout_s
+        return {
+            "route": self.route.name,
+            "mode": "active-active" if self.active_active else "active-passive",
+            "region": self.region,
+            "fault": self.fault.description,
+            "lease_s": max(leases, default=None),
+            "steps": [
+                f"check the steady state: every region healthy (waiting up to {wait:g}s)",
+                f"send traffic for {self.settings.steady_s:g}s",
+                f"inject: {self.fault.description}",
+                f"wait up to {wait:g}s for requests and writes to recover",
+                "revert the fault and fail back" if self.settings.failback else "stay failed over",
+            ],
+            "predicted_s": {k: v for k, v in predicted.items() if v is not None},
+            "objective_rto_s": self.objectives.rto_s,
+            "objective_rpo_s": self.objectives.rpo_s,
+        }
 
     def run(self, abort: threading.Event | None = None) -> DrillReport:
         abort = abort or threading.Event()
