@@ -181,7 +181,7 @@ def test_routing_that_moves_while_writes_never_recover_meets_no_objective(
             health=dns_health(router),
             store=store,
             objectives=Objectives(rto_s=10, rpo_s=5),
-            settings=DrillSettings(steady_s=0.2, timeout_s=1.5, confirm_s=0.1, failback=False),
+            settings=DrillSettings(steady_s=0.2, timeout_s=1, confirm_s=0.1, failback=False),
         ).run()
     assert report.outcome == "not recovered"
     assert report.rto_s is not None  # requests were served by region-b ...
@@ -204,7 +204,7 @@ def test_a_drill_is_not_started_unless_every_region_is_healthy(
         fault=StopEndpoints("region-a", lambda: injected.append(True), lambda: None),
         region="region-a",
         health=dns_health(router),
-        settings=DrillSettings(steady_s=0.1, timeout_s=1, confirm_s=0.1),
+        settings=DrillSettings(steady_s=0.1, timeout_s=0.5, confirm_s=0.1),
     ).run()
     assert report.outcome == "not steady"
     assert injected == []

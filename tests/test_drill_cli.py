@@ -181,7 +181,7 @@ ACTIVE_ACTIVE = {
 }
 
 
-@pytest.fixture(params=["active-passive", "active-active"])
+@pytest.fixture
 def behind_proxy(
     request: pytest.FixtureRequest, tmp_path: Path, endpoints: list[LoopbackEndpoint]
 ) -> Iterator[tuple[Path, str]]:
@@ -191,7 +191,7 @@ def behind_proxy(
     front = free_port([a.address, b.address])
     path = tmp_path / "deploy.toml"
     text = SPEC.format(a=a.address, b=b.address, port=front)
-    if request.param == "active-active":
+    if getattr(request, "param", "active-passive") == "active-active":
         for old, new in ACTIVE_ACTIVE.items():
             assert old in text
             text = text.replace(old, new)
@@ -202,6 +202,7 @@ def behind_proxy(
         yield path, proxy.serve_control()
 
 
+@pytest.mark.parametrize("behind_proxy", ["active-passive", "active-active"], indirect=True)
 def test_a_region_outage_through_the_fault_proxy_recovers(
     behind_proxy: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -215,7 +216,7 @@ def test_a_region_outage_through_the_fault_proxy_recovers(
     code = cli.main(
         [
             *("drill", "--config", str(config), "--fault", "region-outage"),
-            *("--proxy", control, "--steady", "0.5", "--timeout", "10", "--json"),
+            *("--proxy", control, "--steady", "0.3", "--timeout", "10", "--json"),
             *("--svg", str(tmp_path / "outage.svg")),
         ]
     )
@@ -253,7 +254,7 @@ def test_a_brownout_that_fails_every_request_is_detected_and_recovers(
         [
             *("drill", "--config", str(config), "--fault", "brownout", "--json"),
             *("--latency", "0.05", "--jitter", "0.01", "--error-rate", "1"),
-            *("--proxy", control, "--steady", "0.5", "--timeout", "10", "--no-history"),
+            *("--proxy", control, "--steady", "0.3", "--timeout", "10", "--no-history"),
             *("--svg", str(tmp_path / "brownout.svg")),
         ]
     )
@@ -263,8 +264,7 @@ def test_a_brownout_that_fails_every_request_is_detected_and_recovers(
     assert report["outcome"] == "recovered"
     assert report["detection_s"] is not None
     assert report["kept"] is None
-    if report["mode"] == "active-passive":  # the only region DNS sent users to failed
-        assert report["error_rate_during_fault"] > 0
+    assert report["error_rate_during_fault"] > 0  # DNS sent users to region-a until it moved
 
 
 def test_a_dry_run_prints_the_plan_and_injects_nothing(
@@ -306,7 +306,7 @@ def test_a_partition_stops_the_cut_off_write_region_from_writing(
     code = cli.main(
         [
             *("drill", "--config", str(config), "--fault", "partition", "--json"),
-            *("--steady", "0.3", "--timeout", "1.5", "--svg", str(tmp_path / "cut.svg")),
+            *("--steady", "0.3", "--timeout", "1", "--svg", str(tmp_path / "cut.svg")),
         ]
     )
     report = json.loads(capsys.readouterr().out)
