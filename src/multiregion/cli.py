@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "multiregion.commands.backup",
     "multiregion.commands.runbook",
     "multiregion.commands.drill",
+    "multiregion.commands.cost",
 )
 
 EXIT_ERROR = 2
