@@ -28,7 +28,7 @@ BENCHES: dict[str, list[str] | None] = {
     "local_store": None,
     "dns": None,
     "backup_speed": ["--items", "30000"],
-    "backup_memory": ["--items", "30000"],
+    "backup_memory": ["--items", "20000"],
     "bucket_memory": ["--size-mb", "128"],
     "aws": None,
     "azure": None,
