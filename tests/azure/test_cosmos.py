@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,3 +194,57 @@ def test_a_handle_opens_and_works_while_a_region_is_down(
     finally:
         first.close()
         second.close()
+
+
+def test_a_leased_writer_reads_the_meta_document_once_per_lease(
+    region_proxies: dict[str, RegionProxy], cosmos_server: CosmosServer
+) -> None:
+    """With a lease the writer does not read the meta document before each write (it keeps
+    writing in its region after the document changed under it, until the lease runs out);
+    without one it reads it every time and follows at once."""
+    leased = opener(region_proxies, lease_s=0.6, clock_drift_s=0.05)()
+    strict = CosmosStore(
+        region_proxies["eastus"].url,
+        DATABASE,
+        leased._container_name,
+        ["eastus", "westus"],
+        key=COSMOS_KEY,
+        region_endpoints={region: proxy.url for region, proxy in region_proxies.items()},
+        timeout_s=2,
+        retries=1,
+    )
+    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY)
+    raw = client.get_database_client(DATABASE).get_container_client(leased._container_name)
+    try:
+        assert (strict.promote_delay_s, leased.promote_delay_s) == (0.0, 0.65)
+        token = leased.fence()
+        assert leased.put("k", {"n": 1}, fence=token).region == "eastus"
+        moved = {"id": META_ID, "pk": META_ID, "epoch": 0, "write_region": "westus", "lww": 0}
+        raw.upsert_item(moved)  # what a promote would write, without raising the epoch
+        assert leased.put("k", {"n": 2}, fence=token).region == "eastus"
+        assert strict.put("k", {"n": 3}).region == "westus"
+        time.sleep(0.6)
+        assert leased.put("k", {"n": 4}, fence=token).region == "westus"
+    finally:
+        client.close()
+        leased.close()
+        strict.close()
+
+
+def test_a_promote_outlasts_the_old_writers_lease(
+    region_proxies: dict[str, RegionProxy],
+) -> None:
+    open_store = opener(region_proxies, lease_s=0.3, clock_drift_s=0.05)
+    old_writer, promoter = open_store(), open_store()
+    try:
+        old = old_writer.fence()
+        old_writer.put("k", {"by": "old"}, fence=old)
+        started = time.monotonic()
+        new = promoter.promote("westus")
+        assert time.monotonic() - started >= promoter.promote_delay_s
+        with pytest.raises(PreconditionFailed):
+            old_writer.put("k", {"by": "stale"}, fence=old)
+        assert promoter.put("k", {"by": "new"}, fence=new).region == "westus"
+    finally:
+        old_writer.close()
+        promoter.close()

@@ -12,7 +12,10 @@ since Cosmos' own JSON turns 2.0 into 2 and rounds integers beyond 2**53. Versio
 The write region and the fencing epoch live in one meta document of the same container.
 Every write reads it first and then writes: a promotion that lands between the two (one round
 trip) is not seen by that write. Cosmos offers no cross-partition transaction that could close
-this window; a fenced writer is refused from its next write on.
+this window; a fenced writer is refused from its next write on. With ``lease_s`` the meta
+document is read once per lease instead of before every write, so a write is one request;
+``promote`` then waits ``lease_s + clock_drift_s`` (``promote_delay_s``) before it returns and
+before any handle writes in the new region, by which time every older lease has run out.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class _Meta:
     epoch: int
     write_region: str
     etag: str
+    writable_at: float = 0.0
+    """When (epoch seconds) the write region may take writes, after a promote with leases."""
 
 
 class CosmosStore(ReplicatedStore):
@@ -74,7 +79,8 @@ class CosmosStore(ReplicatedStore):
     region gets a client preferring it, so ``region=`` reads that replica.
     ``region_endpoints`` overrides the URL per region (emulators: one server per region).
     ``multi_writer=True`` needs an account with multiple write locations; concurrent writes are
-    resolved by Cosmos last-writer-wins on ``/lww`` (the write time).
+    resolved by Cosmos last-writer-wins on ``/lww`` (the write time). ``lease_s`` turns on
+    write leases (see the module's docstring); every handle on the container must use the same.
     """
 
     def __init__(
@@ -96,6 +102,8 @@ class CosmosStore(ReplicatedStore):
         timeout_s: float = 10.0,
         retries: int = 3,
         conflict_policy: ConflictPolicy | None = None,
+        lease_s: float | None = None,
+        clock_drift_s: float = 0.25,
     ) -> None:
         self._endpoint = endpoint_url("endpoint", endpoint)
         self._database = _resource_id("database", database)
@@ -121,6 +129,11 @@ class CosmosStore(ReplicatedStore):
         self._concurrency = validate.int_range("max_concurrency", max_concurrency, 1, 64)
         self._timeout_s = validate.seconds("timeout_s", timeout_s, 0, 300)
         self._retries = validate.int_range("retries", retries, 0, 10)
+        self._lease_s = None if lease_s is None else validate.seconds("lease_s", lease_s, 0, 60)
+        drift = validate.finite_non_negative("clock_drift_s", clock_drift_s)
+        self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
+        self._lease: tuple[_Meta, float] | None = None
+        """The meta document as last confirmed, and when (monotonic) that runs out."""
         if conflict_policy is not None and not isinstance(conflict_policy, LastWriterWins):
             raise Unsupported("Cosmos DB resolves conflicts by last writer wins only")
         self.conflict_policy = LastWriterWins()
@@ -249,8 +262,31 @@ class CosmosStore(ReplicatedStore):
             return doc
 
         doc = self._any_region("read the store's meta document", read)
-        meta = _Meta(int(doc["epoch"]), str(doc["write_region"]), str(doc["_etag"]))
+        meta = _Meta(
+            int(doc["epoch"]),
+            str(doc["write_region"]),
+            str(doc["_etag"]),
+            float(doc.get("writable_at", 0.0)),
+        )
         self._home = meta.write_region
+        lease = self._lease
+        if lease is not None and meta.epoch > lease[0].epoch:
+            self._lease = None
+        return meta
+
+    def _confirmed(self, fence: FencingToken | None) -> _Meta:
+        """The meta document: the leased copy while the lease lasts (and ``fence`` is no newer),
+        otherwise read and leased again. A region promoted moments ago waits until older leases
+        have run out."""
+        lease = self._lease
+        newer = fence is not None and lease is not None and fence.epoch > lease[0].epoch
+        if lease is not None and not newer and time.monotonic() < lease[1]:
+            return lease[0]
+        started = time.monotonic()
+        meta = self._meta()
+        time.sleep(min(max(0.0, meta.writable_at - time.time()), self.promote_delay_s))
+        if self._lease_s is not None:
+            self._lease = (meta, started + self._lease_s)
         return meta
 
     def promote(self, region: str, *, force: bool = False) -> FencingToken:
@@ -263,6 +299,8 @@ class CosmosStore(ReplicatedStore):
             meta = self._meta()
             epoch = meta.epoch + 1
             body = {"id": META_ID, "pk": META_ID, "epoch": epoch, "write_region": region}
+            if self.promote_delay_s:
+                body["writable_at"] = time.time() + self.promote_delay_s
             try:
                 with translated(f"promote {region}"):
                     container.replace_item(
@@ -274,6 +312,9 @@ class CosmosStore(ReplicatedStore):
             except PreconditionFailed:
                 continue
             self._home = region
+            self._lease = None
+            # Every lease confirmed before the new record runs out before the new region writes.
+            time.sleep(self.promote_delay_s)
             return FencingToken(epoch, region)
 
     # ------------------------------------------------------------------ reads
@@ -387,7 +428,7 @@ class CosmosStore(ReplicatedStore):
 
     def _admit(self, wanted: str | None, fence: FencingToken | None) -> tuple[str, int]:
         """The region taking a write and the epoch, once the token and the role are checked."""
-        meta = self._meta()
+        meta = self._confirmed(fence)
         if fence is not None and fence.epoch < meta.epoch:
             raise PreconditionFailed(
                 f"fencing token epoch {fence.epoch} is older than the store's {meta.epoch}"
