@@ -4,8 +4,8 @@ Raw sides: PutItem/GetItem/DeleteItem on the adapter's own table (same key attri
 document as JSON), and PutObject/GetObject/DeleteObject on the adapter's bucket; both through
 clients with the adapter's retry setting (one attempt). moto has no streams here, so the
 adapter's fencing (a TransactWriteItems with a ConditionCheck per write) is its only extra.
-moto copies every table of a region for each transaction (to roll back), so a transaction
-costs more the more items the region holds: the batch comparison runs in a region of its own
+moto deep-copies every table a transaction names (to roll back), so a transaction costs
+more the more items the table holds: the batch comparison runs in a region of its own
 and the counts stay small.
 
     python -m benches.aws [--n 20] [--batch 50]
