@@ -122,7 +122,7 @@ class LocalDataPlane:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._port: int | None = None
-        self._nonce = new_nonce()  # what this data plane's announcement says it answers
+        self._nonce = new_nonce()  # answered for NONCE_NAME; a new one at every start
 
     @property
     def port(self) -> int:
