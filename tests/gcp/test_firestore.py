@@ -4,6 +4,7 @@ client, and what regions, promote and replication_lag mean on one logical databa
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,76 @@ def store_harness(firestore_emulator: FirestoreEmulator, collection: str) -> Ite
 
 class TestFirestoreStore(StoreContract):
     pass
+
+
+LEASE = {"lease_s": 0.3, "clock_drift_s": 0.05}
+"""Write leases short enough that the contract's promotes wait little."""
+
+
+class TestFirestoreStoreLeased(StoreContract):
+    """The same contract with write leases instead of a transaction per write."""
+
+    @pytest.fixture
+    def store_harness(
+        self, firestore_emulator: FirestoreEmulator, collection: str
+    ) -> Iterator[StoreHarness]:
+        opened = [open_store(firestore_emulator, collection, **LEASE)]
+
+        def reopen() -> FirestoreStore:
+            opened.append(open_store(firestore_emulator, collection, **LEASE))
+            return opened[-1]
+
+        yield StoreHarness(store=opened[0], reopen=reopen, settle=lambda: None)
+        for store in opened:
+            store.close()
+
+
+def test_a_leased_writer_reads_the_meta_document_once_per_lease(
+    firestore_emulator: FirestoreEmulator, collection: str
+) -> None:
+    """With a lease, writes are not checked against the meta document each time (the writer
+    keeps its region after the document changed under it, until the lease runs out); without
+    one, every write's transaction reads it and sees the change at once."""
+    leased = open_store(firestore_emulator, collection, lease_s=0.6, clock_drift_s=0.05)
+    strict = open_store(firestore_emulator, collection)
+    raw = raw_client(firestore_emulator)
+    try:
+        assert (strict.promote_delay_s, leased.promote_delay_s) == (0.0, 0.65)
+        token = leased.fence()
+        assert leased.put("k", {"n": 1}, fence=token).region == "us-central1"
+        # What a promote writes, without raising the epoch.
+        raw.collection(collection).document(META_ID).set({"epoch": 0, "region": "us-central2"})
+        assert leased.put("k", {"n": 2}, fence=token).region == "us-central1"
+        assert strict.put("k", {"n": 3}).region == "us-central2"
+        time.sleep(0.6)
+        with pytest.raises(PreconditionFailed):
+            leased.put("k", {"n": 4}, fence=token)
+        assert leased.put("k", {"n": 5}).region == "us-central2"
+    finally:
+        raw.close()
+        leased.close()
+        strict.close()
+
+
+def test_a_promote_outlasts_the_old_writers_lease(
+    firestore_emulator: FirestoreEmulator, collection: str
+) -> None:
+    old_writer = open_store(firestore_emulator, collection, **LEASE)
+    promoter = open_store(firestore_emulator, collection, **LEASE)
+    try:
+        old = old_writer.fence()
+        old_writer.put("k", {"by": "old"}, fence=old)
+        started = time.monotonic()
+        new = promoter.promote("us-central2")
+        assert time.monotonic() - started >= promoter.promote_delay_s
+        stored = raw_client(firestore_emulator).collection(collection).document(META_ID).get()
+        assert stored.to_dict()["writable_at"] <= time.time()
+        with pytest.raises(PreconditionFailed):
+            old_writer.put("k", {"by": "stale"}, fence=old)
+        assert promoter.put("k", {"by": "new"}, fence=new).region == "us-central2"
+    finally:
+        old_writer.close()
+        promoter.close()
 
 
 def test_documents_hold_the_key_the_json_and_the_region(

@@ -7,7 +7,10 @@ read is accepted and reads the same data (Firestore picks the replica), ``replic
 0.0 by Firestore's guarantee (not a measurement), and ``write_region`` exists only for the
 library's fencing: it is kept with the fencing epoch in one meta document, and every write runs
 in a transaction that reads it, so a writer holding an old token is refused even while racing
-``promote``.
+``promote``. With ``lease_s`` the meta document is read once per lease instead, each write is
+one plain Commit (with its own precondition) and a batch one batched write; ``promote`` then
+waits ``lease_s + clock_drift_s`` (``promote_delay_s``) before the new write region takes
+writes, by which time every older lease has run out.
 
 Each key is one document: the id is ``k`` + base64url of the key (ids cannot hold ``/`` and are
 limited to 1500 bytes), the key itself is in the ``key`` field (scans are range queries on it)
@@ -22,12 +25,14 @@ import base64
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from google.api_core.retry import Retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.batch import WriteBatch
 from google.cloud.firestore_v1.transaction import Transaction
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -111,7 +116,8 @@ class FirestoreStore(ReplicatedStore):
     ``regions``; ``regions=`` overrides it for locations not in ``LOCATIONS``. ``write_region``
     is the write region until the first ``promote``. ``emulator_host`` (or the
     ``FIRESTORE_EMULATOR_HOST`` variable) points at a loopback emulator with anonymous
-    credentials; otherwise Application Default Credentials are used.
+    credentials; otherwise Application Default Credentials are used. ``lease_s`` turns on
+    write leases (see the module's docstring); every handle on the collection must use the same.
     """
 
     conflict_policy = LastWriterWins()
@@ -130,6 +136,8 @@ class FirestoreStore(ReplicatedStore):
         page_size: int = 500,
         timeout_s: float = 30.0,
         retry_timeout_s: float = 60.0,
+        lease_s: float | None = None,
+        clock_drift_s: float = 0.25,
     ) -> None:
         self.project = connection.project_id(project)
         self.collection = _collection(collection)
@@ -143,6 +151,11 @@ class FirestoreStore(ReplicatedStore):
         self.timeout_s = validate.seconds("timeout_s", timeout_s, 0, 3600)
         retry_s = validate.finite_non_negative("retry_timeout_s", retry_timeout_s)
         self._retry: Retry | None = Retry(timeout=retry_s) if retry_s else None
+        self._lease_s = None if lease_s is None else validate.seconds("lease_s", lease_s, 0, 60)
+        drift = validate.finite_non_negative("clock_drift_s", clock_drift_s)
+        self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
+        self._lease: tuple[FencingToken, float] | None = None
+        """The token this handle last confirmed, and when (monotonic) that runs out."""
         host = emulator_host or os.environ.get(EMULATOR_ENV)
         if host is not None:
             host = connection.emulator_host("emulator_host", host)
@@ -199,14 +212,55 @@ class FirestoreStore(ReplicatedStore):
         return self.fence().region
 
     def _token(self, snapshot: Any) -> FencingToken:
+        return self._record(snapshot)[0]
+
+    def _record(self, snapshot: Any) -> tuple[FencingToken, float]:
+        """The meta document's token and when (epoch seconds) its region may write."""
         if not snapshot.exists:
-            return FencingToken(0, self._initial)
-        return FencingToken(int(snapshot.get("epoch")), str(snapshot.get("region")))
+            return FencingToken(0, self._initial), 0.0
+        data = snapshot.to_dict()
+        token = FencingToken(int(data["epoch"]), str(data["region"]))
+        return token, float(data.get("writable_at", 0.0))
 
     def fence(self) -> FencingToken:
+        return self._read_meta()[0]
+
+    def _read_meta(self) -> tuple[FencingToken, float]:
         with translated("documents.get"):
             snapshot = self._meta.get(retry=self._retry, timeout=self.timeout_s)
-        return self._token(snapshot)
+        token, writable_at = self._record(snapshot)
+        lease = self._lease
+        if lease is not None and token.epoch > lease[0].epoch:
+            self._lease = None
+        return token, writable_at
+
+    def _confirmed(self, fence: FencingToken | None) -> FencingToken:
+        """The token in force: the leased one while the lease lasts (and ``fence`` is no
+        newer), otherwise read and leased again. A region promoted moments ago waits until
+        older leases have run out."""
+        lease = self._lease
+        newer = fence is not None and lease is not None and fence.epoch > lease[0].epoch
+        if lease is not None and not newer and time.monotonic() < lease[1]:
+            return lease[0]
+        started = time.monotonic()
+        token, writable_at = self._read_meta()
+        time.sleep(min(max(0.0, writable_at - time.time()), self.promote_delay_s))
+        if self._lease_s is not None:
+            self._lease = (token, started + self._lease_s)
+        return token
+
+    @staticmethod
+    def _check(current: FencingToken, fence: FencingToken | None, region: str | None) -> None:
+        """Refuse a stale ``fence`` or a ``region`` other than the write region."""
+        if fence is not None and fence != current:
+            raise PreconditionFailed(
+                f"fencing token epoch {fence.epoch} ({fence.region}) is not the current "
+                f"epoch {current.epoch} ({current.region})"
+            )
+        if region is not None and region != current.region:
+            raise PreconditionFailed(
+                f"{region} is not the write region ({current.region}); this store has one"
+            )
 
     def promote(self, region: str, *, force: bool = False) -> FencingToken:
         region = self._region(region)
@@ -214,10 +268,16 @@ class FirestoreStore(ReplicatedStore):
 
         def run(txn: Transaction, current: FencingToken) -> FencingToken:
             token = FencingToken(current.epoch + 1, region)
-            txn.set(self._meta, {"epoch": token.epoch, "region": token.region})
+            record: dict[str, Any] = {"epoch": token.epoch, "region": token.region}
+            if self.promote_delay_s:
+                record["writable_at"] = time.time() + self.promote_delay_s
+            txn.set(self._meta, record)
             return token
 
         token: FencingToken = self._transaction(run, None, None)[0]
+        self._lease = None
+        # Every lease confirmed before the new record runs out before the new region writes.
+        time.sleep(self.promote_delay_s)
         return token
 
     def replication_lag(self, region: str) -> float:
@@ -225,6 +285,25 @@ class FirestoreStore(ReplicatedStore):
         region has it. Not a measurement; nothing is asked of the service."""
         self._region(region)
         return 0.0
+
+    def _write(
+        self,
+        writes: Callable[[WriteBatch, FencingToken], Any],
+        fence: FencingToken | None,
+        region: str | None,
+    ) -> tuple[Any, list[Any]]:
+        """``writes`` with the fencing check: in a transaction that reads the meta document,
+        or, under a lease, in one batched write (a single Commit) after a check against the
+        leased token."""
+        if self._lease_s is None:
+            return self._transaction(writes, fence, region)
+        current = self._confirmed(fence)
+        self._check(current, fence, region)
+        batch = self._db.batch()
+        result = writes(batch, current)
+        with translated("commit"):
+            results = batch.commit(timeout=self.timeout_s)
+        return result, list(results)
 
     def _transaction(
         self,
@@ -241,15 +320,7 @@ class FirestoreStore(ReplicatedStore):
         def run(txn: Transaction) -> Any:
             snapshots = list(txn.get_all([self._meta], retry=self._retry, timeout=self.timeout_s))
             current = self._token(snapshots[0])
-            if fence is not None and fence != current:
-                raise PreconditionFailed(
-                    f"fencing token epoch {fence.epoch} ({fence.region}) is not the current "
-                    f"epoch {current.epoch} ({current.region})"
-                )
-            if region is not None and region != current.region:
-                raise PreconditionFailed(
-                    f"{region} is not the write region ({current.region}); this store has one"
-                )
+            self._check(current, fence, region)
             return writes(txn, current)
 
         try:
@@ -265,12 +336,13 @@ class FirestoreStore(ReplicatedStore):
 
     def _item(self, snapshot: Any) -> Item:
         updated = snapshot.update_time
+        data = snapshot.to_dict()  # one copy; each snapshot.get() parses a path and copies
         return Item(
-            key=str(snapshot.get("key")),
-            value=json.loads(snapshot.get("json")),
+            key=str(data["key"]),
+            value=json.loads(data["json"]),
             version=updated.rfc3339(),
             updated_at=updated.timestamp(),
-            region=str(snapshot.get("region")),
+            region=str(data["region"]),
         )
 
     def get(self, key: str, *, region: str | None = None) -> Item:
@@ -310,7 +382,7 @@ class FirestoreStore(ReplicatedStore):
                 yield self._item(snapshot)
             if len(snapshots) < self.page_size:
                 return
-            last = str(snapshots[-1].get("key"))
+            last = str(snapshots[-1].to_dict()["key"])
 
     # ------------------------------------------------------------------ writes
 
@@ -336,7 +408,7 @@ class FirestoreStore(ReplicatedStore):
         since = None if if_version is None else _timestamp(if_version)
         ref = self._items.document(doc_id(key))
 
-        def write(txn: Transaction, current: FencingToken) -> str:
+        def write(txn: WriteBatch, current: FencingToken) -> str:
             data = {"key": key, "json": text, "region": current.region}
             if create_only:
                 txn.create(ref, data)
@@ -347,7 +419,7 @@ class FirestoreStore(ReplicatedStore):
             return current.region
 
         try:
-            written_in, results = self._transaction(write, fence, region)
+            written_in, results = self._write(write, fence, region)
         except AlreadyExists as exc:
             raise AlreadyExists(f"{key} already exists") from exc
         except NotFound as exc:
@@ -375,11 +447,11 @@ class FirestoreStore(ReplicatedStore):
             option = self._db.write_option(last_update_time=_timestamp(if_version))
         ref = self._items.document(doc_id(key))
 
-        def write(txn: Transaction, _current: FencingToken) -> None:
+        def write(txn: WriteBatch, _current: FencingToken) -> None:
             txn.delete(ref, option=option)
 
         try:
-            self._transaction(write, fence, region)
+            self._write(write, fence, region)
         except NotFound as exc:
             if if_version is not None:
                 raise PreconditionFailed(f"{key}: no item to match if_version") from exc
@@ -391,7 +463,8 @@ class FirestoreStore(ReplicatedStore):
         *,
         fence: FencingToken | None = None,
     ) -> int:
-        """Each batch of up to 500 is one transaction with the fencing check."""
+        """Each batch of up to 500 is one transaction with the fencing check (one batched
+        write under a lease)."""
         pairs = items.items() if isinstance(items, Mapping) else items
         checked = [(_key(key), _value(value)) for key, value in pairs]
         fence = validate.fence(fence)
@@ -399,13 +472,13 @@ class FirestoreStore(ReplicatedStore):
             batch = checked[start : start + MAX_BATCH]
 
             def write(
-                txn: Transaction, current: FencingToken, batch: list[tuple[str, str]] = batch
+                txn: WriteBatch, current: FencingToken, batch: list[tuple[str, str]] = batch
             ) -> None:
                 for key, text in batch:
                     data = {"key": key, "json": text, "region": current.region}
                     txn.set(self._items.document(doc_id(key)), data)
 
-            self._transaction(write, fence, None)
+            self._write(write, fence, None)
         return len(checked)
 
     def close(self) -> None:
