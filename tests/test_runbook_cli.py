@@ -62,7 +62,12 @@ def test_an_approval_gate_stops_the_run_and_resume_finishes_it(
     # run again refuses: the journal is unfinished
     assert cli.main(["runbook", "run", "--config", str(config)]) == 2
     assert "resume" in capsys.readouterr().err
-    assert cli.main(["runbook", "resume", "--config", str(config), "--yes"]) == 0
+    assert (
+        cli.main(
+            ["runbook", "resume", "--config", str(config), "--yes", "--reason", "region-a lost"]
+        )
+        == 0
+    )
     assert "regional-recovery: finished" in capsys.readouterr().out
     assert marks(config) == {"routing": "1", "status": "1", "verify": "1"}  # nothing twice
     assert cli.main(["runbook", "timeline", "--config", str(config)]) == 0

@@ -85,6 +85,8 @@ class RunbookSpec:
 
     file: str
     journal: str
+    journal_in: str = "file"
+    """``file``, ``store`` or ``bucket``: where ``journal`` (a path, or a key) is kept."""
 
 
 @attrs.frozen
@@ -215,9 +217,13 @@ def parse(
         settings[part] = _resolve_paths(table, base)
     runbook = None
     if tables.runbook is not None:
+        local = tables.store.get("provider", tables.deployment.provider) == "local"
+        journal_in = tables.runbook.journal_in or ("file" if local else "store")
+        journal = tables.runbook.journal or f"{name}.journal"
         runbook = RunbookSpec(
             file=_relative(tables.runbook.file, base),
-            journal=_relative(tables.runbook.journal or f"{name}.journal", base),
+            journal=_relative(journal, base) if journal_in == "file" else journal,
+            journal_in=journal_in,
         )
     rto_s, rpo_s = tables.objectives.rto_s, tables.objectives.rpo_s
     objectives = Objectives(

@@ -103,6 +103,9 @@ class RunbookTable:
 
     file: str = attrs.field(validator=_within(validate.key, "file"))
     journal: str | None = attrs.field(default=None, validator=_within(validate.key, "journal"))
+    journal_in: Literal["file", "store", "bucket"] | None = None
+    """Where the journal is kept: a file (the default on the local provider), or under the key
+    ``journal`` in the deployment's store or bucket (the default elsewhere)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from multiregion.errors import InvalidInput, NotFound
+from multiregion.failover.approvals import Approval, approve_as
 from multiregion.failover.journal import (
     Journal,
     JournalConflict,
@@ -30,6 +31,7 @@ from multiregion.failover.notify import RunEvent
 from multiregion.failover.runbook import Action, Runbook, RunContext, Step, StepResult
 
 ROLES = {"incident_commander": "ana", "technical_lead": "bo"}
+GRANT = approve_as("ana", "region-a is down for good")
 
 # A runbook whose every action leaves one line in <work>/<step>.count, so that a test can tell
 # how many times each ran, in this process or in a killed one.
@@ -266,12 +268,13 @@ def test_a_journal_of_another_runbook_is_refused(tmp_path: Path) -> None:
 def test_a_journal_in_use_is_refused(tmp_path: Path) -> None:
     journal = tmp_path / "run.jsonl"
     runbook = three_steps(tmp_path)
+    assert runbook.run(journal).outcome == "awaiting-approval"
     with Journal(journal):
         with pytest.raises(JournalConflict, match="in use"):
             runbook.run(journal)
         with pytest.raises(JournalConflict, match="in use"):
             runbook.resume(journal)
-    assert counts(tmp_path) == {}
+    assert counts(tmp_path) == {"one": 1}
 
 
 def test_resume_without_a_journal_is_refused(tmp_path: Path) -> None:
@@ -323,9 +326,9 @@ def test_approval_denied_stops_the_run_and_granted_on_resume_carries_on(tmp_path
     runbook = three_steps(tmp_path, notify=recorder)
     asked: list[tuple[str, str | None]] = []
 
-    def deny(step: Step, ctx: RunContext) -> bool:
+    def deny(step: Step, ctx: RunContext) -> Approval:
         asked.append((step.name, ctx.person))
-        return False
+        return Approval(False, "ana", "region-a may come back")
 
     denied = runbook.run(journal, approve=deny)
     assert denied.outcome == "denied"
@@ -334,7 +337,7 @@ def test_approval_denied_stops_the_run_and_granted_on_resume_carries_on(tmp_path
     assert counts(tmp_path) == {"one": 1}
     assert "approval-denied" in recorder.kinds()
 
-    granted = runbook.resume(journal, approve=lambda step, ctx: True)
+    granted = runbook.resume(journal, approve=GRANT)
     assert granted.outcome == "finished"
     assert counts(tmp_path) == {"one": 1, "two": 1, "three": 1}
     kinds = [r.kind for r in read_records(journal)]
@@ -356,13 +359,13 @@ def test_without_an_approver_the_run_waits_for_approval(tmp_path: Path) -> None:
     assert again.outcome == "awaiting-approval"
     assert counts(tmp_path) == {"one": 1}
 
-    def approver_that_crashes(_step: Step, _ctx: RunContext) -> bool:
+    def approver_that_crashes(_step: Step, _ctx: RunContext) -> Approval:
         raise RuntimeError("pager down")
 
     crashed = runbook.resume(journal, approve=approver_that_crashes)
     assert crashed.outcome == "denied"
     assert crashed.error == "approver raised RuntimeError: pager down"
-    assert runbook.resume(journal, approve=lambda s, c: True).outcome == "finished"
+    assert runbook.resume(journal, approve=GRANT).outcome == "finished"
 
 
 def test_a_granted_approval_stands_when_the_step_is_retried(tmp_path: Path) -> None:
@@ -375,7 +378,7 @@ def test_a_granted_approval_stands_when_the_step_is_retried(tmp_path: Path) -> N
 
     runbook = Runbook("gate", [Step("gated", once_failing, approval=True)])
     journal = tmp_path / "run.jsonl"
-    assert runbook.run(journal, approve=lambda s, c: True).outcome == "failed"
+    assert runbook.run(journal, approve=GRANT).outcome == "failed"
     assert runbook.resume(journal).outcome == "finished"  # no approver needed again
     assert attempts == [1, 2]
 
@@ -466,7 +469,7 @@ def test_events_and_periodic_status_while_a_step_runs(tmp_path: Path) -> None:
     assert len(statuses) >= 2
     assert all(e.step == "slow" and e.person == "bo" for e in statuses)
     assert all(
-        re.fullmatch(r"step slow running for \d+\.\d s, steps done 1/2", e.message)
+        re.fullmatch(r"running step slow for \d+\.\d s, steps done 1/2", e.message)
         for e in statuses
     )
     finish = recorder.events[-1]
@@ -520,11 +523,11 @@ def test_the_timeline_has_every_record_with_step_durations(tmp_path: Path) -> No
 
 def test_journal_records_are_json_lines_with_roles(tmp_path: Path) -> None:
     journal = tmp_path / "run.jsonl"
-    three_steps(tmp_path).run(journal, approve=lambda s, c: True)
+    three_steps(tmp_path).run(journal, approve=GRANT)
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     assert records[0]["data"]["roles"] == ROLES
-    assert records[0]["data"]["pid"] == os.getpid()
+    assert records[0]["data"]["by"].endswith(f":{os.getpid()}")
     assert records[0]["data"]["steps"] == ["one", "two", "three"]
     finished = [r for r in records if r["kind"] == "step-finished"]
     assert finished[0]["data"]["state"] == {"a": 1}

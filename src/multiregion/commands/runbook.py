@@ -1,29 +1,38 @@
-"""``multiregion runbook run|resume|timeline``: the deployment's recovery runbook.
+"""``multiregion runbook run|resume|timeline|handover|report``: the deployment's recovery runbook.
 
 The spec's ``[runbook]`` table names a Python file defining ``build(deployment) -> Runbook``
-and the journal that lets a run resume after a crash. Approval gates ask on a terminal, are
-granted by ``--yes``, and otherwise stop the run awaiting approval (resume later).
+and the journal that lets a run resume after a crash: a file, or a key in the deployment's
+store or bucket (``journal_in``), which another region can resume from. Approval gates ask on a
+terminal; ``--approver NAME --reason TEXT`` grants them as NAME, ``--yes --reason TEXT`` as the
+invoking user; each grant is journaled with who and why. Otherwise a gate stops the run
+awaiting approval (resume later).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import attrs
 from rich.console import Console
-from rich.prompt import Confirm
+from rich.prompt import Confirm, Prompt
 
 from multiregion.commands import output
 from multiregion.commands.output import add_json
-from multiregion.deployment import Deployment
+from multiregion.deployment import Deployment, RunbookSpec
 from multiregion.errors import InvalidInput
-from multiregion.failover.journal import render_timeline, timeline
+from multiregion.failover import report as reports
+from multiregion.failover.approvals import Approval, Approver, approve_as
+from multiregion.failover.journal import FileJournal, JournalLocation, render_timeline, timeline
 from multiregion.failover.notify import Broadcast, RunEvent
-from multiregion.failover.runbook import Approver, Runbook, RunContext, RunResult, Step
+from multiregion.failover.roles import hand_over
+from multiregion.failover.runbook import Runbook, RunContext, RunResult, Step
+from multiregion.failover.shared_journal import BucketJournal, StoreJournal
 
 EXIT_STOPPED = 1
 
@@ -35,25 +44,55 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ("run", "start the runbook (a journal records every step)", run_runbook),
         ("resume", "carry on where a stopped or crashed run left off", resume_runbook),
         ("timeline", "show what the journal recorded, with step durations", show_timeline),
+        ("handover", "give a role of the run to someone else (journaled)", handover),
+        ("report", "write the post-incident report (Markdown or HTML)", write_report),
     ):
         parser = actions.add_parser(name, help=text, description=text)
         parser.add_argument(
             "--config", required=True, metavar="FILE", help="the deployment spec (TOML)"
         )
-        add_json(parser, "the run's outcome" if name != "timeline" else "the timeline's entries")
-        if name != "timeline":
-            parser.add_argument("--yes", action="store_true", help="grant every approval gate")
+        add_json(parser, _JSON_WHAT.get(name, "the run's outcome"))
+        parser.set_defaults(handler=handler)
+        if name in ("run", "resume"):
+            parser.add_argument(
+                "--approver", metavar="NAME", help="grant every approval gate as NAME"
+            )
+            parser.add_argument(
+                "--yes", action="store_true", help="grant every gate as the invoking user"
+            )
+            parser.add_argument(
+                "--reason", metavar="TEXT", help="why the gates are granted (journaled)"
+            )
             parser.add_argument(
                 "--dry-run", action="store_true", help="list what would run, run nothing"
             )
-        parser.set_defaults(handler=handler)
+        elif name == "handover":
+            parser.add_argument("--role", required=True, help="e.g. incident_commander")
+            parser.add_argument("--to", required=True, metavar="NAME", help="who takes it")
+            parser.add_argument(
+                "--by", metavar="NAME", help="who hands it over (default: the invoking user)"
+            )
+            parser.add_argument("--reason", required=True, metavar="TEXT", help="why")
+        elif name == "report":
+            parser.add_argument(
+                "--drill", metavar="FILE", help="a drill's JSON report (multiregion drill --json)"
+            )
+            parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
+            parser.add_argument(
+                "--output", metavar="FILE", help="write the document there (default: stdout)"
+            )
+
+
+_JSON_WHAT = {
+    "timeline": "the timeline's entries",
+    "handover": "the record written",
+    "report": "the report's figures",
+}
 
 
 def load_runbook(deployment: Deployment) -> Runbook:
     """The Runbook built by the file the spec names."""
-    spec = deployment.spec.runbook
-    if spec is None:
-        raise InvalidInput(f"{deployment.spec.source}: runbook", "the spec has no [runbook] table")
+    spec = _runbook_spec(deployment)
     path = Path(spec.file)
     if not path.is_file():
         raise InvalidInput(f"{deployment.spec.source}: runbook.file", f"no such file {path}")
@@ -84,28 +123,54 @@ class _ConsoleNotifier:
 
 
 def _approver(args: argparse.Namespace, console: Console) -> Approver | None:
-    if args.yes:
-        return lambda step, ctx: True
+    """``--approver``/``--yes`` grant every gate, each recorded with who and the ``--reason``;
+    on a terminal each gate is asked; otherwise a gate stops the run."""
+    if args.approver is not None or args.yes:
+        if not args.reason:
+            raise InvalidInput("--reason", "say why the gates are granted; it is journaled")
+        if args.approver is not None:
+            return approve_as(args.approver, args.reason, via="command-line")
+        return approve_as(getpass.getuser(), args.reason, via="--yes")
     if not console.is_terminal or not sys.stdin.isatty():
         return None
+    me = getpass.getuser()
 
-    def ask(step: Step, ctx: RunContext) -> bool:
+    def ask(step: Step, ctx: RunContext) -> Approval:
         who = f" ({step.role}: {ctx.person})" if step.role and ctx.person else ""
-        return Confirm.ask(f"Approve step [bold]{step.name}[/]{who}?", console=console)
+        granted = Confirm.ask(f"Approve step [bold]{step.name}[/]{who}?", console=console)
+        reason = args.reason or Prompt.ask("Why?", console=console) or "(no reason given)"
+        return Approval(granted, me, reason, "terminal")
 
     return ask
+
+
+def journal_of(deployment: Deployment) -> JournalLocation:
+    """Where the spec keeps the runbook's journal: a file, the store or the bucket."""
+    spec = _runbook_spec(deployment)
+    if spec.journal_in == "store":
+        return StoreJournal(deployment.store, spec.journal)
+    if spec.journal_in == "bucket":
+        return BucketJournal(deployment.bucket, spec.journal)
+    return FileJournal(spec.journal)
+
+
+def _runbook_spec(deployment: Deployment) -> RunbookSpec:
+    spec = deployment.spec.runbook
+    if spec is None:
+        raise InvalidInput(f"{deployment.spec.source}: runbook", "the spec has no [runbook] table")
+    return spec
 
 
 def _drive(args: argparse.Namespace, resume: bool) -> int:
     console = output.console(stderr=args.json)  # with --json, stdout is the result only
     with Deployment.from_file(args.config) as deployment:
         runbook = load_runbook(deployment)
-        assert deployment.spec.runbook is not None
-        journal = deployment.spec.runbook.journal
+        journal = journal_of(deployment)
+        approve = _approver(args, console)
         shown = _ConsoleNotifier(console)
         runbook.notifier = shown if runbook.notifier is None else Broadcast(runbook.notifier, shown)
         start = runbook.resume if resume else runbook.run
-        result = start(journal, dry_run=args.dry_run, approve=_approver(args, console))
+        result = start(journal, dry_run=args.dry_run, approve=approve)
     if args.json:
         output.emit(args, _result_json(result), "")
     else:
@@ -121,7 +186,7 @@ def _result_json(result: RunResult) -> dict[str, Any]:
         "completed": list(result.completed),
         "stopped_at": result.stopped_at,
         "error": result.error,
-        "journal": str(result.journal),
+        "journal": result.journal,
         "plan": list(result.plan),
     }
 
@@ -145,9 +210,61 @@ def resume_runbook(args: argparse.Namespace) -> int:
 
 def show_timeline(args: argparse.Namespace) -> int:
     with Deployment.from_file(args.config) as deployment:
-        spec = deployment.spec.runbook
-        if spec is None:
-            raise InvalidInput(f"{deployment.spec.source}: runbook", "the spec has no [runbook]")
-        entries = timeline(spec.journal)
+        entries = timeline(journal_of(deployment))
     output.emit(args, [attrs.asdict(e) for e in entries], render_timeline(entries))
     return 0
+
+
+def handover(args: argparse.Namespace) -> int:
+    with Deployment.from_file(args.config) as deployment:
+        record = hand_over(
+            journal_of(deployment),
+            args.role,
+            args.to,
+            by=args.by or getpass.getuser(),
+            reason=args.reason,
+        )
+    output.emit(args, attrs.asdict(record), f"{record.kind}: {record.message}")
+    return 0
+
+
+def write_report(args: argparse.Namespace) -> int:
+    drill = None
+    if args.drill is not None:
+        try:
+            drill = json.loads(Path(args.drill).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidInput("--drill", f"no such file {args.drill}") from None
+        except ValueError as exc:
+            raise InvalidInput("--drill", f"not a drill's JSON report: {exc}") from None
+    with Deployment.from_file(args.config) as deployment:
+        objectives = deployment.spec.objectives
+        found = reports.build(
+            journal_of(deployment).read(),
+            rto_objective_s=objectives.rto_s,
+            rpo_objective_s=objectives.rpo_s,
+            drill=drill,
+        )
+    document = (reports.to_html if args.format == "html" else reports.to_markdown)(found)
+    if args.output is not None:
+        Path(args.output).write_text(document, encoding="utf-8")
+    if args.json:
+        output.emit(args, _report_json(found, args.output), "")
+    elif args.output is None:
+        sys.stdout.write(document)
+    else:
+        output.console().print(f"report written to {args.output}", markup=False)
+    return 0
+
+
+def _report_json(found: reports.PostIncidentReport, written: str | None) -> dict[str, Any]:
+    return {
+        "runbook": found.runbook,
+        "run_id": found.run_id,
+        "outcome": found.outcome,
+        "rto": {**attrs.asdict(found.rto), "met": found.rto.met},
+        "rpo": {**attrs.asdict(found.rpo), "met": found.rpo.met},
+        "decisions": [attrs.asdict(d) for d in found.decisions],
+        "action_items": found.action_items(),
+        "output": written,
+    }

@@ -1,13 +1,17 @@
-"""The journal of a runbook run: an append-only JSON-lines file, fsynced record by record.
+"""The journal of a runbook run: an append-only list of records, and what replaying it says.
 
 Replaying the records gives the state of the run (finished steps, the shared state, granted
-approvals, how it stopped), so a run killed at any point resumes where it stopped. A process
-holds an exclusive ``flock`` on the file while it writes, so two processes never drive the same
-run. A record torn by a crash (a last line without its newline) is dropped on the next open.
+approvals, who holds each role, how it stopped), so a run killed at any point resumes where it
+stopped. Where the records live is a ``JournalLocation``: ``FileJournal`` (here) is a JSON-lines
+file, fsynced record by record, that a process holds an exclusive ``flock`` on while it writes,
+so two processes never drive the same run; a record torn by a crash (a last line without its
+newline) is dropped on the next open. ``multiregion.failover.shared_journal`` keeps them in the
+deployment's replicated store or bucket instead, so that another region can resume the run.
 """
 
 from __future__ import annotations
 
+import abc
 import fcntl
 import json
 import os
@@ -16,7 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, Self
 
 import attrs
 
@@ -36,8 +40,14 @@ KINDS = frozenset(
         "note",
         "run-stopped",
         "run-finished",
+        "role-assigned",
+        "role-handed-over",
+        "move",
     }
 )
+SIDE_KINDS = frozenset({"note", "role-assigned", "role-handed-over"})
+"""Records anyone may add while a run goes on (a hand-over from another terminal); every other
+kind is written only by the process driving the run."""
 DRY_RUN_SUFFIX = ".dry-run"
 
 
@@ -93,12 +103,118 @@ def read_records(path: str | os.PathLike[str]) -> list[Record]:
     return _parse(raw, journal)
 
 
-class Journal:
-    """An open journal, locked by this process until ``close``; ``fresh=True`` empties it."""
+class OpenJournal(abc.ABC):
+    """A journal open for writing: its records so far, and ``append`` to add one durably."""
+
+    name: str
+    _records: list[Record]
+    _lock: threading.Lock  # a step may log from threads of its own
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        return tuple(self._records)
+
+    def append(
+        self,
+        kind: str,
+        *,
+        step: str | None = None,
+        role: str | None = None,
+        message: str = "",
+        **data: Any,
+    ) -> Record:
+        """Write one record durably, numbered after the records so far."""
+        with self._lock:
+            while True:
+                record = new_record(len(self._records) + 1, kind, step, role, message, data)
+                if self._write(record):
+                    self._records.append(record)
+                    return record
+
+    @abc.abstractmethod
+    def _write(self, record: Record) -> bool:
+        """Store ``record``; False when its number was taken and ``_records`` caught up."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class JournalLocation(Protocol):
+    """Where a run's journal is kept: a file, a store key, a bucket prefix."""
+
+    @property
+    def name(self) -> str:
+        """How the journal is shown (never a secret)."""
+        ...
+
+    def open(self, *, fresh: bool = False) -> OpenJournal:
+        """Open for writing; ``fresh=True`` empties it first."""
+        ...
+
+    def read(self) -> list[Record]:
+        """The records, read without taking the journal (for inspection and reports)."""
+        ...
+
+    def dry_run(self) -> JournalLocation:
+        """Where the dry run of this journal is written: never the real journal."""
+        ...
+
+
+def new_record(
+    seq: int, kind: str, step: str | None, role: str | None, message: str, data: Mapping[str, Any]
+) -> Record:
+    if kind not in KINDS:
+        raise InvalidInput("kind", f"{kind!r} is not a journal record kind")
+    return Record(seq, time.time(), kind, step, role, message, data)
+
+
+@attrs.frozen
+class FileJournal:
+    """A journal in a local JSON-lines file: the default on the local provider."""
+
+    path: Path = attrs.field(converter=Path)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def open(self, *, fresh: bool = False) -> Journal:
+        return Journal(self.path, fresh=fresh)
+
+    def read(self) -> list[Record]:
+        return read_records(self.path)
+
+    def dry_run(self) -> FileJournal:
+        return FileJournal(dry_run_path(self.path))
+
+
+def location(target: str | os.PathLike[str] | JournalLocation) -> JournalLocation:
+    """A journal location; a path means a ``FileJournal``."""
+    if isinstance(target, str | os.PathLike):
+        return FileJournal(Path(target))
+    if not all(callable(getattr(target, name, None)) for name in ("open", "read", "dry_run")):
+        raise InvalidInput("journal", "must be a path or a JournalLocation")
+    return target
+
+
+class Journal(OpenJournal):
+    """An open journal file, locked by this process until ``close``; ``fresh=True`` empties it."""
 
     def __init__(self, path: str | os.PathLike[str], *, fresh: bool = False) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()  # a step may log from threads of its own
+        self.name = str(self.path)
+        self._lock = threading.Lock()
         try:  # a fresh deployment has no journal folder yet
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -127,45 +243,15 @@ class Journal:
             os.ftruncate(self._fd, raw.rfind(b"\n") + 1)
         return records
 
-    @property
-    def records(self) -> tuple[Record, ...]:
-        return tuple(self._records)
-
-    def append(
-        self,
-        kind: str,
-        *,
-        step: str | None = None,
-        role: str | None = None,
-        message: str = "",
-        **data: Any,
-    ) -> Record:
-        """Write one record and fsync it before returning."""
-        if kind not in KINDS:
-            raise InvalidInput("kind", f"{kind!r} is not a journal record kind")
-        with self._lock:
-            seq = len(self._records) + 1
-            record = Record(seq, time.time(), kind, step, role, message, data)
-            os.write(self._fd, record.to_line())
-            os.fsync(self._fd)
-            self._records.append(record)
-        return record
+    def _write(self, record: Record) -> bool:
+        os.write(self._fd, record.to_line())
+        os.fsync(self._fd)
+        return True
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # also releases the lock
             self._fd = -1
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -189,6 +275,7 @@ class RunState:
 
     outcome: str
     runbook: str | None = None
+    run_id: str | None = None
     steps: tuple[str, ...] = ()
     roles: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     dry_run: bool = False
@@ -201,7 +288,8 @@ class RunState:
 
 
 def replay(records: Iterable[Record]) -> RunState:
-    outcome, runbook, steps, roles, dry_run = "new", None, (), {}, False
+    outcome, runbook, run_id, steps, dry_run = "new", None, None, (), False
+    roles: dict[str, str] = {}
     finished: list[str] = []
     state: dict[str, Any] = {}
     attempts: dict[str, int] = {}
@@ -212,6 +300,7 @@ def replay(records: Iterable[Record]) -> RunState:
         kind, data = record.kind, record.data
         if kind == "run-started":
             runbook, steps = data.get("runbook"), tuple(data.get("steps", ()))
+            run_id = data.get("run_id")
             roles, dry_run = dict(data.get("roles", {})), bool(data.get("dry_run", False))
             outcome = "interrupted"
         elif kind == "run-resumed":
@@ -230,9 +319,12 @@ def replay(records: Iterable[Record]) -> RunState:
             error = record.message
         elif kind == "run-finished":
             outcome, stopped_at = "finished", None
+        elif kind in ("role-assigned", "role-handed-over") and record.role is not None:
+            roles[record.role] = str(data.get("person"))
     return RunState(
         outcome=outcome,
         runbook=runbook,
+        run_id=run_id,
         steps=steps,
         roles=roles,
         dry_run=dry_run,
@@ -260,12 +352,12 @@ class TimelineEntry:
     duration_s: float | None = None
 
 
-def timeline(path: str | os.PathLike[str]) -> list[TimelineEntry]:
-    """The timeline of the run journaled at ``path``, with the duration of each step attempt."""
+def timeline(journal: str | os.PathLike[str] | JournalLocation) -> list[TimelineEntry]:
+    """The timeline of the run journaled at ``journal``, with the duration of each step attempt."""
     entries = []
     started: dict[str, float] = {}
     run_start: float | None = None
-    for record in read_records(path):
+    for record in location(journal).read():
         duration = None
         if record.kind == "run-started":
             run_start = record.at
@@ -297,3 +389,8 @@ def render_timeline(entries: Iterable[TimelineEntry]) -> str:
             f"{entry.role or '-':<20} {took:>8}  {entry.message}".rstrip()
         )
     return "\n".join(lines)
+
+
+def writer_id() -> str:
+    """Who writes a driving record: host and process, which tell regions apart in a journal."""
+    return f"{os.uname().nodename}:{os.getpid()}"

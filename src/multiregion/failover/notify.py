@@ -1,4 +1,5 @@
-"""Notifications of a runbook's progress: to the log, to a webhook, or to several at once.
+"""Notifications of a runbook's progress: to the log, to a webhook, to several at once, and to
+each audience (engineering channel, leadership updates, status page) in its own words.
 
 A notifier's failure never stops a run: ``deliver`` logs it and carries on. Webhook URLs and
 headers usually carry tokens, so they never appear in a repr, a log line or an error message.
@@ -11,10 +12,11 @@ import ipaddress
 import json
 import logging
 import ssl
+import string
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -38,6 +40,10 @@ class RunEvent:
     person: str | None = None
     done: int = 0
     total: int = 0
+    audience: str | None = None
+    """Set when the event was rewritten for one audience (``Audience``)."""
+    run_id: str | None = None
+    """The run the event is about (what an approval token is issued for)."""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -186,3 +192,144 @@ class WebhookNotifier:
 
     def __repr__(self) -> str:
         return f"WebhookNotifier({self._shown})"
+
+
+# --------------------------------------------------------------------------- audiences
+
+ENGINEERING = "engineering"
+LEADERSHIP = "leadership"
+STATUS_PAGE = "status_page"
+FIELDS = frozenset(attrs.fields_dict(RunEvent)) - {"audience", "run_id"}
+
+_DEFAULTS: dict[str, tuple[frozenset[str] | None, dict[str, str]]] = {
+    ENGINEERING: (None, {"*": "[$runbook] $kind $step ($person, $role): $message ($done/$total)"}),
+    LEADERSHIP: (
+        frozenset(
+            {
+                "run-started",
+                "run-resumed",
+                "approval-waiting",
+                "approval-granted",
+                "approval-denied",
+                "move",
+                "role-assigned",
+                "role-handed-over",
+                "status",
+                "run-stopped",
+                "run-finished",
+            }
+        ),
+        {
+            "run-started": "Recovery '$runbook' started: $total steps.",
+            "run-resumed": "Recovery '$runbook' resumed: $done of $total steps done.",
+            "approval-waiting": "Decision needed: step '$step' waits for $person ($role).",
+            "move": "Write region moved: $message.",
+            "status": "Update on '$runbook': $done of $total steps done; $message.",
+            "run-stopped": "Recovery '$runbook' stopped: $message.",
+            "run-finished": "Recovery '$runbook' finished: all $total steps done.",
+            "*": "'$runbook': $message.",
+        },
+    ),
+    STATUS_PAGE: (
+        frozenset({"run-started", "status", "run-finished"}),
+        {
+            "run-started": "We are aware of an outage and are restoring service from another "
+            "region.",
+            "status": "We are still restoring service. Next update shortly.",
+            "run-finished": "Service has been restored. We will publish a post-incident report.",
+        },
+    ),
+}
+
+
+def _templates(name: str, templates: Mapping[str, str]) -> dict[str, string.Template]:
+    checked = {}
+    for kind, text in templates.items():
+        if not isinstance(kind, str) or not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"{name}.templates", "must map event kinds (or '*') to text")
+        template = string.Template(text)
+        if not template.is_valid():
+            raise InvalidInput(f"{name}.templates[{kind!r}]", "is not a valid $-template")
+        unknown = set(template.get_identifiers()) - FIELDS
+        if unknown:
+            raise InvalidInput(
+                f"{name}.templates[{kind!r}]",
+                f"names {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIELDS))}",
+            )
+        checked[kind] = template
+    return checked
+
+
+class Audience:
+    """The events one audience gets, each rewritten by its template, sent to ``notifier``.
+
+    ``kinds``: the event kinds it gets (None: every kind). ``templates`` map a kind (or ``"*"``
+    for any other) to a ``string.Template`` over the event's fields (``$runbook``, ``$step``,
+    ``$person``, ``$message``, ``$done``...); a kind with no template and no ``"*"`` is sent
+    as it is. ``status_every_s`` spaces out the periodic ``status`` events for this audience.
+    The standard audiences (``engineering``, ``leadership``, ``status_page``) come with kinds
+    and templates of their own, which those given replace.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        notifier: Notifier,
+        *,
+        kinds: Iterable[str] | None = None,
+        templates: Mapping[str, str] | None = None,
+        status_every_s: float | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidInput("audience", "must be a name such as engineering or status_page")
+        if not callable(getattr(notifier, "notify", None)):
+            raise InvalidInput(f"{name}.notifier", "has no notify(event) method")
+        default_kinds, default_templates = _DEFAULTS.get(name, (None, {}))
+        self.name, self.notifier = name, notifier
+        self.kinds = frozenset(kinds) if kinds is not None else default_kinds
+        self.templates = _templates(name, default_templates if templates is None else templates)
+        self.status_every_s = (
+            None
+            if status_every_s is None
+            else validate.seconds(f"{name}.status_every_s", status_every_s, 0, 86400)
+        )
+        self._last_status: float | None = None
+
+    def wants(self, event: RunEvent) -> bool:
+        if self.kinds is not None and event.kind not in self.kinds:
+            return False
+        if event.kind == "status" and self.status_every_s is not None:
+            if self._last_status is not None and event.at - self._last_status < self.status_every_s:
+                return False
+            self._last_status = event.at
+        return True
+
+    def render(self, event: RunEvent) -> RunEvent:
+        template = self.templates.get(event.kind, self.templates.get("*"))
+        if template is None:
+            return attrs.evolve(event, audience=self.name)
+        fields = {k: "" if v is None else v for k, v in attrs.asdict(event).items()}
+        return attrs.evolve(event, message=template.substitute(fields), audience=self.name)
+
+    def __repr__(self) -> str:
+        return f"Audience({self.name!r}, {self.notifier!r})"
+
+
+class Audiences:
+    """Each event to every audience that wants it, in that audience's words."""
+
+    def __init__(self, *audiences: Audience) -> None:
+        names = [a.name for a in audiences if isinstance(a, Audience)]
+        if len(names) != len(audiences) or not audiences:
+            raise InvalidInput("audiences", "must be one or more Audience")
+        if len(set(names)) != len(names):
+            raise InvalidInput("audiences", "each audience once")
+        self.audiences = audiences
+
+    def notify(self, event: RunEvent) -> None:
+        for audience in self.audiences:
+            if audience.wants(event):
+                deliver(audience.notifier, audience.render(event))
+
+    def __repr__(self) -> str:
+        return f"Audiences({', '.join(map(repr, self.audiences))})"

@@ -14,24 +14,33 @@ import copy
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from multiregion import validate
 from multiregion.errors import InvalidInput, NotFound
+from multiregion.failover.approvals import Approval, Approver
 from multiregion.failover.journal import (
-    Journal,
     JournalConflict,
+    JournalLocation,
+    OpenJournal,
     Record,
     RunState,
-    dry_run_path,
-    read_records,
+    location,
     replay,
+    writer_id,
 )
 from multiregion.failover.notify import Notifier, RunEvent, deliver
+
+if TYPE_CHECKING:
+    from multiregion.failover.controller import Move
+    from multiregion.model import FencingToken
+
+JournalArg = str | os.PathLike[str] | JournalLocation
+"""A journal: a file path, or a location such as ``StoreJournal``/``BucketJournal``."""
 
 Outcome = Literal["finished", "failed", "denied", "awaiting-approval", "planned"]
 _OUTCOMES: dict[str, Outcome] = {
@@ -87,18 +96,25 @@ class Step:
     )
 
 
+Sink = Callable[[str, str, Mapping[str, Any]], None]
+"""(kind, message, data): a record of the step in the journal, and a notification."""
+
+
 @attrs.define
 class RunContext:
     """What a step sees: the shared JSON state, the roles, and a way to write to the timeline."""
 
     runbook: str
+    run_id: str
+    """Tells this run from other runs of the same runbook (approval tokens are bound to it)."""
     step: Step
     state: dict[str, Any]
     roles: Mapping[str, str]
+    """Who holds each role now, hand-overs included."""
     dry_run: bool
     attempt: int
     """1 on the first try of the step, more when it is re-run after a crash or a failure."""
-    _sink: Callable[[str, str], None] = attrs.field(repr=False, alias="sink")
+    _sink: Sink = attrs.field(repr=False, alias="sink")
 
     @property
     def person(self) -> str | None:
@@ -107,11 +123,45 @@ class RunContext:
 
     def log(self, message: str) -> None:
         """A note in the journal's timeline, and a notification."""
-        self._sink(self.step.name, str(message))
+        self._sink("note", str(message), {})
 
+    def record_move(self, move: Move) -> None:
+        """Journal a move a controller made for this step (``failover``/``failback``): whether
+        it was graceful, the guard rails ``force`` overrode, and a forced fencing token."""
+        decision, fence = move.decision, move.fence
+        self._record(
+            f"{decision.action} {decision.from_region} -> {decision.to_region}: {decision.reason}",
+            action=decision.action,
+            from_region=decision.from_region,
+            to_region=decision.to_region,
+            reason=decision.reason,
+            graceful=move.graceful,
+            overridden=list(move.overridden),
+            notes=list(move.notes),
+            epoch=fence.epoch if fence is not None else None,
+            forced=fence.forced if fence is not None else False,
+        )
 
-Approver = Callable[[Step, RunContext], bool]
-"""Called before a step with ``approval=True``; only a return of True lets the step run."""
+    def record_promote(self, token: FencingToken, *, from_region: str, reason: str) -> None:
+        """Journal a promote the step made on the store itself, forced or not."""
+        self._record(
+            f"promote {from_region} -> {token.region}: {reason}",
+            action="promote",
+            from_region=from_region,
+            to_region=token.region,
+            reason=reason,
+            graceful=False,
+            overridden=[],
+            notes=[],
+            epoch=token.epoch,
+            forced=token.forced,
+        )
+
+    def _record(self, message: str, **data: Any) -> None:
+        if data["forced"] or data["overridden"]:
+            message += " [FORCED]" if data["forced"] else ""
+            message += "".join(f" [overrode: {rail}]" for rail in data["overridden"])
+        self._sink("move", message, {**data, "by": self.person})
 
 
 @attrs.frozen
@@ -120,7 +170,8 @@ class RunResult:
 
     runbook: str
     outcome: Outcome
-    journal: Path
+    journal: str
+    """The journal's name: its path, or ``store:KEY``/``bucket:PREFIX``."""
     completed: tuple[str, ...]
     stopped_at: str | None = None
     error: str | None = None
@@ -173,6 +224,8 @@ class Runbook:
         if status_every_s is not None:
             status_every_s = validate.seconds("status_every_s", status_every_s, 0, 86400)
         self.status_every_s = status_every_s
+        self._holders = dict(self.roles)
+        self._run_id: str | None = None
 
     @staticmethod
     def _checked_roles(roles: Mapping[str, str] | None) -> dict[str, str]:
@@ -196,96 +249,110 @@ class Runbook:
 
     def run(
         self,
-        journal_path: str | os.PathLike[str],
+        journal: JournalArg,
         *,
         dry_run: bool = False,
         approve: Approver | None = None,
     ) -> RunResult:
-        """Run from the first step, journaling to ``journal_path``, which must be new or empty.
+        """Run from the first step, journaling to ``journal`` (a path, or a ``StoreJournal`` or
+        ``BucketJournal``), which must be new or empty.
 
-        With ``dry_run`` no action runs: the plan goes to ``dry_run_path(journal_path)``.
+        With ``dry_run`` no action runs: the plan goes to the journal's ``dry_run()`` location.
         """
         _check_approver(approve)
+        where = location(journal)
         if dry_run:
-            return self._plan(journal_path, RunState(outcome="new"))
-        with Journal(journal_path) as journal:
-            found = replay(journal.records)
+            return self._plan(where, RunState(outcome="new"))
+        with where.open() as opened:
+            found = replay(opened.records)
             if found.outcome == "finished":
-                raise JournalConflict(f"journal {journal.path} is of a finished run; use a new one")
+                raise JournalConflict(f"journal {opened.name} is of a finished run; use a new one")
             if found.outcome != "new":
                 raise JournalConflict(
-                    f"journal {journal.path} holds an unfinished run ({found.outcome}); "
+                    f"journal {opened.name} holds an unfinished run ({found.outcome}); "
                     "resume it instead"
                 )
-            journal.append(
+            self._run_id = uuid.uuid4().hex
+            opened.append(
                 "run-started",
                 message=f"runbook {self.name!r} started: {len(self.steps)} steps",
                 runbook=self.name,
+                run_id=self._run_id,
                 steps=list(self.step_names),
                 roles=self.roles,
                 dry_run=False,
-                pid=os.getpid(),
+                by=writer_id(),
             )
+            self._holders = dict(self.roles)
             self._emit("run-started", f"{len(self.steps)} steps", done=0)
-            return self._drive(journal, replay(journal.records), approve)
+            return self._drive(opened, replay(opened.records), approve)
 
     def resume(
         self,
-        journal_path: str | os.PathLike[str],
+        journal: JournalArg,
         *,
         dry_run: bool = False,
         approve: Approver | None = None,
     ) -> RunResult:
-        """Carry on the run journaled at ``journal_path``: finished steps are skipped, the step
-        that was interrupted, failed or awaiting approval comes next. A finished run is returned
-        as it is. With ``dry_run``, plans the steps left without running them."""
+        """Carry on the run journaled at ``journal``, from this process or another one, in
+        this region or another: finished steps are skipped, the step that was interrupted,
+        failed or awaiting approval comes next. A finished run is returned as it is. With
+        ``dry_run``, plans the steps left without running them."""
         _check_approver(approve)
+        where = location(journal)
         if dry_run:
-            return self._plan(
-                journal_path, self._matching(read_records(journal_path), journal_path)
-            )
-        if not Path(journal_path).is_file():
-            raise NotFound(f"journal {journal_path} holds no run to resume")
-        with Journal(journal_path) as journal:
-            found = self._matching(journal.records, journal.path)
+            return self._plan(where, self._matching(where.read(), where.name))
+        if not where.read():  # opening a file journal would create it
+            raise NotFound(f"journal {where.name} holds no run to resume")
+        with where.open() as opened:
+            found = self._matching(opened.records, opened.name)
             if found.outcome == "finished":
-                return self._result(journal, found)
+                return self._result(opened, found)
             done = len(found.finished_steps)
-            journal.append(
+            opened.append(
                 "run-resumed",
                 message=f"resumed after {found.outcome}; {done}/{len(self.steps)} steps done",
-                pid=os.getpid(),
+                by=writer_id(),
             )
+            self._holders, self._run_id = dict(found.roles), found.run_id
             self._emit("run-resumed", f"after {found.outcome}", done=done)
-            return self._drive(journal, found, approve)
+            return self._drive(opened, found, approve)
 
-    def _matching(self, records: Iterable[Record], path: str | os.PathLike[str]) -> RunState:
+    def _matching(self, records: Iterable[Record], name: str) -> RunState:
         found = replay(records)
         if found.outcome == "new":
-            raise NotFound(f"journal {path} holds no run to resume")
+            raise NotFound(f"journal {name} holds no run to resume")
         if found.dry_run:
-            raise JournalConflict(f"journal {path} is a dry run's; it cannot be resumed")
+            raise JournalConflict(f"journal {name} is a dry run's; it cannot be resumed")
         if found.runbook != self.name or found.steps != self.step_names:
             raise JournalConflict(
-                f"journal {path} was written for runbook {found.runbook!r} with steps "
+                f"journal {name} was written for runbook {found.runbook!r} with steps "
                 f"{list(found.steps)}, not {self.name!r} with {list(self.step_names)}"
             )
         return found
 
     # ------------------------------------------------------------------ the run
 
-    def _drive(self, journal: Journal, found: RunState, approve: Approver | None) -> RunResult:
+    def _drive(self, journal: OpenJournal, found: RunState, approve: Approver | None) -> RunResult:
         committed: dict[str, Any] = dict(found.state)
         done = list(found.finished_steps)
         for step in self.steps:
             if step.name in done:
                 continue
+            self._holders = dict(replay(journal.records).roles)  # hand-overs made meanwhile
             attempt = found.attempts.get(step.name, 0) + 1
             ctx = self._context(
-                journal, step, committed, attempt=attempt, done=len(done), dry_run=False
+                journal,
+                step,
+                committed,
+                run_id=found.run_id,
+                attempt=attempt,
+                dry_run=False,
+                done=len(done),
             )
             if step.approval and step.name not in found.granted:
-                refusal = self._ask(journal, step, ctx, approve, len(done))
+                with self._status_ticker(step, len(done), "waiting for approval of"):
+                    refusal = self._ask(journal, step, ctx, approve, len(done))
                 if refusal is not None:
                     return self._stop(journal, step, refusal[0], refusal[1], len(done))
             journal.append(
@@ -293,9 +360,10 @@ class Runbook:
                 step=step.name,
                 role=step.role,
                 message=f"attempt {ctx.attempt}" + (f" by {ctx.person}" if ctx.person else ""),
+                by=writer_id(),
             )
             self._emit("step-started", f"attempt {ctx.attempt}", step=step, done=len(done))
-            with self._status_ticker(step, len(done)):
+            with self._status_ticker(step, len(done), "running"):
                 try:
                     result = step.action(ctx)
                     committed = _commit(step, ctx, result)
@@ -316,42 +384,57 @@ class Runbook:
 
     def _ask(
         self,
-        journal: Journal,
+        journal: OpenJournal,
         step: Step,
         ctx: RunContext,
         approve: Approver | None,
         done: int,
     ) -> tuple[Outcome, str] | None:
-        """None when approved, else how the run stops."""
+        """None when approved, else how the run stops. The wait is journaled first, so the
+        report shows how long the gate held the run."""
         who = f" from {ctx.person} ({step.role})" if ctx.person else ""
+        waiting = f"awaiting approval{who}"
+        journal.append("approval-waiting", step=step.name, role=step.role, message=waiting)
+        self._emit("approval-waiting", waiting, step=step, done=done)
         if approve is None:
-            message = f"awaiting approval{who}; resume with an approver"
-            journal.append("approval-waiting", step=step.name, role=step.role, message=message)
-            self._emit("approval-waiting", message, step=step, done=done)
-            return "awaiting-approval", message
+            return "awaiting-approval", f"{waiting}; resume with an approver"
+        decision: Approval | str | None
         try:
-            granted = approve(step, ctx) is True
-            reason = "denied by the approver"
+            decision = approve(step, ctx)
         except Exception as exc:  # noqa: BLE001 - an approver that cannot decide denies
-            granted, reason = False, f"approver raised {type(exc).__name__}: {exc}"
-        kind = "approval-granted" if granted else "approval-denied"
-        message = "approved" if granted else reason
-        journal.append(kind, step=step.name, role=step.role, message=message)
+            decision = f"approver raised {type(exc).__name__}: {exc}"
+        if decision is None:
+            return "awaiting-approval", f"{waiting}; no decision came"
+        if isinstance(decision, Approval):
+            kind = "approval-granted" if decision.granted else "approval-denied"
+            verb = "approved" if decision.granted else "denied"
+            message = f"{verb} by {decision.by} ({decision.via}): {decision.reason}"
+            journal.append(
+                kind, step=step.name, role=step.role, message=message, **decision.to_json()
+            )
+        else:
+            kind = "approval-denied"
+            message = (
+                decision
+                if isinstance(decision, str)
+                else f"the approver returned {decision!r}, not an Approval naming who decided"
+            )
+            journal.append(kind, step=step.name, role=step.role, message=message)
         self._emit(kind, message, step=step, done=done)
-        return None if granted else ("denied", reason)
+        return None if kind == "approval-granted" else ("denied", message)
 
     def _stop(
-        self, journal: Journal, step: Step, outcome: Outcome, message: str, done: int
+        self, journal: OpenJournal, step: Step, outcome: Outcome, message: str, done: int
     ) -> RunResult:
         journal.append("run-stopped", step=step.name, message=message, outcome=outcome)
         self._emit("run-stopped", f"{outcome} at {step.name}: {message}", step=step, done=done)
         return self._result(journal, replay(journal.records))
 
-    def _result(self, journal: Journal, found: RunState) -> RunResult:
+    def _result(self, journal: OpenJournal, found: RunState) -> RunResult:
         return RunResult(
             runbook=self.name,
             outcome=_OUTCOMES[found.outcome],
-            journal=journal.path,
+            journal=journal.name,
             completed=found.finished_steps,
             stopped_at=found.stopped_at,
             error=found.error,
@@ -360,24 +443,26 @@ class Runbook:
 
     def _context(
         self,
-        journal: Journal,
+        journal: OpenJournal,
         step: Step,
         state: Mapping[str, Any],
         *,
+        run_id: str | None,
         attempt: int,
         done: int,
         dry_run: bool,
     ) -> RunContext:
-        def sink(step_name: str, message: str) -> None:
-            journal.append("note", step=step_name, role=step.role, message=message)
+        def sink(kind: str, message: str, data: Mapping[str, Any]) -> None:
+            journal.append(kind, step=step.name, role=step.role, message=message, **data)
             if not dry_run:
-                self._emit("note", message, step=step, done=done)
+                self._emit(kind, message, step=step, done=done)
 
         return RunContext(
             runbook=self.name,
+            run_id=run_id or "",
             step=step,
             state=copy.deepcopy(dict(state)),
-            roles=dict(self.roles),
+            roles=dict(self._holders),
             dry_run=dry_run,
             attempt=attempt,
             sink=sink,
@@ -385,22 +470,31 @@ class Runbook:
 
     # ------------------------------------------------------------------ dry run
 
-    def _plan(self, journal_path: str | os.PathLike[str], found: RunState) -> RunResult:
+    def _plan(self, where: JournalLocation, found: RunState) -> RunResult:
         lines = []
-        with Journal(dry_run_path(journal_path), fresh=True) as journal:
+        self._holders = dict(found.roles or self.roles)
+        with where.dry_run().open(fresh=True) as journal:
             journal.append(
                 "run-started",
                 message=f"dry run of {self.name!r}: nothing is executed",
                 runbook=self.name,
                 steps=list(self.step_names),
-                roles=self.roles,
+                roles=self._holders,
                 dry_run=True,
-                pid=os.getpid(),
+                by=writer_id(),
             )
             for step in self.steps:
                 if step.name in found.finished_steps:
                     continue
-                ctx = self._context(journal, step, found.state, attempt=1, done=0, dry_run=True)
+                ctx = self._context(
+                    journal,
+                    step,
+                    found.state,
+                    run_id=found.run_id,
+                    attempt=1,
+                    done=0,
+                    dry_run=True,
+                )
                 try:
                     text = step.dry_run(ctx) if step.dry_run else step.description
                 except Exception as exc:  # noqa: BLE001 - a describer's failure is reported
@@ -414,7 +508,7 @@ class Runbook:
             return RunResult(
                 runbook=self.name,
                 outcome="planned",
-                journal=journal.path,
+                journal=journal.name,
                 completed=found.finished_steps,
                 state=found.state,
                 plan=tuple(lines),
@@ -433,15 +527,17 @@ class Runbook:
             at=time.time(),
             step=step.name if step is not None else None,
             role=role,
-            person=self.roles.get(role) if role else None,
+            person=self._holders.get(role) if role else None,
             done=done,
             total=len(self.steps),
+            run_id=self._run_id,
         )
         deliver(self.notifier, event)
 
     @contextlib.contextmanager
-    def _status_ticker(self, step: Step, done: int) -> Iterator[None]:
-        """While the step runs, a status event every ``status_every_s`` from a timer thread."""
+    def _status_ticker(self, step: Step, done: int, doing: str) -> Iterator[None]:
+        """While the step runs or waits for its approval, a status event every
+        ``status_every_s`` from a timer thread."""
         if self.notifier is None or self.status_every_s is None:
             yield
             return
@@ -453,7 +549,7 @@ class Runbook:
             while not stop.wait(every):
                 self._emit(
                     "status",
-                    f"step {step.name} running for {time.monotonic() - began:.1f} s, "
+                    f"{doing} step {step.name} for {time.monotonic() - began:.1f} s, "
                     f"steps done {done}/{len(self.steps)}",
                     step=step,
                     done=done,
@@ -480,4 +576,4 @@ def _commit(step: Step, ctx: RunContext, result: StepResult | None) -> dict[str,
 
 def _check_approver(approve: Approver | None) -> None:
     if approve is not None and not callable(approve):
-        raise InvalidInput("approve", "must be callable as approve(step, ctx) -> bool")
+        raise InvalidInput("approve", "must be callable as approve(step, ctx) -> Approval | None")
