@@ -28,11 +28,12 @@ import pytest
 
 from multiregion.errors import Unavailable
 from multiregion.failover.controller import HealthSource, probe_health
+from multiregion.faultproxy import ControlClient, FaultProxy
 from multiregion.interfaces import HealthProbe, ReplicatedStore, TrafficRouter
 from multiregion.model import Endpoint, Failover, HealthCheck, Route
 from multiregion.testing.emulators.azure import CosmosServer, RegionProxy
 from multiregion.testing.emulators.gcp import FirestoreEmulator
-from multiregion.testing.endpoints import LoopbackEndpoint, start_endpoints
+from multiregion.testing.endpoints import free_port, start_endpoints
 from multiregion.testing.fakes.clouddns import CloudDnsFake
 from multiregion.testing.fakes.trafficmanager import TrafficManagerFake
 
@@ -64,7 +65,7 @@ class Setup:
     backup: str
     health: HealthSource
     store: ReplicatedStore
-    endpoints: list[LoopbackEndpoint]
+    endpoints: list[ProxiedEndpoint]
     dns_follows_health: bool = True
     """False where the router never probes (Route 53 on moto): only overrides move DNS."""
     replicates: bool = True
@@ -72,7 +73,7 @@ class Setup:
 
 
 def failover_route(
-    name: str, endpoints: list[LoopbackEndpoint], regions: tuple[str, str], check: HealthCheck
+    name: str, endpoints: list[ProxiedEndpoint], regions: tuple[str, str], check: HealthCheck
 ) -> Route:
     return Route(
         name=name,
@@ -86,10 +87,31 @@ def failover_route(
     )
 
 
-def two_endpoints(cleanups: Cleanups) -> list[LoopbackEndpoint]:
+@attrs.frozen
+class ProxiedEndpoint:
+    """A region's service behind the fault proxy: routes and checks use ``address:port`` (the
+    proxy), whose listener ``listener`` the drill's faults switch through ``control``."""
+
+    address: str
+    port: int
+    listener: str
+    control: ControlClient
+
+
+def two_endpoints(cleanups: Cleanups) -> list[ProxiedEndpoint]:
+    """Two loopback services, each behind its own listener of one fault proxy, as a region's
+    app is in a drill: every provider's probes and the drill's client go through it."""
     endpoints = start_endpoints(2)
-    cleanups += [e.close for e in endpoints]
-    return endpoints
+    proxy = FaultProxy().start()
+    cleanups += [proxy.close, *(e.close for e in endpoints)]
+    control = ControlClient(proxy.serve_control())
+    front = free_port([e.address for e in endpoints])
+    proxied = []
+    for number, endpoint in enumerate(endpoints):
+        name = f"endpoint-{number}"
+        proxy.add_listener(name, (endpoint.address, front), (endpoint.address, endpoint.port))
+        proxied.append(ProxiedEndpoint(endpoint.address, front, name, control))
+    return proxied
 
 
 def delete_checks(probe: HealthProbe) -> None:

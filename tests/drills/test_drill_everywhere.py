@@ -14,25 +14,31 @@ from pathlib import Path
 import pytest
 
 from multiregion.deployment import Objectives
-from multiregion.drill.faults import Fault, ForceDown, StopEndpoints
+from multiregion.drill.faults import Fault, ForceDown, ProxyFault
 from multiregion.drill.runner import Drill, DrillSettings
+from multiregion.faultproxy import Blackhole
 from multiregion.model import EndpointStatus
 from tests.drills.conftest import Setup
 
 RTO_S, RPO_S = 10.0, 1.0
 OBJECTIVES = Objectives(rto_s=RTO_S, rpo_s=RPO_S)
-SETTINGS = DrillSettings(steady_s=0.3, timeout_s=15, confirm_s=1.5, tick_s=0.1)
+SETTINGS = DrillSettings(
+    steady_s=0.3, timeout_s=15, confirm_s=1.5, tick_s=0.1, request_timeout_s=0.5
+)
 """``confirm_s`` also gives the controller time to act: requests recover as soon as DNS answers
 the backup, which a health-checked router can do before the controller has confirmed the
-outage, and ``to_region`` is the controller's active region once the confirmation ends."""
+outage, and ``to_region`` is the controller's active region once the confirmation ends. The
+client gives up on a request after 0.5 s, as the fakes' time-scaled checks do, not after the
+provider's real timeout (up to 10 s) that the check states."""
 PROVIDERS = ["local", "azure", "gcp", "aws"]
-FAULTS = ["stop-endpoints", "force-down"]
+FAULTS = ["blackhole", "force-down"]
 
 
 def make_fault(kind: str, setup: Setup) -> Fault:
-    if kind == "stop-endpoints":
+    if kind == "blackhole":  # the primary's address accepts and never answers: probes time out
         primary = setup.endpoints[0]
-        return StopEndpoints(setup.primary, primary.stop, primary.start)
+        text = f"{setup.primary} blackholed"
+        return ProxyFault(primary.control, primary.listener, [Blackhole()], text, lease_s=3)
     return ForceDown(setup.router, setup.route_name, setup.primary)
 
 
@@ -70,7 +76,7 @@ def test_the_same_drill_recovers_and_fails_back(
     assert report.dns_switch_s <= report.rto_s
     assert figures["rto_met"] is True
     assert report.failback.ok, (report.failback, events)
-    if fault_kind == "stop-endpoints":
+    if fault_kind == "blackhole":
         # health found the outage and the controller moved the write region
         assert report.to_region == setup.backup, events
         assert report.detection_s is not None

@@ -90,6 +90,7 @@ def predict(
     effects: Effects,
     tick_s: float,
     confirm: int | None = 1,
+    request_timeout_s: float | None = None,
 ) -> dict[str, float | None]:
     """Each phase's predicted end (a mean), None where the fault gives no basis for one.
 
@@ -115,7 +116,8 @@ def predict(
     found["detection"] = detection[0]
     found["dns_switch"] = dns_mean
     # A client caught in a hanging request when the switch comes waits out its timeout.
-    waits = check.timeout_s / 2 if effects.requests_hang else tick_s / 2
+    client_timeout = check.timeout_s if request_timeout_s is None else request_timeout_s
+    waits = min(client_timeout, check.timeout_s) / 2 if effects.requests_hang else tick_s / 2
     if confirm is None:
         found["first_request"] = dns_mean + waits + cache
         return found

@@ -30,7 +30,7 @@ from multiregion.drill.timeline import Span, Timeline, spans_from_samples
 from multiregion.errors import InvalidInput, MultiregionError, NotFound
 from multiregion.failover.controller import ActivePassiveController, HealthSource
 from multiregion.interfaces import ReplicatedStore, TrafficRouter
-from multiregion.model import EndpointStatus, Failover, HealthState, Weighted
+from multiregion.model import EndpointStatus, Failover, HealthCheck, HealthState, Weighted
 from multiregion.probing import probe_once
 
 logger = logging.getLogger("multiregion.drill")
@@ -48,12 +48,16 @@ class DrillSettings:
     """Traffic kept after recovery, to show it holds."""
     tick_s: float = 0.05
     failback: bool = True
+    request_timeout_s: float | None = None
+    """How long the client waits for an answer (default: the health check's timeout)."""
 
     def __attrs_post_init__(self) -> None:
         validate.seconds("steady_s", self.steady_s, 0, 600)
         validate.seconds("timeout_s", self.timeout_s, 0, 3600)
         validate.seconds("confirm_s", self.confirm_s, 0, 600)
         validate.seconds("tick_s", self.tick_s, 0, 10)
+        if self.request_timeout_s is not None:
+            validate.seconds("request_timeout_s", self.request_timeout_s, 0, 600)
 
 
 class Aborted(Exception):
@@ -144,9 +148,7 @@ class Drill:
 
     def plan(self) -> dict[str, Any]:
         """What ``run`` would do, with each phase's prediction; nothing is touched."""
-        confirm = self.controller.policy.confirm if self.controller is not None else None
-        effects = effects_of([self.fault])
-        predicted = predict(self.router, self.route, effects, self.settings.tick_s, confirm)
+        predicted = self._predicted()
         parts = getattr(self.fault, "faults", [self.fault])
         leases = [lease for f in parts if (lease := getattr(f, "lease_s", None)) is not None]
         wait = self.settings.timeout_s
@@ -405,8 +407,7 @@ class Drill:
         if resolved is not None:
             check = self.route.health_check
             assert check is not None
-            result = asyncio.run(probe_once(resolved[0], check, ssl_context=self._ssl))
-            ok = result.ok
+            ok = asyncio.run(self._send(resolved[0], check))
             if not ok:
                 self._answer = None  # a client retries the lookup after a failed connection
         self.timeline.mark("requests", at, "ok" if ok else "failed", ok)
@@ -424,6 +425,16 @@ class Drill:
                 self._obs.once("request-after-fault", at)
         else:
             self._obs.requests_failed += 1
+
+    async def _send(self, address: str, check: HealthCheck) -> bool:
+        timeout = self.settings.request_timeout_s
+        try:
+            result = await asyncio.wait_for(
+                probe_once(address, check, ssl_context=self._ssl), timeout
+            )
+        except TimeoutError:
+            return False
+        return result.ok
 
     def _write(self) -> None:
         if self.store is None:
@@ -605,12 +616,18 @@ class Drill:
             timeline=self.timeline,
         )
 
+    def _predicted(self) -> dict[str, float | None]:
+        confirm = self.controller.policy.confirm if self.controller is not None else None
+        effects = effects_of([self.fault])
+        settings = self.settings
+        return predict(
+            self.router, self.route, effects, settings.tick_s, confirm, settings.request_timeout_s
+        )
+
     def _phases(self) -> list[Phase]:
         """Each phase predicted and measured, drawn as a lane (a bar measured, a diamond
         predicted) when the fault happened."""
-        effects = effects_of([self.fault])
-        confirm = self.controller.policy.confirm if self.controller is not None else None
-        predicted = predict(self.router, self.route, effects, self.settings.tick_s, confirm)
+        predicted = self._predicted()
         measured = {
             phase: self._since_fault(key)
             for phase, key in (
