@@ -118,6 +118,7 @@ class CloudDnsSetup:
 @pytest.fixture(scope="session")
 def _multiregion_traffic_manager_fake() -> Iterator[TrafficManagerFake]:
     pytest.importorskip("azure.mgmt.trafficmanager", reason="needs multiregion[azure]")
+    pytest.importorskip("trustme", reason="the fake's TLS certificate needs trustme")
     from multiregion.testing.fakes.trafficmanager import TrafficManagerFake
 
     with TrafficManagerFake(time_scale=FAKE_TIME_SCALE) as fake:
