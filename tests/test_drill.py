@@ -154,7 +154,10 @@ def test_a_forced_down_region_needs_no_detection(
             region="region-a",
             health=dns_health(router),
             store=store,
-            settings=DrillSettings(steady_s=0.3, timeout_s=2, confirm_s=0.2, failback=False),
+            # recovered and nothing missed: "on-deviation" leaves it failed over
+            settings=DrillSettings(
+                steady_s=0.3, timeout_s=2, confirm_s=0.2, rollback="on-deviation"
+            ),
         ).run()
     # routing moved at once, but nothing told the controller to move the write region
     assert report.dns_switch_s is not None
@@ -181,12 +184,15 @@ def test_routing_that_moves_while_writes_never_recover_meets_no_objective(
             health=dns_health(router),
             store=store,
             objectives=Objectives(rto_s=10, rpo_s=5),
-            settings=DrillSettings(steady_s=0.2, timeout_s=1, confirm_s=0.1, failback=False),
+            settings=DrillSettings(
+                steady_s=0.2, timeout_s=1, confirm_s=0.1, rollback="on-deviation"
+            ),
         ).run()
     assert report.outcome == "not recovered"
     assert report.rto_s is not None  # requests were served by region-b ...
     assert report.rto_met is False  # ... but the drill did not recover
     assert report.passed is False
+    assert report.failback.attempted is True  # it deviated: "on-deviation" rolls back
     svg = report.write_svg(tmp_path / "failed.svg").read_text()
     assert "NOT RECOVERED" in svg
 

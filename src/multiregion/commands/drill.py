@@ -33,7 +33,7 @@ from multiregion.drill.faults import (
 )
 from multiregion.drill.phases import LABELS
 from multiregion.drill.report import DrillReport
-from multiregion.drill.runner import Drill, DrillSettings
+from multiregion.drill.runner import ROLLBACKS, Drill, DrillSettings
 from multiregion.errors import InvalidInput, NotFound, Unsupported
 from multiregion.failover.controller import probe_health
 from multiregion.faultproxy import command as faultproxy_command
@@ -114,7 +114,16 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--steady", type=float, default=3.0, metavar="SECONDS", help="traffic before the fault"
     )
-    parser.add_argument("--no-failback", action="store_true", help="stay failed over")
+    parser.add_argument(
+        "--rollback",
+        choices=ROLLBACKS,
+        default="always",
+        help="after measuring: fail back always (default), never, or on-deviation (only when"
+        " an objective was missed); the fault itself is always reverted",
+    )
+    parser.add_argument(
+        "--no-failback", action="store_true", help="stay failed over (--rollback never)"
+    )
     parser.add_argument(
         "--svg", metavar="FILE", help="where to write the timeline (default drill-<time>.svg)"
     )
@@ -260,7 +269,7 @@ def run_drill(args: argparse.Namespace) -> int:
                 steady_s=args.steady,
                 timeout_s=args.timeout,
                 confirm_s=min(3.0, args.steady),
-                failback=not args.no_failback,
+                rollback="never" if args.no_failback else args.rollback,
             ),
             on_event=lambda at, text: console.print(f"[dim]{at:7.2f}s[/] {text}"),
         )

@@ -47,7 +47,10 @@ class DrillSettings:
     confirm_s: float = 1.0
     """Traffic kept after recovery, to show it holds."""
     tick_s: float = 0.05
-    failback: bool = True
+    rollback: str = "always"
+    """After measuring: "always" fail back; "never" stay failed over; "on-deviation" fail back
+    only when the drill deviated from its objectives (not recovered, or RTO or RPO missed),
+    as Chaos Toolkit runs rollbacks. The fault itself is always reverted."""
     request_timeout_s: float | None = None
     """How long the client waits for an answer (default: the health check's timeout)."""
 
@@ -56,8 +59,12 @@ class DrillSettings:
         validate.seconds("timeout_s", self.timeout_s, 0, 3600)
         validate.seconds("confirm_s", self.confirm_s, 0, 600)
         validate.seconds("tick_s", self.tick_s, 0, 10)
+        validate.member("rollback", self.rollback, ROLLBACKS)
         if self.request_timeout_s is not None:
             validate.seconds("request_timeout_s", self.request_timeout_s, 0, 600)
+
+
+ROLLBACKS = ("always", "never", "on-deviation")
 
 
 class Aborted(Exception):
@@ -163,7 +170,11 @@ class Drill:
                 f"send traffic for {self.settings.steady_s:g}s",
                 f"inject: {self.fault.description}",
                 f"wait up to {wait:g}s for requests and writes to recover",
-                "revert the fault and fail back" if self.settings.failback else "stay failed over",
+                {
+                    "always": "revert the fault and fail back",
+                    "never": "revert the fault, stay failed over",
+                    "on-deviation": "revert the fault; fail back if an objective was missed",
+                }[self.settings.rollback],
             ],
             "predicted_s": {k: v for k, v in predicted.items() if v is not None},
             "objective_rto_s": self.objectives.rto_s,
@@ -201,7 +212,7 @@ class Drill:
             self._measuring = False
             to_region = self._moved_to()
             lost = self._lost_writes(to_region or self._survivor())
-            if self.settings.failback:
+            if self._rolls_back(outcome, lost):
                 failback = self._failback(abort)
         except NotSteady as exc:
             outcome = "not steady"
@@ -479,6 +490,17 @@ class Drill:
                 self._event(f"lost writes not counted: {region} unreadable")
                 return []
         return sorted(lost)
+
+    def _rolls_back(self, outcome: str, lost: list[float]) -> bool:
+        if self.settings.rollback != "on-deviation":
+            return self.settings.rollback == "always"
+        rto, rpo = self._since_fault("request-after-fault"), (lost[-1] - lost[0] if lost else 0)
+        objectives = self.objectives
+        return (
+            outcome != "recovered"
+            or (objectives.rto_s is not None and (rto is None or rto > objectives.rto_s))
+            or (objectives.rpo_s is not None and rpo > objectives.rpo_s)
+        )
 
     def _failback(self, abort: threading.Event) -> Failback:
         started = self._now()
