@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from multiregion import cli
+from multiregion.deployment import Deployment
+from multiregion.failover.shared_journal import StoreJournal
 from tests.test_deployment import SPEC
 
 RUNBOOK = """
@@ -91,3 +96,96 @@ def test_a_spec_without_runbook_is_named(tmp_path: Path, monkeypatch, capsys) ->
     spec.write_text(SPEC)
     assert cli.main(["runbook", "run", "--config", str(spec)]) == 2
     assert "no [runbook] table" in capsys.readouterr().err
+
+
+@pytest.fixture
+def store_config(config: Path) -> Path:
+    """The same deployment with its journal in the replicated store."""
+    text = config.read_text().replace(
+        'journal = "state/run.journal"', 'journal = "runbooks/recovery"\njournal_in = "store"'
+    )
+    config.write_text(text)
+    return config
+
+
+def test_yes_is_an_approval_by_the_invoking_user_with_a_reason(
+    store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["runbook", "run", "--config", str(store_config)]
+    assert cli.main([*args, "--yes"]) == 2  # never silently: --yes needs a reason
+    assert "--reason" in capsys.readouterr().err
+    assert marks(store_config) == {}
+    assert cli.main([*args, "--yes", "--reason", "region-a lost power", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["outcome"], result["journal"]) == ("finished", "store:runbooks/recovery")
+    with Deployment.from_file(store_config) as deployment:
+        records = StoreJournal(deployment.store, "runbooks/recovery").read()
+    granted = next(r for r in records if r.kind == "approval-granted")
+    assert dict(granted.data) == {
+        "approver": getpass.getuser(),
+        "reason": "region-a lost power",
+        "via": "--yes",
+    }
+
+
+def test_handover_and_the_post_incident_report(
+    store_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", str(store_config)]
+    assert cli.main(["runbook", "run", *base]) == 1  # stops at the gate
+    assert (
+        cli.main(
+            [
+                "runbook",
+                "handover",
+                *base,
+                "--role",
+                "technical_lead",
+                "--to",
+                "cy",
+                "--by",
+                "bo",
+                "--reason",
+                "bo is off shift",
+            ]
+        )
+        == 0
+    )
+    assert "technical_lead: bo -> cy" in capsys.readouterr().out
+    assert (
+        cli.main(["runbook", "resume", *base, "--approver", "ana", "--reason", "region-b verified"])
+        == 0
+    )
+    capsys.readouterr()
+    assert cli.main(["runbook", "report", *base]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("# Post-incident report: regional-recovery")
+    assert "| technical_lead | bo | cy |" in markdown
+    assert "| ana | region-b verified |" in markdown
+    assert re.search(r"\| RTO \| [\d.]+ s \| 30\.0 s \| met \|", markdown)  # [objectives]
+    page = store_config.parent / "report.html"
+    drill = store_config.parent / "drill.json"
+    drill.write_text(json.dumps({"rto_s": 45.0, "rpo_s": 1.0, "objective_rto_s": 30.0}))
+    assert (
+        cli.main(
+            [
+                "runbook",
+                "report",
+                *base,
+                "--format",
+                "html",
+                "--output",
+                str(page),
+                "--drill",
+                str(drill),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["rto"]["met"] is False
+    assert figures["rto"]["achieved_s"] == 45.0
+    assert "<svg" in page.read_text()
+    assert cli.main(["runbook", "report", *base, "--drill", str(page)]) == 2
+    assert "--drill" in capsys.readouterr().err

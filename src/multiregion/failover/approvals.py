@@ -195,7 +195,7 @@ class ApprovalInbox:
 
         self._server = http.server.ThreadingHTTPServer((host, port), Handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="approval-inbox", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="approval-inbox", daemon=True
         )
         self._thread.start()
 

@@ -268,7 +268,8 @@ class Audience:
     ``$person``, ``$message``, ``$done``...); a kind with no template and no ``"*"`` is sent
     as it is. ``status_every_s`` spaces out the periodic ``status`` events for this audience.
     The standard audiences (``engineering``, ``leadership``, ``status_page``) come with kinds
-    and templates of their own, which those given replace.
+    and templates of their own: ``kinds`` given replace theirs, ``templates`` given replace
+    theirs kind by kind.
     """
 
     def __init__(
@@ -287,7 +288,7 @@ class Audience:
         default_kinds, default_templates = _DEFAULTS.get(name, (None, {}))
         self.name, self.notifier = name, notifier
         self.kinds = frozenset(kinds) if kinds is not None else default_kinds
-        self.templates = _templates(name, default_templates if templates is None else templates)
+        self.templates = _templates(name, {**default_templates, **(templates or {})})
         self.status_every_s = (
             None
             if status_every_s is None
