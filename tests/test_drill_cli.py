@@ -88,10 +88,21 @@ def test_a_drill_from_the_command_line(
             "--svg",
             str(svg),
             "--json",
+            "--journal",
+            str(tmp_path / "journal.json"),
         ]
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
+    # the same drill as a Chaos Toolkit journal (the shape chaostoolkit-lib writes)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "completed"
+    assert journal["deviated"] is False
+    assert journal["steady_states"]["before"]["steady_state_met"] is True
+    assert journal["run"][0]["output"]["rto_s"] == report["rto_s"]
+    assert journal["run"][0]["activity"]["name"] == report["fault"]
+    assert journal["rollbacks"][0]["status"] == "succeeded"  # the failback
+    assert journal["duration"] > 0
     assert report["outcome"] == "recovered"
     assert report["region"] == "region-a"
     assert report["dns_switch_s"] is not None
@@ -306,6 +317,7 @@ def test_a_partition_stops_the_cut_off_write_region_from_writing(
     code = cli.main(
         [
             *("drill", "--config", str(config), "--fault", "partition", "--json"),
+            *("--journal", str(tmp_path / "journal.json")),
             *("--steady", "0.3", "--timeout", "1", "--svg", str(tmp_path / "cut.svg")),
         ]
     )
@@ -317,6 +329,8 @@ def test_a_partition_stops_the_cut_off_write_region_from_writing(
     assert report["write_rto_s"] is None  # no write acknowledged on the minority side
     assert report["error_rate_during_fault"] == 0  # users were served all along
     assert report["failback"]["ok"] is True
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert (journal["status"], journal["deviated"]) == ("failed", True)
     with Deployment.from_file(config) as deployment:
         assert deployment.store.write_region == "region-a"
         deployment.store.put("after/partition", {"ok": True})  # healed: it writes again

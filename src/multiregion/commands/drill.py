@@ -22,7 +22,7 @@ from rich.table import Table
 from multiregion.commands.connection import open_deployment
 from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment, load
-from multiregion.drill import history
+from multiregion.drill import chaostoolkit, history
 from multiregion.drill.faults import (
     Fault,
     ForceDown,
@@ -133,6 +133,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="where reports are kept (default state/drills next to the spec)",
     )
     parser.add_argument("--no-history", action="store_true", help="keep no report")
+    parser.add_argument(
+        "--journal", metavar="FILE", help="also write the report as a Chaos Toolkit journal"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plan and the predictions; inject nothing"
     )
@@ -277,6 +280,10 @@ def run_drill(args: argparse.Namespace) -> int:
             return _show_plan(drill.plan(), console, as_json=args.json)
         report = _run_abortably(drill, console)
     svg = report.write_svg(args.svg or f"drill-{time.strftime('%Y%m%dT%H%M%S')}.svg")
+    if args.journal:
+        Path(args.journal).write_text(
+            json.dumps(chaostoolkit.journal(report), indent=2) + "\n", encoding="utf-8"
+        )
     kept = None
     if not args.no_history:
         kept = history.save(report, _history_dir(args), svg=str(Path(svg).resolve()))

@@ -32,6 +32,9 @@ class Failback:
 
 @attrs.frozen
 class DrillReport:
+    started_at: str
+    """When the drill started, ISO 8601 in UTC."""
+    duration_s: float
     mode: str
     """"active-passive" (a Failover route) or "active-active" (a Weighted one)."""
     route: str

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -147,6 +148,7 @@ class Drill:
         self._run_id = uuid.uuid4().hex[:8]
         self._seq = 0
         self._start = 0.0
+        self._started_at = ""
         self._fault_at: float | None = None
         self._measuring = False  # from the fault until failback starts
         self._answer: tuple[str, str, float] | None = None  # address, endpoint, valid until
@@ -186,6 +188,7 @@ class Drill:
         overrides = self.router.endpoint_status(self.route.name)
         write_region = self.store.write_region if self.store is not None else None
         self._start = time.monotonic()
+        self._started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         outcome = "recovered"
         to_region: str | None = None
         lost: list[float] = []
@@ -610,6 +613,8 @@ class Drill:
         phases = self._phases()
         during = self._obs.fault_ok + self._obs.fault_failed
         return DrillReport(
+            started_at=self._started_at,
+            duration_s=round(end, 3),
             mode="active-active" if self.active_active else "active-passive",
             route=self.route.name,
             fault=self.fault.description,
