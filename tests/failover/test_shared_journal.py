@@ -3,6 +3,7 @@ store handle and another region, after the first process was killed with SIGKILL
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from multiregion.errors import NotFound
+from multiregion.failover import report
 from multiregion.failover.approvals import approve_as
 from multiregion.failover.journal import JournalConflict, replay
 from multiregion.failover.roles import TECHNICAL_LEAD, hand_over
@@ -117,8 +119,9 @@ def test_a_run_killed_in_one_region_resumes_from_another_with_its_own_store_hand
         assert counts(tmp_path) == {"open": 1, "restore": 2, "promote": 1, "close": 1}
         assert dict(result.state)["backup"] == "b-42"
         records = journal.read()
-        drivers = {r.data["by"] for r in records if r.kind in ("run-started", "run-resumed")}
+        drivers = report.build(records).drivers
         assert len(drivers) == 2  # two processes drove the run, each named in the journal
+        assert drivers[1].endswith(f":{os.getpid()}")
         move = next(r for r in records if r.kind == "move")
         assert move.data["to_region"] == "region-b"
         assert move.data["forced"] is False

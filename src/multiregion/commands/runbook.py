@@ -119,7 +119,7 @@ class _ConsoleNotifier:
         self.console = console
 
     def notify(self, event: RunEvent) -> None:
-        self.console.print(event.text())
+        self.console.print(event.text(), markup=False)
 
 
 def _approver(args: argparse.Namespace, console: Console) -> Approver | None:

@@ -91,6 +91,17 @@ class PostIncidentReport:
     records: tuple[Record, ...] = attrs.field(repr=False)
     drill: Mapping[str, Any] | None = attrs.field(default=None, hash=False, repr=False)
 
+    @property
+    def drivers(self) -> tuple[str, ...]:
+        """The processes (host:pid) that drove the run, in order: more than one when it was
+        resumed elsewhere."""
+        found = (
+            str(r.data.get("by", "?"))
+            for r in self.records
+            if r.kind in ("run-started", "run-resumed")
+        )
+        return tuple(dict.fromkeys(found))
+
     def action_items(self) -> list[str]:
         """Actions the facts call for; the team adds its own."""
         items = []
@@ -349,7 +360,8 @@ def _summary(report: PostIncidentReport) -> str:
     return (
         f"Run {report.run_id or '-'} of runbook '{report.runbook}' started "
         f"{_clock(report.started_at)} and ended {report.outcome} {_clock(report.ended_at)}, "
-        f"{report.ended_at - report.started_at:.1f} s later."
+        f"{report.ended_at - report.started_at:.1f} s later. "
+        f"Driven by {', then '.join(report.drivers)}."
     )
 
 
@@ -455,6 +467,8 @@ def timeline_svg(report: PostIncidentReport) -> str:
         shapes.append(f'<text x="4" y="{row * _ROW + 15}" font-size="12">{esc(step[:26])}</text>')
     started: dict[str, float] = {}
     for record in report.records:
+        if record.kind in ("run-resumed", "role-assigned", "role-handed-over"):
+            shapes.append(_marker(x(record.at), len(rows) * _ROW, record))
         if record.step is None or record.step not in rows:
             continue
         step = record.step
@@ -485,6 +499,19 @@ def timeline_svg(report: PostIncidentReport) -> str:
         shapes.append(_interrupted(x(begin), x(report.ended_at), rows[step] * _ROW, step))
     shapes.append("</svg>")
     return "\n".join(shapes)
+
+
+def _marker(left: float, bottom: float, record: Record) -> str:
+    """A run resumed (by another process, maybe in another region) or a role handed over:
+    a dashed line across the steps, labelled below them."""
+    label = "resumed" if record.kind == "run-resumed" else f"{record.role} handed over"
+    who = record.data.get("by", "")
+    return (
+        f'<line x1="{left:.1f}" y1="0" x2="{left:.1f}" y2="{bottom}" stroke="#666" '
+        f'stroke-dasharray="4 3"><title>{html.escape(record.message)} ({html.escape(str(who))})'
+        f'</title></line><text x="{left - 3:.1f}" y="{bottom + 12}" font-size="10" '
+        f'text-anchor="end">{html.escape(label)}</text>'
+    )
 
 
 def _interrupted(left: float, right: float, y: float, step: str) -> str:
