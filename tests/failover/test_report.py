@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from multiregion import Endpoint, Failover, Route
 from multiregion.errors import InvalidInput, NotFound
 from multiregion.failover import report
 from multiregion.failover.approvals import approve_as
+from multiregion.failover.controller import ActivePassiveController
 from multiregion.failover.journal import read_records
 from multiregion.failover.roles import INCIDENT_COMMANDER, hand_over
 from multiregion.failover.runbook import Runbook, RunContext, Step, StepResult
-from multiregion.model import FencingToken
+from multiregion.model import FencingToken, HealthState
+from multiregion.providers.local.router import LocalRouter
+from multiregion.providers.local.store import LocalStore
 from tests.failover.test_runbook import ROLES
 
 
@@ -119,3 +123,48 @@ def test_drill_figures_are_the_rto_and_rpo_when_given(tmp_path: Path) -> None:
         report.build([])
     with pytest.raises(InvalidInput, match="drill"):
         report.build(records, drill=[1, 2])  # type: ignore[arg-type]
+
+
+def test_a_move_that_overrode_a_guard_rail_is_journaled_and_flagged(tmp_path: Path) -> None:
+    route = Route(
+        name="app.shop.test",
+        endpoints=[Endpoint("a", "region-a", "127.0.0.2"), Endpoint("b", "region-b", "127.0.0.3")],
+        policy=Failover("a", ["b"]),
+        ttl=5,
+    )
+    router = LocalRouter(tmp_path / "routing", serve=False)
+    store = LocalStore(tmp_path / "store", ["region-a", "region-b"], replication="sync")
+    try:
+        router.apply(route)
+        controller = ActivePassiveController(
+            router,
+            route.name,
+            store=store,
+            health=lambda: {"region-a": HealthState.UNHEALTHY, "region-b": HealthState.UNHEALTHY},
+        )
+
+        def fail_over(ctx: RunContext) -> StepResult:
+            move = controller.failover("region-b", "region-a is down", force=True)
+            ctx.record_move(move)
+            return StepResult("moved")
+
+        journal = tmp_path / "run.jsonl"
+        Runbook("forced", [Step("fail over", fail_over, role="technical_lead")], roles=ROLES).run(
+            journal
+        )
+    finally:
+        router.close()
+        store.close()
+    move = next(r for r in read_records(journal) if r.kind == "move")
+    assert move.data["action"] == "failover"
+    assert move.data["graceful"] is True  # region-a's replica still answered: a switchover
+    assert move.data["epoch"] == 2
+    assert move.data["by"] == "bo"
+    assert len(move.data["overridden"]) == 1
+    assert "unhealthy" in move.data["overridden"][0]
+    assert "[overrode: its health checks report region-b unhealthy" in move.message
+    found = report.build(read_records(journal))
+    flagged = [d for d in found.decisions if d.flagged]
+    assert len(flagged) == 1
+    assert flagged[0].what.startswith("failover region-a -> region-b (epoch 2) [overrode: ")
+    assert any("check the divergence log" in item for item in found.action_items())
