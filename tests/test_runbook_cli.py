@@ -141,7 +141,7 @@ def test_handover_and_the_post_incident_report(
                 *base,
                 "--role",
                 "technical_lead",
-                "--to",
+                "--person",
                 "cy",
                 "--by",
                 "bo",

@@ -67,8 +67,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                 "--dry-run", action="store_true", help="list what would run, run nothing"
             )
         elif name == "handover":
-            parser.add_argument("--role", required=True, help="e.g. incident_commander")
-            parser.add_argument("--to", required=True, metavar="NAME", help="who takes it")
+            parser.add_argument(
+                "--role", required=True, metavar="ROLE", help="e.g. incident_commander"
+            )
+            parser.add_argument("--person", required=True, metavar="NAME", help="who takes it")
             parser.add_argument(
                 "--by", metavar="NAME", help="who hands it over (default: the invoking user)"
             )
@@ -77,7 +79,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
             parser.add_argument(
                 "--drill", metavar="FILE", help="a drill's JSON report (multiregion drill --json)"
             )
-            parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
+            parser.add_argument(
+                "--format",
+                choices=("markdown", "html"),
+                default="markdown",
+                help="Markdown (default) or an HTML page with the timeline drawn",
+            )
             parser.add_argument(
                 "--output", metavar="FILE", help="write the document there (default: stdout)"
             )
@@ -220,7 +227,7 @@ def handover(args: argparse.Namespace) -> int:
         record = hand_over(
             journal_of(deployment),
             args.role,
-            args.to,
+            args.person,
             by=args.by or getpass.getuser(),
             reason=args.reason,
         )
