@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,18 @@ path = "state/store"
 replication = "sync"
 witness = "witness"
 """
+
+
+def drill(
+    config: Path, capsys: pytest.CaptureFixture[str], fault: str, *argv: str
+) -> tuple[int, Any]:
+    """``apply`` then ``drill --fault fault`` (0.3 s steady, 10 s timeout unless ``argv`` says
+    otherwise): the exit code and the JSON report."""
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    capsys.readouterr()
+    base = ["drill", "--config", str(config), "--fault", fault, "--steady", "0.3", "--json"]
+    code = cli.main([*base, "--timeout", "10", *argv])  # a later --timeout wins
+    return code, json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
@@ -222,16 +235,9 @@ def test_a_region_outage_through_the_fault_proxy_recovers(
     promotes the standby. Active-active: traffic shifts by health alone, with a share of errors
     while it does, and the replicas converge once the region is healed."""
     config, control = behind_proxy
-    assert cli.main(["apply", "--config", str(config)]) == 0
-    capsys.readouterr()
-    code = cli.main(
-        [
-            *("drill", "--config", str(config), "--fault", "region-outage"),
-            *("--proxy", control, "--steady", "0.3", "--timeout", "10", "--json"),
-            *("--svg", str(tmp_path / "outage.svg")),
-        ]
+    code, report = drill(
+        config, capsys, "region-outage", "--proxy", control, "--svg", str(tmp_path / "o.svg")
     )
-    report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["outcome"] == "recovered"
     assert report["fault"].startswith("region-a blackholed + store replica in region-a")
@@ -259,17 +265,13 @@ def test_a_brownout_that_fails_every_request_is_detected_and_recovers(
 ) -> None:
     """Latency and 503s from the proxy itself: users saw the errors, the health checks too."""
     config, control = behind_proxy
-    assert cli.main(["apply", "--config", str(config)]) == 0
-    capsys.readouterr()
-    code = cli.main(
-        [
-            *("drill", "--config", str(config), "--fault", "brownout", "--json"),
-            *("--latency", "0.05", "--jitter", "0.01", "--error-rate", "1"),
-            *("--proxy", control, "--steady", "0.3", "--timeout", "10", "--no-history"),
-            *("--svg", str(tmp_path / "brownout.svg")),
-        ]
+    code, report = drill(
+        config,
+        capsys,
+        "brownout",
+        *("--latency", "0.05", "--jitter", "0.01", "--error-rate", "1"),
+        *("--proxy", control, "--no-history", "--svg", str(tmp_path / "brownout.svg")),
     )
-    report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["fault"] == "brownout of region-a: +0.05s latency, 100% 503s"
     assert report["outcome"] == "recovered"
@@ -312,16 +314,13 @@ def test_a_partition_stops_the_cut_off_write_region_from_writing(
     """Users still reach region-a but its replication and fencing links are cut: its side is a
     minority, so it refuses writes rather than split the store; health sees nothing, so the
     drill does not recover, and after healing region-a writes again."""
-    assert cli.main(["apply", "--config", str(config)]) == 0
-    capsys.readouterr()
-    code = cli.main(
-        [
-            *("drill", "--config", str(config), "--fault", "partition", "--json"),
-            *("--journal", str(tmp_path / "journal.json")),
-            *("--steady", "0.3", "--timeout", "1", "--svg", str(tmp_path / "cut.svg")),
-        ]
+    code, report = drill(
+        config,
+        capsys,
+        "partition",
+        *("--timeout", "1", "--journal", str(tmp_path / "journal.json")),
+        *("--svg", str(tmp_path / "cut.svg")),
     )
-    report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert report["fault"] == "replication from region-a cut (users still reach it)"
     assert report["outcome"] == "not recovered"

@@ -101,14 +101,9 @@ class StoreOutage:
     """The store's replica in ``region`` unreachable, as in a regional outage."""
 
     def __init__(self, store: ReplicatedStore, region: str) -> None:
-        fail = getattr(store, "fail_region", None)
-        heal = getattr(store, "heal_region", None)
-        if not callable(fail) or not callable(heal):
-            raise Unsupported(f"{type(store).__name__} cannot take a region down on purpose")
-        if region not in store.regions:
-            raise InvalidInput("region", f"{region!r} is not one of {', '.join(store.regions)}")
-        self._fail: Callable[[str], None] = fail
-        self._heal: Callable[[str], None] = heal
+        self._fail, self._heal = _levers(
+            store, region, ("fail_region", "heal_region"), "take a region down on purpose"
+        )
         self.region = region
         self.description = f"store replica in {region} unreachable"
 
@@ -126,15 +121,10 @@ class Partition:
     longer write: what the drill then measures is that nothing splits."""
 
     def __init__(self, store: ReplicatedStore, region: str) -> None:
-        cut = getattr(store, "partition", None)
-        heal = getattr(store, "heal_partitions", None)
-        if not callable(cut) or not callable(heal):
-            raise Unsupported(f"{type(store).__name__} cannot cut its replication on purpose")
-        if region not in store.regions:
-            raise InvalidInput("region", f"{region!r} is not one of {', '.join(store.regions)}")
+        self._cut, self._heal = _levers(
+            store, region, ("partition", "heal_partitions"), "cut its replication on purpose"
+        )
         voters: tuple[str, ...] = getattr(store, "voters", store.regions)
-        self._cut: Callable[..., None] = cut
-        self._heal: Callable[[], None] = heal
         self.groups = ([region], [v for v in voters if v != region])
         self.description = f"replication from {region} cut (users still reach it)"
 
@@ -187,3 +177,15 @@ def effects_of(faults: Sequence[Fault]) -> Effects:
     for fault in faults:
         found |= getattr(fault, "effects", Effects())
     return found
+
+
+def _levers(
+    store: ReplicatedStore, region: str, names: tuple[str, str], purpose: str
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The store's own fault levers (the local store has them), checked before any change."""
+    inject, revert = (getattr(store, name, None) for name in names)
+    if not callable(inject) or not callable(revert):
+        raise Unsupported(f"{type(store).__name__} cannot {purpose}")
+    if region not in store.regions:
+        raise InvalidInput("region", f"{region!r} is not one of {', '.join(store.regions)}")
+    return inject, revert
