@@ -223,6 +223,10 @@ class FaultProxy:
             self._reaper.cancel()
         for listener in self._listeners.values():
             await listener.stop()
+        # The connections just reset finish on the loop's next turns: let them, before it stops.
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=1.0)
 
 
 def _address(field: str, value: object) -> Address:
