@@ -5,12 +5,17 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from multiregion import cli
 from multiregion.deployment import Deployment
+from multiregion.failover.journal import read_records
 from multiregion.failover.shared_journal import StoreJournal
 from tests.test_deployment import SPEC
 
@@ -189,3 +194,46 @@ def test_handover_and_the_post_incident_report(
     assert "<svg" in page.read_text()
     assert cli.main(["runbook", "report", *base, "--drill", str(page)]) == 2
     assert "--drill" in capsys.readouterr().err
+
+
+def test_a_gate_granted_by_a_signed_token_posted_to_the_run(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "an-approval-secret-of-more-than-32-bytes"
+    monkeypatch.setenv("MULTIREGION_APPROVAL_SECRET", secret)
+    base = ["--config", str(config)]
+    command = [sys.executable, "-m", "multiregion", "runbook", "run", *base]
+    waiting = subprocess.Popen(
+        [*command, "--approvals-port", "0", "--approval-wait", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.stderr is not None
+        url = ""
+        while not url and (line := waiting.stderr.readline()):
+            url = line.partition("approval tokens: POST to ")[2].strip()
+        assert url.startswith("http://127.0.0.1:")
+        journal = config.parent / "state" / "run.journal"
+        deadline = time.monotonic() + 30
+        while "approval-waiting" not in [r.kind for r in read_records(journal)]:
+            assert time.monotonic() < deadline, "the run never reached its gate"
+            time.sleep(0.05)
+        token_args = ["runbook", "token", *base, "--step", "swap-routing", "--approver", "ana"]
+        assert cli.main([*token_args, "--reason", "region-b verified", "--json"]) == 0
+        token = json.loads(capsys.readouterr().out)["token"]
+        request = urllib.request.Request(url, token.encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0, err
+    assert "approved by ana (webhook): region-b verified" in out
+    assert secret not in out + err
+    assert token not in out + err + journal.read_text()
+    assert marks(config) == {"routing": "1", "status": "1", "verify": "1"}
+    monkeypatch.setenv("MULTIREGION_APPROVAL_SECRET", "short")
+    assert cli.main([*token_args, "--reason", "again"]) == 2
+    assert "MULTIREGION_APPROVAL_SECRET" in capsys.readouterr().err

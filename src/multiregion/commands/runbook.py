@@ -11,6 +11,7 @@ awaiting approval (resume later).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import importlib.util
 import json
@@ -27,8 +28,22 @@ from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment, RunbookSpec
 from multiregion.errors import InvalidInput
 from multiregion.failover import report as reports
-from multiregion.failover.approvals import Approval, Approver, approve_as
-from multiregion.failover.journal import FileJournal, JournalLocation, render_timeline, timeline
+from multiregion.failover.approvals import (
+    SECRET_VARIABLE,
+    Approval,
+    ApprovalInbox,
+    ApprovalTokens,
+    Approver,
+    TokenApprover,
+    approve_as,
+)
+from multiregion.failover.journal import (
+    FileJournal,
+    JournalLocation,
+    render_timeline,
+    replay,
+    timeline,
+)
 from multiregion.failover.notify import Broadcast, RunEvent
 from multiregion.failover.roles import hand_over
 from multiregion.failover.runbook import Runbook, RunContext, RunResult, Step
@@ -45,6 +60,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ("resume", "carry on where a stopped or crashed run left off", resume_runbook),
         ("timeline", "show what the journal recorded, with step durations", show_timeline),
         ("handover", "give a role of the run to someone else (journaled)", handover),
+        ("token", f"a signed approval token for a step of the run (${SECRET_VARIABLE})", token),
         ("report", "write the post-incident report (Markdown or HTML)", write_report),
     ):
         parser = actions.add_parser(name, help=text, description=text)
@@ -66,6 +82,20 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
             parser.add_argument(
                 "--dry-run", action="store_true", help="list what would run, run nothing"
             )
+            parser.add_argument(
+                "--approvals-port",
+                type=int,
+                metavar="PORT",
+                help="take signed approval tokens POSTed to http://127.0.0.1:PORT/approvals "
+                f"(secret in ${SECRET_VARIABLE}; 0 picks a free port)",
+            )
+            parser.add_argument(
+                "--approval-wait",
+                type=float,
+                default=3600,
+                metavar="SECONDS",
+                help="with --approvals-port: how long a gate waits for its token (default 3600)",
+            )
         elif name == "handover":
             parser.add_argument(
                 "--role", required=True, metavar="ROLE", help="e.g. incident_commander"
@@ -75,6 +105,14 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                 "--by", metavar="NAME", help="who hands it over (default: the invoking user)"
             )
             parser.add_argument("--reason", required=True, metavar="TEXT", help="why")
+        elif name == "token":
+            parser.add_argument("--step", required=True, metavar="STEP", help="the gated step")
+            parser.add_argument("--approver", required=True, metavar="NAME", help="who decides")
+            parser.add_argument("--reason", required=True, metavar="TEXT", help="why")
+            parser.add_argument("--deny", action="store_true", help="a denial, not a grant")
+            parser.add_argument(
+                "--ttl", type=float, default=900, metavar="SECONDS", help="valid for (900)"
+            )
         elif name == "report":
             parser.add_argument(
                 "--drill", metavar="FILE", help="a drill's JSON report (multiregion drill --json)"
@@ -93,6 +131,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 _JSON_WHAT = {
     "timeline": "the timeline's entries",
     "handover": "the record written",
+    "token": "the token and the run it is for",
     "report": "the report's figures",
 }
 
@@ -170,10 +209,18 @@ def _runbook_spec(deployment: Deployment) -> RunbookSpec:
 
 def _drive(args: argparse.Namespace, resume: bool) -> int:
     console = output.console(stderr=args.json)  # with --json, stdout is the result only
-    with Deployment.from_file(args.config) as deployment:
+    with Deployment.from_file(args.config) as deployment, contextlib.ExitStack() as stack:
         runbook = load_runbook(deployment)
         journal = journal_of(deployment)
         approve = _approver(args, console)
+        if args.approvals_port is not None:
+            if approve is not None and (args.approver is not None or args.yes):
+                raise InvalidInput("--approvals-port", "cannot go with --approver or --yes")
+            inbox = stack.enter_context(
+                ApprovalInbox(ApprovalTokens.from_env(), port=_port(args.approvals_port))
+            )
+            output.console(stderr=True).print(f"approval tokens: POST to {inbox.url}")
+            approve = TokenApprover(inbox, wait_s=args.approval_wait)
         shown = _ConsoleNotifier(console)
         runbook.notifier = shown if runbook.notifier is None else Broadcast(runbook.notifier, shown)
         start = runbook.resume if resume else runbook.run
@@ -183,6 +230,12 @@ def _drive(args: argparse.Namespace, resume: bool) -> int:
     else:
         _summarise(result, console)
     return 0 if result.ok else EXIT_STOPPED
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise InvalidInput("--approvals-port", f"{value} is not a port (0 to 65535)")
+    return value
 
 
 def _result_json(result: RunResult) -> dict[str, Any]:
@@ -232,6 +285,23 @@ def handover(args: argparse.Namespace) -> int:
             reason=args.reason,
         )
     output.emit(args, attrs.asdict(record), f"{record.kind}: {record.message}")
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    tokens = ApprovalTokens.from_env(ttl_s=args.ttl)
+    with Deployment.from_file(args.config) as deployment:
+        runbook = load_runbook(deployment)
+        found = replay(journal_of(deployment).read())
+    if found.run_id is None or found.outcome in ("new", "finished"):
+        raise InvalidInput("--config", "the journal holds no run waiting for approvals")
+    if args.step not in runbook.step_names:
+        raise InvalidInput("--step", f"{args.step!r} is not a step of {runbook.name!r}")
+    approval = Approval(not args.deny, args.approver, args.reason, "webhook")
+    signed = tokens.issue(
+        runbook=runbook.name, run_id=found.run_id, step=args.step, approval=approval
+    )
+    output.emit(args, {"token": signed, "run_id": found.run_id, "step": args.step}, signed)
     return 0
 
 

@@ -19,6 +19,7 @@ import hmac
 import http.server
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
+SECRET_VARIABLE = "MULTIREGION_APPROVAL_SECRET"  # noqa: S105 - a variable name, no secret
 MAX_TOKEN_BYTES = 4096
 VIAS = frozenset({"api", "terminal", "command-line", "--yes", "webhook"})
 
@@ -103,6 +105,17 @@ class ApprovalTokens:
         self._secret = secret
         self.ttl_s = validate.seconds("ttl_s", ttl_s, 1, 86400)
         self._clock = clock
+
+    @classmethod
+    def from_env(cls, variable: str = SECRET_VARIABLE, *, ttl_s: float = 900) -> ApprovalTokens:
+        """Tokens signed with the secret in the environment variable ``variable`` (its UTF-8
+        bytes): a secret never goes on a command line, where process lists show it."""
+        secret = os.environ.get(variable, "")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise InvalidInput(
+                variable, f"must hold the approval secret, at least {MIN_SECRET_BYTES} bytes"
+            )
+        return cls(secret.encode(), ttl_s=ttl_s)
 
     def __repr__(self) -> str:
         return f"ApprovalTokens(ttl_s={self.ttl_s:g})"
