@@ -119,6 +119,13 @@ def test_drill_figures_are_the_rto_and_rpo_when_given(tmp_path: Path) -> None:
     markdown = report.to_markdown(found)
     assert "Drill: fault `blackhole` on region-a, outcome recovered." in markdown
     assert "RTO of 41.0 s missed its objective of 30.0 s" in markdown
+    restored = report.build(records, restored_by="promote store")
+    assert restored.rto.source == "journal: run started to 'promote store' finished"
+    assert restored.rto.achieved_s is not None
+    assert report.build(records).rto.achieved_s is not None
+    assert restored.rto.achieved_s < (report.build(records).rto.achieved_s or 0)
+    with pytest.raises(InvalidInput, match="restored_by"):
+        report.build(records, restored_by="no such step")
     with pytest.raises(NotFound):
         report.build([])
     with pytest.raises(InvalidInput, match="drill"):
@@ -144,9 +151,8 @@ def test_a_move_that_overrode_a_guard_rail_is_journaled_and_flagged(tmp_path: Pa
         )
 
         def fail_over(ctx: RunContext) -> StepResult:
-            move = controller.failover("region-b", "region-a is down", force=True)
-            ctx.record_move(move)
-            return StepResult("moved")
+            move = ctx.record_move(controller.failover("region-b", "region-a down", force=True))
+            return StepResult(f"moved at epoch {move.fence.epoch if move.fence else '-'}")
 
         journal = tmp_path / "run.jsonl"
         Runbook("forced", [Step("fail over", fail_over, role="technical_lead")], roles=ROLES).run(

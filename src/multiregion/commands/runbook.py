@@ -126,6 +126,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
             parser.add_argument(
                 "--output", metavar="FILE", help="write the document there (default: stdout)"
             )
+            parser.add_argument(
+                "--restored-by",
+                metavar="STEP",
+                help="the step whose end gave users their service back: RTO ends there",
+            )
 
 
 _JSON_WHAT = {
@@ -321,6 +326,7 @@ def write_report(args: argparse.Namespace) -> int:
             rto_objective_s=objectives.rto_s,
             rpo_objective_s=objectives.rpo_s,
             drill=drill,
+            restored_by=args.restored_by,
         )
     document = (reports.to_html if args.format == "html" else reports.to_markdown)(found)
     if args.output is not None:

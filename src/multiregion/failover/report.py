@@ -228,12 +228,15 @@ def build(
     rto_objective_s: float | None = None,
     rpo_objective_s: float | None = None,
     drill: Mapping[str, Any] | None = None,
+    restored_by: str | None = None,
 ) -> PostIncidentReport:
     """The report of the run whose journal holds ``records``.
 
     RTO and RPO come from ``drill`` (a drill report's JSON: ``rto_s``, ``rpo_s``) when given;
-    otherwise RTO is the run's duration from start to finish and RPO is the ``rpo_s`` a step
-    put in the shared state, if one did. Objectives default to the drill's.
+    otherwise RTO runs from the run's start until the step ``restored_by`` finished (the one
+    that gives users their service back, e.g. ``verify``) or, without it, until the run
+    finished; RPO is the ``rpo_s`` a step put in the shared state, if one did. Objectives
+    default to the drill's.
     """
     records = tuple(records)
     found = replay(records)
@@ -261,8 +264,17 @@ def build(
         )
         rpo = Objective("RPO", drill.get("rpo_s"), rpo_objective, "drill: writes lost")
     else:
-        took = None if ended is None else ended - start_record.at
-        rto = Objective("RTO", took, rto_objective, "journal: run started to run finished")
+        until, what = ended, "run finished"
+        if restored_by is not None:
+            if restored_by not in found.steps:
+                raise InvalidInput("restored_by", f"{restored_by!r} is not a step of the run")
+            until = next(
+                (r.at for r in records if r.kind == "step-finished" and r.step == restored_by),
+                None,
+            )
+            what = f"'{restored_by}' finished"
+        took = None if until is None else until - start_record.at
+        rto = Objective("RTO", took, rto_objective, f"journal: run started to {what}")
         rpo_s = found.state.get("rpo_s")
         rpo = Objective(
             "RPO",

@@ -125,9 +125,10 @@ class RunContext:
         """A note in the journal's timeline, and a notification."""
         self._sink("note", str(message), {})
 
-    def record_move(self, move: Move) -> None:
+    def record_move(self, move: Move) -> Move:
         """Journal a move a controller made for this step (``failover``/``failback``): whether
-        it was graceful, the guard rails ``force`` overrode, and a forced fencing token."""
+        it was graceful, the guard rails ``force`` overrode, and a forced fencing token.
+        Returns ``move``: ``ctx.record_move(controller.failover("region-b", force=True))``."""
         decision, fence = move.decision, move.fence
         self._record(
             f"{decision.action} {decision.from_region} -> {decision.to_region}: {decision.reason}",
@@ -141,9 +142,11 @@ class RunContext:
             epoch=fence.epoch if fence is not None else None,
             forced=fence.forced if fence is not None else False,
         )
+        return move
 
-    def record_promote(self, token: FencingToken, *, from_region: str, reason: str) -> None:
-        """Journal a promote the step made on the store itself, forced or not."""
+    def record_promote(self, token: FencingToken, *, from_region: str, reason: str) -> FencingToken:
+        """Journal a promote the step made on the store itself, forced or not; returns
+        ``token``."""
         self._record(
             f"promote {from_region} -> {token.region}: {reason}",
             action="promote",
@@ -156,6 +159,7 @@ class RunContext:
             epoch=token.epoch,
             forced=token.forced,
         )
+        return token
 
     def _record(self, message: str, **data: Any) -> None:
         if data["forced"] or data["overridden"]:
