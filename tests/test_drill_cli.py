@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +338,35 @@ def test_a_partition_stops_the_cut_off_write_region_from_writing(
     with Deployment.from_file(config) as deployment:
         assert deployment.store.write_region == "region-a"
         deployment.store.put("after/partition", {"ok": True})  # healed: it writes again
+
+
+def test_a_drill_killed_mid_fault_leaves_no_fault_once_its_lease_ran_out(
+    behind_proxy: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dead-man switch end to end: ``multiregion drill`` in a process of its own, SIGKILLed
+    while its brownout holds; nobody renews the lease and the proxy reverts by itself."""
+    config, control = behind_proxy
+    assert cli.main(["apply", "--config", str(config)]) == 0
+    lease_s = 0.6
+    argv = [sys.executable, "-m", "multiregion", "drill", "--config", str(config)]
+    argv += ["--fault", "brownout", "--proxy", control, "--lease", str(lease_s)]
+    argv += ["--steady", "0.2", "--timeout", "30", "--no-history"]
+    argv += ["--latency", "0.01", "--jitter", "0", "--error-rate", "0.01"]  # health sees nothing
+    drill = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = ControlClient(control)
+    try:
+        deadline = time.monotonic() + 15
+        while not client.listeners()[0]["toxics"]:  # the brownout is in place
+            assert drill.poll() is None, "the drill ended before its fault"
+            assert time.monotonic() < deadline, "the fault never came"
+            time.sleep(0.05)
+        time.sleep(lease_s * 1.5)  # renewed: it outlives its first lease
+        assert {t["kind"] for t in client.listeners()[0]["toxics"]} == {"latency", "http_errors"}
+    finally:
+        os.kill(drill.pid, signal.SIGKILL)
+        drill.wait(timeout=5)
+    killed = time.monotonic()
+    while client.listeners()[0]["toxics"]:
+        assert time.monotonic() - killed < lease_s + 1.5, "the fault outlived its lease"
+        time.sleep(0.02)
+    assert time.monotonic() - killed >= lease_s / 2  # the lease ended it, not the drill

@@ -111,7 +111,7 @@ time.sleep(60)
 def test_kill_9_of_the_process_holding_a_fault_leaves_no_fault_once_the_lease_ran_out(
     proxied: Proxied, client: ControlClient
 ) -> None:
-    lease_s = 0.6
+    lease_s = 0.4
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, client.url, str(lease_s)],
         stdout=subprocess.PIPE,
