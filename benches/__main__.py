@@ -34,6 +34,7 @@ BENCHES: dict[str, list[str] | None] = {
     "azure": None,
     "gcp": None,
     "probe_round": None,
+    "safety_trials": ["--trials", "10"],
 }
 """What ``make bench`` runs (``benches.<name>.main``), with the arguments that size each to
 finish in a few minutes together (None: its defaults)."""

@@ -32,13 +32,14 @@ CONFIGURATIONS = {
 }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """Runs the trials; returns the counts per configuration (``make bench`` keeps them)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=125, help="trials per configuration")
     parser.add_argument("--only", default=None, help="run the configurations containing this")
     parser.add_argument("--json", type=Path, default=None, help="also write the counts here")
-    args = parser.parse_args()
-    summary = {}
+    args = parser.parse_args(argv)
+    summary: dict[str, dict[str, object]] = {}
     for name, settings in CONFIGURATIONS.items():
         if args.only and args.only not in name:
             continue
@@ -68,8 +69,9 @@ def main() -> int:
         )
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2))
-    return 1 if any(entry["violations"] for entry in summary.values()) else 0
+    return summary
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    found = main()
+    sys.exit(1 if any(entry["violations"] for entry in found.values()) else 0)
