@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from multiregion.errors import NotFound
+from multiregion.errors import InvalidInput, NotFound
 from multiregion.failover import report
 from multiregion.failover.approvals import approve_as
 from multiregion.failover.journal import JournalConflict, replay
@@ -221,3 +221,16 @@ def test_a_bucket_journal_resumes_from_another_bucket_handle(tmp_path: Path) -> 
     assert (granted.data["approver"], granted.data["reason"]) == ("cy", "restore verified")
     plan = steps().resume(other, dry_run=True)  # a dry run goes to its own prefix
     assert plan.journal == "bucket:journals/outage.dry-run"
+
+
+def test_bad_journal_locations_are_refused_naming_the_field(tmp_path: Path) -> None:
+    bucket = LocalBucket(tmp_path / "bucket")
+    with pytest.raises(InvalidInput, match="journal prefix"):
+        BucketJournal(bucket, "/")
+    with pytest.raises(InvalidInput, match="bucket"):
+        BucketJournal(object(), "journals")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="store"):
+        StoreJournal(bucket, KEY)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="journal"):
+        Runbook("r", [Step("s", counting(tmp_path, "s"))]).run(42)  # type: ignore[arg-type]
+    assert repr(BucketJournal(bucket, "journals/")) == "BucketJournal('bucket:journals')"

@@ -154,7 +154,32 @@ class _BucketSlots:
                 continue
 
 
-class StoreJournal:
+class _SharedJournal:
+    """What a store journal and a bucket journal share: they differ only in their slots."""
+
+    _slots: _Slots
+
+    @property
+    def name(self) -> str:
+        return self._slots.name
+
+    def open(self, *, fresh: bool = False) -> ClaimedJournal:
+        return ClaimedJournal(self._slots, fresh=fresh)
+
+    def read(self) -> list[Record]:
+        return self._slots.load()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _prefix(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    return validate.key(field, value.rstrip("/"))
+
+
+class StoreJournal(_SharedJournal):
     """A journal kept under ``key`` in a replicated store (one item per record).
 
     ``region`` is the region to write in, for a multi-writer store that should take the journal
@@ -164,48 +189,21 @@ class StoreJournal:
     def __init__(self, store: ReplicatedStore, key: str, *, region: str | None = None) -> None:
         if not isinstance(store, ReplicatedStore):
             raise InvalidInput("store", "must be a ReplicatedStore")
-        self.store = store
-        self.key = validate.key("journal key", key).rstrip("/")
-        self.region = region
-
-    @property
-    def name(self) -> str:
-        return f"store:{self.key}"
-
-    def open(self, *, fresh: bool = False) -> ClaimedJournal:
-        return ClaimedJournal(_StoreSlots(self.store, self.key, self.region), fresh=fresh)
-
-    def read(self) -> list[Record]:
-        return _StoreSlots(self.store, self.key, self.region).load()
+        self.store, self.key, self.region = store, _prefix("journal key", key), region
+        self._slots = _StoreSlots(store, self.key, region)
 
     def dry_run(self) -> StoreJournal:
         return StoreJournal(self.store, self.key + DRY_RUN_SUFFIX, region=self.region)
 
-    def __repr__(self) -> str:
-        return f"StoreJournal({self.key!r})"
 
-
-class BucketJournal:
+class BucketJournal(_SharedJournal):
     """A journal kept under ``prefix`` in a backup bucket (one object per record)."""
 
     def __init__(self, bucket: BackupBucket, prefix: str) -> None:
         if not isinstance(bucket, BackupBucket):
             raise InvalidInput("bucket", "must be a BackupBucket")
-        self.bucket = bucket
-        self.prefix = validate.key("journal prefix", prefix).rstrip("/")
-
-    @property
-    def name(self) -> str:
-        return f"bucket:{self.prefix}"
-
-    def open(self, *, fresh: bool = False) -> ClaimedJournal:
-        return ClaimedJournal(_BucketSlots(self.bucket, self.prefix), fresh=fresh)
-
-    def read(self) -> list[Record]:
-        return _BucketSlots(self.bucket, self.prefix).load()
+        self.bucket, self.prefix = bucket, _prefix("journal prefix", prefix)
+        self._slots = _BucketSlots(bucket, self.prefix)
 
     def dry_run(self) -> BucketJournal:
         return BucketJournal(self.bucket, self.prefix + DRY_RUN_SUFFIX)
-
-    def __repr__(self) -> str:
-        return f"BucketJournal({self.prefix!r})"
