@@ -226,9 +226,13 @@ class HealthCheck:
     """
 
     protocol: str = attrs.field(
-        validator=_check(lambda f, v: validate.one_of(f, v, PROTOCOLS), "health_check.protocol")
+        validator=_check(lambda f, v: validate.one_of(f, v, PROTOCOLS), "health_check.protocol"),
+        metadata={"json_schema": {"enum": sorted(PROTOCOLS)}},
     )
-    port: int = attrs.field(validator=_int("health_check.port", 1, 65535))
+    port: int = attrs.field(
+        validator=_int("health_check.port", 1, 65535),
+        metadata={"json_schema": {"minimum": 1, "maximum": 65535}},
+    )
     path: str = "/"
     interval_s: float = attrs.field(
         default=10.0, converter=_float, validator=_secs("health_check.interval_s", 0, 3600)

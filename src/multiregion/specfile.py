@@ -460,7 +460,8 @@ def _object(cls: type) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required = []
     for attribute in attrs.fields(cls):
-        schema = _schema(attribute.type)
+        # A field's own narrowing (choices, a range) as its metadata says, for editors.
+        schema = {**_schema(attribute.type), **attribute.metadata.get("json_schema", {})}
         default = attribute.default
         if default is attrs.NOTHING:
             required.append(attribute.name)
