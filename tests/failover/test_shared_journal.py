@@ -20,67 +20,44 @@ from multiregion.failover.runbook import Runbook, RunContext, Step, StepResult
 from multiregion.failover.shared_journal import BucketJournal, StoreJournal
 from multiregion.providers.local.bucket import LocalBucket
 from multiregion.providers.local.store import LocalStore
+from tests.failover.test_runbook import SCRIPT as RUNBOOK_SCRIPT
 from tests.failover.test_runbook import counting, counts, wait_for
 
 REGIONS = ["region-a", "region-b"]
 KEY = "runbooks/region-a-outage"
 
-# Runs in region-a: opens its own store handle and drives the runbook until killed in "restore".
-SCRIPT = """
-import sys, time
-from pathlib import Path
-from multiregion.failover.runbook import Runbook, Step, StepResult
+# Runs in region-a: the runbook of test_runbook's crash test with a promote of the store added,
+# journaled in the store through its own handle, until killed in "restore data".
+SCRIPT = (
+    RUNBOOK_SCRIPT.split('if __name__ == "__main__":')[0]
+    + """
 from multiregion.failover.shared_journal import StoreJournal
 from multiregion.providers.local.store import LocalStore
 
 
-def build(work, store):
-    work = Path(work)
-
-    def count(name):
-        with open(work / f"{name}.count", "a") as f:
-            f.write("x\\n")
-
-    def open_incident(ctx):
-        count("open")
-        return StepResult("incident opened", {"status": "degraded"})
-
-    def restore(ctx):
-        count("restore")
-        (work / f"restore.waiting.{ctx.attempt}").touch()
-        while not (work / "release").exists():
-            time.sleep(0.02)
-        return StepResult("restored", {"backup": "b-42"})
+def build_shared(work, store):
+    base = build(work)
 
     def promote(ctx):
-        count("promote")
+        with open(Path(work) / "promote.count", "a") as f:
+            f.write("x\\n")
         before = store.write_region
         if before != "region-b":
             token = store.promote("region-b")
             ctx.record_promote(token, from_region=before, reason="region-a is gone")
         return StepResult("region-b takes writes", {"epoch": store.fence().epoch})
 
-    def close_incident(ctx):
-        count("close")
-        return StepResult("closed", {"status": "operational"})
-
-    return Runbook(
-        "region-a-outage",
-        [
-            Step("update status", open_incident, role="incident_commander"),
-            Step("restore data", restore, role="technical_lead"),
-            Step("promote store", promote, role="technical_lead"),
-            Step("close incident", close_incident, role="incident_commander"),
-        ],
-        roles={"incident_commander": "ana", "technical_lead": "bo"},
-    )
+    steps = list(base.steps)
+    steps.insert(2, Step("promote store", promote, role="technical_lead"))
+    return Runbook(base.name, steps, roles=base.roles)
 
 
 if __name__ == "__main__":
     store_path, work = sys.argv[1], sys.argv[2]
     store = LocalStore(store_path, ["region-a", "region-b"], replication="sync")
-    build(work, store).run(StoreJournal(store, "runbooks/region-a-outage"))
+    build_shared(work, store).run(StoreJournal(store, "runbooks/region-a-outage"))
 """
+)
 
 
 def test_a_run_killed_in_one_region_resumes_from_another_with_its_own_store_handle(
@@ -110,13 +87,13 @@ def test_a_run_killed_in_one_region_resumes_from_another_with_its_own_store_hand
 
         namespace: dict[str, object] = {}
         exec(compile(SCRIPT, str(script), "exec"), namespace)
-        runbook = namespace["build"](tmp_path, store)  # type: ignore[operator]
+        runbook = namespace["build_shared"](tmp_path, store)  # type: ignore[operator]
         (tmp_path / "release").touch()
         result = runbook.resume(journal)
 
         assert result.outcome == "finished"
         assert result.journal == f"store:{KEY}"
-        assert counts(tmp_path) == {"open": 1, "restore": 2, "promote": 1, "close": 1}
+        assert counts(tmp_path) == {"open": 1, "restore": 2, "promote": 1, "swap": 1, "close": 1}
         assert dict(result.state)["backup"] == "b-42"
         records = journal.read()
         drivers = report.build(records).drivers
