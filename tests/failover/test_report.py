@@ -119,6 +119,9 @@ def test_drill_figures_are_the_rto_and_rpo_when_given(tmp_path: Path) -> None:
     markdown = report.to_markdown(found)
     assert "Drill: fault `blackhole` on region-a, outcome recovered." in markdown
     assert "RTO of 41.0 s missed its objective of 30.0 s" in markdown
+    never = report.build(records, drill={**drill, "rto_s": None, "outcome": "timed-out"})
+    assert (never.rto.met, never.rto.verdict()) == (False, "MISSED")
+    assert "RTO: the service never came back: find what held it" in never.action_items()
     restored = report.build(records, restored_by="promote store")
     assert restored.rto.source == "journal: run started to 'promote store' finished"
     assert restored.rto.achieved_s is not None

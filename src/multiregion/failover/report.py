@@ -64,10 +64,16 @@ class Objective:
     achieved_s: float | None
     objective_s: float | None
     source: str
+    recovered: bool = True
+    """False when the service never came back (a drill that did not recover): never met."""
 
     @property
     def met(self) -> bool | None:
-        if self.achieved_s is None or self.objective_s is None:
+        if self.objective_s is None:
+            return None
+        if not self.recovered:
+            return False
+        if self.achieved_s is None:
             return None
         return self.achieved_s <= self.objective_s
 
@@ -106,7 +112,9 @@ class PostIncidentReport:
         """Actions the facts call for; the team adds its own."""
         items = []
         for figure in (self.rto, self.rpo):
-            if figure.met is False:
+            if not figure.recovered:
+                items.append(f"{figure.name}: the service never came back: find what held it")
+            elif figure.met is False:
                 assert figure.achieved_s is not None
                 assert figure.objective_s is not None
                 items.append(
@@ -259,8 +267,13 @@ def build(
     if drill is not None:
         rto_objective = drill.get("objective_rto_s") if rto_objective is None else rto_objective
         rpo_objective = drill.get("objective_rpo_s") if rpo_objective is None else rpo_objective
+        recovered = drill.get("outcome", "recovered") == "recovered"
         rto = Objective(
-            "RTO", drill.get("rto_s"), rto_objective, "drill: fault to first good request"
+            "RTO",
+            drill.get("rto_s"),
+            rto_objective,
+            "drill: fault to first good request" if recovered else "drill: never recovered",
+            recovered,
         )
         rpo = Objective("RPO", drill.get("rpo_s"), rpo_objective, "drill: writes lost")
     else:
