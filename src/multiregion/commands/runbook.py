@@ -1,11 +1,12 @@
-"""``multiregion runbook run|resume|timeline|handover|report``: the deployment's recovery runbook.
+"""``multiregion runbook run|resume|timeline|handover|token|report``: the recovery runbook.
 
 The spec's ``[runbook]`` table names a Python file defining ``build(deployment) -> Runbook``
 and the journal that lets a run resume after a crash: a file, or a key in the deployment's
 store or bucket (``journal_in``), which another region can resume from. Approval gates ask on a
 terminal; ``--approver NAME --reason TEXT`` grants them as NAME, ``--yes --reason TEXT`` as the
-invoking user; each grant is journaled with who and why. Otherwise a gate stops the run
-awaiting approval (resume later).
+invoking user, ``--approvals-port`` takes signed tokens (``token`` signs one); each decision is
+journaled with who and why. Otherwise a gate stops the run awaiting approval (resume later).
+``report`` writes the post-incident report from the journal (and a drill's figures).
 """
 
 from __future__ import annotations
