@@ -1,7 +1,9 @@
 """The recovery procedure of a DR plan as code: ordered, idempotent steps driven from a journal.
 
-Every step start, finish, failure and approval is fsynced to the journal before the run moves
-on, so a run killed anywhere resumes where it stopped: finished steps are skipped, a step that
+Every step start, finish, failure and approval (with who decided and why) is written durably to
+the journal before the run moves on, a file or the deployment's store or bucket
+(``journal.FileJournal``, ``shared_journal``), so a run killed anywhere resumes where it
+stopped, from this process or another one in another region: finished steps are skipped, a step that
 was started but not finished runs again (which is why steps must be idempotent; ``ctx.attempt``
 tells a step it is being retried). A step's changes to the shared state are committed with its
 ``step-finished`` record, so a retried step sees the state as it was before its first attempt.
@@ -190,9 +192,10 @@ class RunResult:
 class Runbook:
     """A named, ordered list of steps with the people holding each role.
 
-    ``roles`` maps a role to a person, e.g. ``{"incident_commander": "ana"}``. ``notify``
-    receives an event on run start, every step start/finish/failure, approval waits and run
-    end, and every ``status_every_s`` while a step runs.
+    ``roles`` maps a role to a person, e.g. ``{"incident_commander": "ana"}`` (``roles``
+    module: hand-overs during a run). ``notify`` receives an event on run start, every step
+    start/finish/failure, approval waits and decisions, moves and run end, and every
+    ``status_every_s`` while a step runs or waits for its approval.
     """
 
     def __init__(
