@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from multiregion.errors import MultiregionError
 
-EXAMPLES = int(os.environ.get("MULTIREGION_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("MULTIREGION_FUZZ_EXAMPLES", "20"))
 """Examples per fuzzed callable: bounded in ``make test``; raise it for a longer hunt."""
 
 FUZZ = settings(
