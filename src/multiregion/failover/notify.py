@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 import string
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -295,14 +296,17 @@ class Audience:
             else validate.seconds(f"{name}.status_every_s", status_every_s, 0, 86400)
         )
         self._last_status: float | None = None
+        self._lock = threading.Lock()  # status events come from the runbook's timer thread
 
     def wants(self, event: RunEvent) -> bool:
         if self.kinds is not None and event.kind not in self.kinds:
             return False
         if event.kind == "status" and self.status_every_s is not None:
-            if self._last_status is not None and event.at - self._last_status < self.status_every_s:
-                return False
-            self._last_status = event.at
+            with self._lock:
+                last = self._last_status
+                if last is not None and event.at - last < self.status_every_s:
+                    return False
+                self._last_status = event.at
         return True
 
     def render(self, event: RunEvent) -> RunEvent:
