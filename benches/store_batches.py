@@ -1,0 +1,119 @@
+"""``put_many`` against a loop of ``put`` on every cloud store, strict and leased, one run.
+
+Each store is opened twice on its emulator (moto, cosmosdb-server, the Firestore emulator):
+with the per-write fencing check (strict, the default) and with a write lease (``lease_s``),
+where a single ``put`` is one plain request, so the loop it is compared with is as fast as
+it gets. The ratio is the batch's items per second over the loop's (above 1: the batch wins).
+cosmosdb-server closes every connection, so each Cosmos request pays a TLS handshake and a
+fresh SSL context on the client: the loop there is bound by this machine's CPU and the Cosmos
+figures run fewer items. moto deep-copies the table for every transaction (strict DynamoDB
+writes), so that loop slows as the table grows: DynamoDB runs fewer items too.
+
+    python -m benches.store_batches [--n 500] [--dynamodb-n 100] [--cosmos-n 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from urllib3.exceptions import InsecureRequestWarning
+
+from benches.sides import store_batch
+from multiregion.errors import Unavailable
+from multiregion.interfaces import ReplicatedStore
+from multiregion.providers.aws.dynamodb import DynamoStore
+from multiregion.providers.azure.cosmos import CosmosStore
+from multiregion.providers.gcp.firestore import FirestoreStore
+from multiregion.testing.emulators.aws import CREDENTIALS_ENV, MotoServer
+from multiregion.testing.emulators.azure import COSMOS_KEY, CosmosServer
+from multiregion.testing.emulators.gcp import FirestoreEmulator, firestore_script
+
+MODES: dict[str, dict[str, Any]] = {"strict": {}, "lease": {"lease_s": 10.0}}
+"""The fencing modes compared; a lease long enough to outlast a round."""
+
+
+def _modes(title: str, open_store: Callable[..., ReplicatedStore], n: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for mode, settings in MODES.items():
+        store = open_store(**settings)
+        try:
+            figures[mode] = store_batch(f"{title} ({mode})", store, n=n)
+        finally:
+            store.close()
+    return figures
+
+
+def dynamodb(n: int) -> dict[str, Any]:
+    os.environ.update(CREDENTIALS_ENV)  # never the user's real credentials
+    with MotoServer() as moto:
+
+        def open_store(**settings: Any) -> DynamoStore:
+            return DynamoStore(
+                table=f"bench-{uuid.uuid4().hex[:8]}",
+                regions=["us-east-1"],
+                create=True,
+                endpoint_url=moto.url,
+                max_attempts=1,
+                read_timeout_s=60.0,
+                **settings,
+            )
+
+        return _modes("DynamoDB", open_store, n)
+
+
+def cosmos(n: int) -> dict[str, Any]:
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    logging.getLogger("azure.cosmos.LocationCache").setLevel(logging.ERROR)
+    with CosmosServer() as server:
+
+        def open_store(**settings: Any) -> CosmosStore:
+            return CosmosStore(
+                server.url,
+                "multiregion-bench",
+                f"batch-{uuid.uuid4().hex[:8]}",
+                ["eastus"],
+                key=COSMOS_KEY,
+                region_endpoints={"eastus": server.url},
+                retries=0,
+                **settings,
+            )
+
+        return _modes("Cosmos", open_store, n)
+
+
+def firestore(n: int) -> dict[str, Any]:
+    try:
+        firestore_script()
+    except Unavailable as exc:
+        print(f"  Firestore skipped: {exc}")
+        return {"skipped": str(exc)}
+    with FirestoreEmulator(project="multiregion-bench") as emulator:
+
+        def open_store(**settings: Any) -> FirestoreStore:
+            return FirestoreStore(
+                project="multiregion-bench",
+                collection=f"batch-{uuid.uuid4().hex[:8]}",
+                emulator_host=emulator.host,
+                **settings,
+            )
+
+        return _modes("Firestore", open_store, n)
+
+
+def main(n: int = 500, dynamodb_n: int = 100, cosmos_n: int = 60) -> dict[str, Any]:
+    return {"dynamodb": dynamodb(dynamodb_n), "cosmos": cosmos(cosmos_n), "firestore": firestore(n)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--dynamodb-n", type=int, default=100)
+    parser.add_argument("--cosmos-n", type=int, default=60)
+    args = parser.parse_args()
+    main(args.n, args.dynamodb_n, args.cosmos_n)
