@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from multiregion.errors import (
     PreconditionFailed,
     Unavailable,
 )
+from multiregion.model import LastWriterWins
 from multiregion.providers.aws.dynamodb import DynamoStore
 from multiregion.testing.contract.harness import StoreHarness
 from multiregion.testing.contract.store import StoreContract
@@ -31,17 +33,23 @@ def _harness(moto: MotoServer, table: str, **settings: Any) -> StoreHarness:
     """One region: moto has no global tables, so replicas would never converge and a
     two-region harness could not settle truthfully (see docs/providers/aws.md)."""
 
-    def open_store(create: bool = False) -> DynamoStore:
+    def open_store(create: bool = False, multi_writer: bool = False) -> DynamoStore:
         return DynamoStore(
             table=table,
             regions=["us-east-1"],
             create=create,
+            multi_writer=multi_writer,
             endpoint_url=moto.url,
             **FAST,
             **settings,
         )
 
-    return StoreHarness(store=open_store(create=True), reopen=open_store, settle=lambda: None)
+    return StoreHarness(
+        store=open_store(create=True),
+        reopen=open_store,
+        settle=lambda: None,
+        multi_writer=lambda: open_store(multi_writer=True),
+    )
 
 
 @pytest.fixture
@@ -184,6 +192,8 @@ def test_put_many_writes_every_chunk(
         ({"endpoint_urls": {"eu-west-1": "http://127.0.0.1:1"}}, "endpoint_urls"),
         ({"max_attempts": 0}, "max_attempts"),
         ({"lease_s": 0}, "lease_s"),
+        ({"lag_wait_s": 0}, "lag_wait_s"),
+        ({"multi_writer": 1}, "multi_writer"),
         ({"lease_s": 1, "clock_drift_s": -1}, "clock_drift_s"),
     ],
 )
@@ -314,3 +324,92 @@ def test_strong_mode_checks_the_fence_without_transactions(
     store.delete("k", if_version=first.version)
     with pytest.raises(NotFound):
         store.get("k")
+
+
+def _replicate(source: Any, target: Any, table: str) -> None:
+    """What a global table does, once: each item goes where it is missing or older (``t``)."""
+    for item in source.scan(TableName=table, ConsistentRead=True)["Items"]:
+        found = target.get_item(TableName=table, Key={"k": item["k"]}).get("Item")
+        if found is None or float(found["t"]["N"]) < float(item["t"]["N"]):
+            target.put_item(TableName=table, Item=item)
+
+
+class TestGlobalTable:
+    """Two moto servers as two replicas of a global table; moto does not replicate, so the
+    tests copy items as DynamoDB would (``_replicate``)."""
+
+    @pytest.fixture
+    def regions(
+        self, moto_per_region: dict[str, MotoServer], fresh_name: Callable[[str], str]
+    ) -> tuple[Callable[..., DynamoStore], dict[str, Any], str]:
+        table = fresh_name("table")
+        urls = {region: server.url for region, server in moto_per_region.items()}
+        raws = {
+            region: boto3.client(
+                "dynamodb",
+                region_name=region,
+                endpoint_url=url,
+                config=Config(retries={"max_attempts": 1}),
+            )
+            for region, url in urls.items()
+        }
+        for client in raws.values():
+            client.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+
+        def open_store(**settings: Any) -> DynamoStore:
+            return DynamoStore(
+                table=table, regions=list(urls), endpoint_urls=urls, **FAST, **settings
+            )
+
+        return open_store, raws, table
+
+    def test_replication_lag_is_a_heartbeat_read_in_the_replica(
+        self, regions: tuple[Callable[..., DynamoStore], dict[str, Any], str]
+    ) -> None:
+        open_store, raws, table = regions
+        store = open_store(lag_wait_s=0.4)
+        assert store.capabilities.replication_lag
+        assert store.replication_lag("us-east-1") == 0.0
+        assert store.replication_lag("eu-west-1") >= 0.4  # nothing replicates
+        _replicate(raws["us-east-1"], raws["eu-west-1"], table)
+        assert store.replication_lag("eu-west-1") >= 0.4  # a new heartbeat, not yet there
+
+        def lagging_replica() -> None:  # a replica 0.3 s behind
+            time.sleep(0.3)
+            _replicate(raws["us-east-1"], raws["eu-west-1"], table)
+
+        copier = threading.Thread(target=lagging_replica)
+        copier.start()
+        patient = open_store(lag_wait_s=20)
+        lag = patient.replication_lag("eu-west-1")
+        copier.join()
+        assert 0.25 <= lag < 10
+        assert [item.key for item in store.scan(region="eu-west-1")] == []
+
+    def test_every_region_takes_writes_and_the_latest_wins(
+        self, regions: tuple[Callable[..., DynamoStore], dict[str, Any], str]
+    ) -> None:
+        open_store, raws, table = regions
+        single, store = open_store(), open_store(multi_writer=True)
+        assert single.capabilities.multi_writer
+        assert isinstance(store.conflict_policy, LastWriterWins)
+        with pytest.raises(PreconditionFailed):
+            single.put("k", {"n": 0}, region="eu-west-1")
+        first = store.put("k", {"from": "us"}, region="us-east-1")
+        second = store.put("k", {"from": "eu"}, region="eu-west-1")
+        assert (first.region, second.region) == ("us-east-1", "eu-west-1")
+        assert second.updated_at >= first.updated_at
+        _replicate(raws["us-east-1"], raws["eu-west-1"], table)
+        _replicate(raws["eu-west-1"], raws["us-east-1"], table)
+        for region in store.regions:
+            assert store.get("k", region=region).value == {"from": "eu"}
+        token = store.fence()
+        with pytest.raises(PreconditionFailed):  # a token still names its region
+            store.put("k", {"n": 1}, region="eu-west-1", fence=token)
+        with pytest.raises(InvalidInput):
+            open_store(multi_writer=True, strong=True)

@@ -8,11 +8,14 @@ key can have (control characters are refused), holds the fencing epoch ``e`` and
 region ``w``.
 
 Replication is DynamoDB's own: with the default multi-region eventual consistency (MREC)
-replicas converge last-writer-wins; with ``strong=True`` the table is a multi-region strongly
-consistent (MRSC) one. Writes go to the write region's replica and are checked against the
-fencing item in the same TransactWriteItems call, so a stale token never writes there; MRSC
-tables have no transactions, so there the check is a strongly consistent read just before a
-conditional write (see docs/providers/aws.md for both windows).
+replicas converge last-writer-wins (``multi_writer=True`` lets every region take writes, as
+global tables allow; DynamoDB keeps the write with the latest timestamp); with
+``strong=True`` the table is a multi-region strongly consistent (MRSC) one. Writes go to the
+write region's replica and are checked against the fencing item in the same
+TransactWriteItems call, so a stale token never writes there; MRSC tables have no
+transactions, so there the check is a strongly consistent read just before a conditional
+write (see docs/providers/aws.md for both windows). ``replication_lag`` writes a heartbeat
+item in the write region and reads it in the replica.
 
 With ``lease_s`` the write region reads the fencing item once per lease instead of checking it
 in every write, and each write is one plain (conditional) PutItem or DeleteItem; ``promote``
@@ -47,6 +50,10 @@ from multiregion.providers.aws.errors import error_code, translate_error, transl
 from multiregion.providers.aws.session import Connection
 
 FENCE_KEY = "\x00multiregion-fence"
+HEARTBEAT_KEY = "\x00multiregion-heartbeat"
+"""An item holding the time it was written (``t``), for ``replication_lag``."""
+CONTROL_KEYS = frozenset({FENCE_KEY, HEARTBEAT_KEY})
+LAG_POLL_S = 0.05
 MAX_ITEM_BYTES = 400 * 1024
 RESERVED_BYTES = 2 * 1024
 """Room kept for the key (up to 1 KiB), attribute names, version, time and region."""
@@ -103,6 +110,8 @@ class DynamoStore(ReplicatedStore):
         read_timeout_s: float = 10.0,
         lease_s: float | None = None,
         clock_drift_s: float = 0.25,
+        lag_wait_s: float = 5.0,
+        multi_writer: bool = False,
     ) -> None:
         if not isinstance(table, str) or not _TABLE.match(table):
             raise InvalidInput("table", f"{table!r} is not a DynamoDB table name")
@@ -112,6 +121,9 @@ class DynamoStore(ReplicatedStore):
         self.strong = _flag("strong", strong)
         if self.strong and len(self._regions) != MRSC_REGIONS:
             raise InvalidInput("regions", "a strongly consistent (MRSC) table has three regions")
+        self._multi_writer = _flag("multi_writer", multi_writer)
+        if self._multi_writer and self.strong:
+            raise InvalidInput("multi_writer", "is for global tables (MREC), not strong=True")
         urls = dict(endpoint_urls or {})
         if urls and endpoint_url is not None:
             raise InvalidInput("endpoint_urls", "give endpoint_url or endpoint_urls, not both")
@@ -134,10 +146,12 @@ class DynamoStore(ReplicatedStore):
         self._lease: tuple[FencingToken, float] | None = None
         """The token this handle confirmed in its write region, and when (monotonic) that
         confirmation runs out."""
+        self._lag_wait_s = validate.seconds("lag_wait_s", lag_wait_s, 0, 300)
         self.capabilities = StoreCapabilities(
-            multi_writer=False,
+            # A global table (MREC) takes writes in every region, last writer wins.
+            multi_writer=not self.strong,
             pinned_reads=True,
-            replication_lag=False,
+            replication_lag=True,
             strong=self.strong,
             max_item_bytes=MAX_ITEM_BYTES - RESERVED_BYTES,
             max_batch=BATCH,
@@ -336,8 +350,44 @@ class DynamoStore(ReplicatedStore):
         found: list[Item] = []
         with translated("Scan"):
             for page in self._clients[region].get_paginator("scan").paginate(**args):
-                found.extend(_to_item(a) for a in page["Items"] if a["k"]["S"] != FENCE_KEY)
+                found.extend(_to_item(a) for a in page["Items"] if a["k"]["S"] not in CONTROL_KEYS)
         yield from sorted(found, key=lambda item: item.key)
+
+    # ------------------------------------------------------------------ replication
+
+    def replication_lag(self, region: str) -> float:
+        """Seconds a heartbeat written now in the write region took to show in ``region``'s
+        replica: 0.0 when it is there at the first look (and always in the write region, and
+        on MRSC tables, whose writes are in every region once acknowledged). When it has not
+        arrived within ``lag_wait_s``: the age of the newest heartbeat the replica holds (the
+        replica has nothing newer that we know of), or the time waited if it holds none."""
+        region = self._region_of("region", region)
+        source = self._known.region
+        if region == source or self.strong:
+            return 0.0
+        sent = time.time()
+        with translated("PutItem"):
+            self._clients[source].put_item(
+                TableName=self.table,
+                Item={"k": {"S": HEARTBEAT_KEY}, "t": {"N": repr(sent)}},
+            )
+        deadline = time.monotonic() + self._lag_wait_s
+        first = True
+        while True:
+            seen = self._heartbeat(region)
+            if seen is not None and seen >= sent:
+                return 0.0 if first else time.time() - sent
+            if time.monotonic() >= deadline:
+                return time.time() - (sent if seen is None else seen)
+            first = False
+            time.sleep(LAG_POLL_S)
+
+    def _heartbeat(self, region: str) -> float | None:
+        with translated("GetItem"):
+            found = self._clients[region].get_item(
+                TableName=self.table, Key={"k": {"S": HEARTBEAT_KEY}}, ConsistentRead=True
+            )
+        return float(found["Item"]["t"]["N"]) if "Item" in found else None
 
     # ------------------------------------------------------------------ writes
 
@@ -463,11 +513,14 @@ class DynamoStore(ReplicatedStore):
         client = self._clients[region]
         if kind == "Put":
             action["Item"]["r"] = {"S": region}
-        if self.strong or self._lease_s is not None:
+        unfenced = self._multi_writer and fence is None  # every region takes writes
+        if self.strong or self._lease_s is not None or unfenced:
             # MRSC tables have no transactions: a strongly consistent read of the fencing
             # item (once per lease with leases), then the conditional write.
-            current = self._confirmed(region)
-            if current.region != region or (fence is not None and fence != current):
+            current = None if unfenced else self._confirmed(region, fence)
+            if current is not None and (
+                current.region != region or (fence is not None and fence != current)
+            ):
                 raise _FenceFailed
             call = client.put_item if kind == "Put" else client.delete_item
             try:
@@ -495,12 +548,19 @@ class DynamoStore(ReplicatedStore):
         except BotoCoreError as exc:
             raise translate_error(exc, "TransactWriteItems") from exc
 
-    def _confirmed(self, region: str) -> FencingToken:
-        """The token in force in ``region``: the leased one while its lease lasts, otherwise
-        read from the replica (and leased again when it names ``region``). A region promoted
-        moments ago waits until the old write region's lease has surely run out."""
+    def _confirmed(self, region: str, fence: FencingToken | None) -> FencingToken:
+        """The token in force in ``region``: the leased one while its lease lasts (and
+        ``fence`` is no newer), otherwise read from the replica and leased again when it names
+        ``region``. A region promoted moments ago waits until the old write region's lease has
+        surely run out."""
         lease = self._lease
-        if lease is not None and lease[0].region == region and time.monotonic() < lease[1]:
+        newer = fence is not None and lease is not None and fence.epoch > lease[0].epoch
+        if (
+            lease is not None
+            and not newer
+            and lease[0].region == region
+            and time.monotonic() < lease[1]
+        ):
             return lease[0]
         started = time.monotonic()
         current, writable_at = self._read_record(region)
@@ -536,7 +596,7 @@ class DynamoStore(ReplicatedStore):
         if not writes:
             return 0
         leased = token is not None or self._lease_s is not None
-        current = self._confirmed(target) if leased else self.fence()
+        current = self._confirmed(target, token) if leased else self.fence()
         if token is None and current.region != target:
             current = self.fence()
         if token is not None and token != current:
