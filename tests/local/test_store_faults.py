@@ -18,24 +18,12 @@ from multiregion.errors import PreconditionFailed, Unavailable
 from multiregion.model import FencingToken, Item, Merge
 from multiregion.providers.local import fencing
 from multiregion.providers.local.store import LocalStore
-
-REGIONS = ["a", "b", "c"]
+from tests.local.conftest import REGIONS, Opener, store_opener
 
 
 @pytest.fixture
-def open_store(tmp_path: Path) -> Iterator[Any]:
-    opened: list[LocalStore] = []
-
-    def open_(name: str = "store", **settings: Any) -> LocalStore:
-        settings.setdefault("regions", REGIONS)
-        settings.setdefault("replicate", False)
-        store = LocalStore(tmp_path / name, **settings)
-        opened.append(store)
-        return store
-
-    yield open_
-    for store in opened:
-        store.close()
+def open_store(tmp_path: Path) -> Iterator[Opener]:
+    yield from store_opener(tmp_path, replicate=False)
 
 
 def _digests(store: LocalStore, regions: list[str] = REGIONS) -> set[str]:

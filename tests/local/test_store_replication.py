@@ -17,23 +17,12 @@ from multiregion import registry
 from multiregion.errors import InvalidInput, NotFound, PreconditionFailed, Unavailable
 from multiregion.model import Item, Merge
 from multiregion.providers.local.store import LocalStore
-
-REGIONS = ["a", "b", "c"]
+from tests.local.conftest import REGIONS, Opener, store_opener
 
 
 @pytest.fixture
-def open_store(tmp_path: Path) -> Iterator[Any]:
-    opened: list[LocalStore] = []
-
-    def open_(name: str = "store", **settings: Any) -> LocalStore:
-        settings.setdefault("regions", REGIONS)
-        store = LocalStore(tmp_path / name, **settings)
-        opened.append(store)
-        return store
-
-    yield open_
-    for store in opened:
-        store.close()
+def open_store(tmp_path: Path) -> Iterator[Opener]:
+    yield from store_opener(tmp_path)
 
 
 def _contents(store: LocalStore, region: str) -> list[tuple[str, Any, str]]:
