@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.cosmos import ContainerProxy, CosmosClient
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
 from multiregion import registry
 from multiregion.errors import InvalidInput, PreconditionFailed, Unavailable, Unsupported
 from multiregion.model import Merge
-from multiregion.providers.azure.cosmos import LWW_PATH, META_ID, CosmosStore
+from multiregion.providers.azure.cosmos import HEARTBEAT_ID, LWW_PATH, META_ID, CosmosStore
 from multiregion.testing.emulators.azure import COSMOS_KEY, CosmosServer, RegionProxy
 from tests.azure.conftest import fresh_name
 from tests.azure.test_cosmos_contract import DATABASE, opener
@@ -248,3 +249,61 @@ def test_a_promote_outlasts_the_old_writers_lease(
     finally:
         old_writer.close()
         promoter.close()
+
+
+def test_replication_lag_is_a_heartbeat_read_through_each_region(
+    cosmos_server: CosmosServer,
+) -> None:
+    """Two servers as two regions of an account; cosmosdb-server does not replicate, so the
+    test copies the heartbeat as Cosmos DB would, 0.3 s late."""
+    with CosmosServer() as replica:
+        container = fresh_name("lag-")
+        urls = {"eastus": cosmos_server.url, "westus": replica.url}
+        clients = {region: CosmosClient(url, credential=COSMOS_KEY) for region, url in urls.items()}
+        raws = {
+            region: client.create_database_if_not_exists(DATABASE).create_container_if_not_exists(
+                container, partition_key=PartitionKey(path="/pk")
+            )
+            for region, client in clients.items()
+        }
+
+        def open_store(lag_wait_s: float) -> CosmosStore:
+            return CosmosStore(
+                urls["eastus"],
+                DATABASE,
+                container,
+                list(urls),
+                key=COSMOS_KEY,
+                region_endpoints=urls,
+                timeout_s=2,
+                retries=1,
+                lag_wait_s=lag_wait_s,
+            )
+
+        def copy_heartbeat() -> None:
+            beat = raws["eastus"].read_item(HEARTBEAT_ID, partition_key=HEARTBEAT_ID)
+            raws["westus"].upsert_item({k: v for k, v in beat.items() if not k.startswith("_")})
+
+        store, patient = open_store(0.4), open_store(20)
+        try:
+            assert store.capabilities.replication_lag
+            assert store.replication_lag("eastus") == 0.0
+            assert store.replication_lag("westus") >= 0.4  # nothing replicates
+            copy_heartbeat()
+            assert store.replication_lag("westus") >= 0.4  # a new heartbeat, not yet there
+
+            def lagging_replica() -> None:
+                time.sleep(0.3)
+                copy_heartbeat()
+
+            copier = threading.Thread(target=lagging_replica)
+            copier.start()
+            lag = patient.replication_lag("westus")
+            copier.join()
+            assert 0.25 <= lag < 10
+            assert list(store.scan(region="eastus")) == []
+        finally:
+            store.close()
+            patient.close()
+            for client in clients.values():
+                client.close()

@@ -35,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from multiregion import validate
+from multiregion import heartbeat, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -53,7 +53,6 @@ FENCE_KEY = "\x00multiregion-fence"
 HEARTBEAT_KEY = "\x00multiregion-heartbeat"
 """An item holding the time it was written (``t``), for ``replication_lag``."""
 CONTROL_KEYS = frozenset({FENCE_KEY, HEARTBEAT_KEY})
-LAG_POLL_S = 0.05
 MAX_ITEM_BYTES = 400 * 1024
 RESERVED_BYTES = 2 * 1024
 """Room kept for the key (up to 1 KiB), attribute names, version, time and region."""
@@ -356,31 +355,20 @@ class DynamoStore(ReplicatedStore):
     # ------------------------------------------------------------------ replication
 
     def replication_lag(self, region: str) -> float:
-        """Seconds a heartbeat written now in the write region took to show in ``region``'s
-        replica: 0.0 when it is there at the first look (and always in the write region, and
-        on MRSC tables, whose writes are in every region once acknowledged). When it has not
-        arrived within ``lag_wait_s``: the age of the newest heartbeat the replica holds (the
-        replica has nothing newer that we know of), or the time waited if it holds none."""
+        """Seconds a heartbeat item written now in the write region took to show in
+        ``region``'s replica (``multiregion.heartbeat.lag``); 0.0 for the write region itself
+        and on MRSC tables, whose writes are in every region once acknowledged."""
         region = self._region_of("region", region)
         source = self._known.region
         if region == source or self.strong:
             return 0.0
-        sent = time.time()
-        with translated("PutItem"):
-            self._clients[source].put_item(
-                TableName=self.table,
-                Item={"k": {"S": HEARTBEAT_KEY}, "t": {"N": repr(sent)}},
-            )
-        deadline = time.monotonic() + self._lag_wait_s
-        first = True
-        while True:
-            seen = self._heartbeat(region)
-            if seen is not None and seen >= sent:
-                return 0.0 if first else time.time() - sent
-            if time.monotonic() >= deadline:
-                return time.time() - (sent if seen is None else seen)
-            first = False
-            time.sleep(LAG_POLL_S)
+
+        def write(sent: float) -> None:
+            item = {"k": {"S": HEARTBEAT_KEY}, "t": {"N": repr(sent)}}
+            with translated("PutItem"):
+                self._clients[source].put_item(TableName=self.table, Item=item)
+
+        return heartbeat.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
 
     def _heartbeat(self, region: str) -> float | None:
         with translated("GetItem"):

@@ -32,7 +32,7 @@ import attrs
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
-from multiregion import redact, validate
+from multiregion import heartbeat, redact, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -55,6 +55,8 @@ CONSISTENCY_LEVELS = frozenset(
 )
 META_ID = "multiregion-meta"
 """The meta document's id; item ids are 64 hex digits, so they never collide with it."""
+HEARTBEAT_ID = "multiregion-heartbeat"
+"""A document holding the time it was written (``t``), for ``replication_lag``."""
 LWW_PATH = "/lww"
 """The container's last-writer-wins path: write time for items, epoch for the meta document."""
 _T = TypeVar("_T")
@@ -104,6 +106,7 @@ class CosmosStore(ReplicatedStore):
         conflict_policy: ConflictPolicy | None = None,
         lease_s: float | None = None,
         clock_drift_s: float = 0.25,
+        lag_wait_s: float = 5.0,
     ) -> None:
         self._endpoint = endpoint_url("endpoint", endpoint)
         self._database = _resource_id("database", database)
@@ -134,6 +137,7 @@ class CosmosStore(ReplicatedStore):
         self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
         self._lease: tuple[_Meta, float] | None = None
         """The meta document as last confirmed, and when (monotonic) that runs out."""
+        self._lag_wait_s = validate.seconds("lag_wait_s", lag_wait_s, 0, 300)
         if conflict_policy is not None and not isinstance(conflict_policy, LastWriterWins):
             raise Unsupported("Cosmos DB resolves conflicts by last writer wins only")
         self.conflict_policy = LastWriterWins()
@@ -145,7 +149,7 @@ class CosmosStore(ReplicatedStore):
         self.capabilities = StoreCapabilities(
             multi_writer=True,
             pinned_reads=True,
-            replication_lag=False,
+            replication_lag=True,
             strong=self._consistency == "Strong",
             max_item_bytes=MAX_ITEM_BYTES,
             max_batch=MAX_BATCH,
@@ -347,6 +351,32 @@ class CosmosStore(ReplicatedStore):
             )
             for doc in pages:
                 yield _item(doc)
+
+    # ------------------------------------------------------------------ replication
+
+    def replication_lag(self, region: str) -> float:
+        """Seconds a heartbeat document written now through the write region's endpoint took
+        to show through ``region``'s (``multiregion.heartbeat.lag``); 0.0 for the write
+        region itself."""
+        region = self._region("region", region)
+        source = self._home
+        if region == source:
+            return 0.0
+
+        def write(sent: float) -> None:
+            body = {"id": HEARTBEAT_ID, "pk": HEARTBEAT_ID, "t": sent, "lww": sent}
+            with translated("write the replication heartbeat"):
+                self._container(source).upsert_item(body)
+
+        return heartbeat.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
+
+    def _heartbeat(self, region: str) -> float | None:
+        try:
+            with translated(f"read the replication heartbeat in {region}"):
+                doc = self._container(region).read_item(HEARTBEAT_ID, partition_key=HEARTBEAT_ID)
+        except NotFound:
+            return None
+        return float(doc["t"])
 
     # ------------------------------------------------------------------ writes
 
