@@ -15,6 +15,7 @@ import pytest
 
 from multiregion.testing.emulators.azure import Azurite, CosmosServer, RegionProxy
 from multiregion.testing.fakes.trafficmanager import TrafficManagerFake
+from tests.azure.iam import azure_iam_calls  # noqa: F401  (the roles cover every request)
 
 REGIONS = ("eastus", "westus")
 

@@ -14,6 +14,7 @@ from googleapiclient.discovery import build
 from multiregion.errors import Unavailable
 from multiregion.testing.emulators.gcp import FakeGcsServer, FirestoreEmulator
 from multiregion.testing.fakes.clouddns import CloudDnsFake
+from tests.gcp.iam import gcp_iam_calls  # noqa: F401  (the role covers every request)
 
 PROJECT = "multiregion-test"
 TIME_SCALE = 0.01
