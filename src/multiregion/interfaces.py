@@ -268,6 +268,11 @@ class ReplicatedStore(abc.ABC):
         """Seconds of writes that ``region`` has not received yet."""
         raise Unsupported(f"{type(self).__name__} cannot measure replication lag")
 
+    def conflicts(self) -> list[tuple[Item, ...]]:
+        """Keys whose replicas hold concurrent writes, each as its versions with the one the
+        conflict policy keeps first; what a store can see of them says its docstring."""
+        raise Unsupported(f"{type(self).__name__} keeps no conflict log")
+
     def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
         """Writes a promote superseded before they replicated, oldest first."""
         raise Unsupported(f"{type(self).__name__} keeps no divergence log")

@@ -404,10 +404,17 @@ class TestGlobalTable:
         second = store.put("k", {"from": "eu"}, region="eu-west-1")
         assert (first.region, second.region) == ("us-east-1", "eu-west-1")
         assert second.updated_at >= first.updated_at
+        store.put("same", {"n": 1})
         _replicate(raws["us-east-1"], raws["eu-west-1"], table)
+        (conflict,) = store.conflicts()  # "k" only: "same" replicated, one write
+        assert [(item.value, item.region) for item in conflict] == [
+            ({"from": "eu"}, "eu-west-1"),
+            ({"from": "us"}, "us-east-1"),
+        ]
         _replicate(raws["eu-west-1"], raws["us-east-1"], table)
         for region in store.regions:
             assert store.get("k", region=region).value == {"from": "eu"}
+        assert store.conflicts() == []
         token = store.fence()
         with pytest.raises(PreconditionFailed):  # a token still names its region
             store.put("k", {"n": 1}, region="eu-west-1", fence=token)

@@ -251,13 +251,16 @@ def test_a_promote_outlasts_the_old_writers_lease(
         promoter.close()
 
 
-def test_replication_lag_is_a_heartbeat_read_through_each_region(
-    cosmos_server: CosmosServer,
-) -> None:
-    """Two servers as two regions of an account; cosmosdb-server does not replicate, so the
-    test copies the heartbeat as Cosmos DB would, 0.3 s late."""
+TwoRegions = tuple[dict[str, str], dict[str, Any], str]
+"""Each region's URL, a raw container client per region, and the container's name."""
+
+
+@pytest.fixture
+def two_regions(cosmos_server: CosmosServer) -> Iterator[TwoRegions]:
+    """Two servers as two regions of one account, the container in each; cosmosdb-server does
+    not replicate, so tests copy documents as Cosmos DB would."""
     with CosmosServer() as replica:
-        container = fresh_name("lag-")
+        container = fresh_name("two-")
         urls = {"eastus": cosmos_server.url, "westus": replica.url}
         clients = {region: CosmosClient(url, credential=COSMOS_KEY) for region, url in urls.items()}
         raws = {
@@ -266,44 +269,74 @@ def test_replication_lag_is_a_heartbeat_read_through_each_region(
             )
             for region, client in clients.items()
         }
+        yield urls, raws, container
+        for client in clients.values():
+            client.close()
 
-        def open_store(lag_wait_s: float) -> CosmosStore:
-            return CosmosStore(
-                urls["eastus"],
-                DATABASE,
-                container,
-                list(urls),
-                key=COSMOS_KEY,
-                region_endpoints=urls,
-                timeout_s=2,
-                retries=1,
-                lag_wait_s=lag_wait_s,
-            )
 
-        def copy_heartbeat() -> None:
-            beat = raws["eastus"].read_item(HEARTBEAT_ID, partition_key=HEARTBEAT_ID)
-            raws["westus"].upsert_item({k: v for k, v in beat.items() if not k.startswith("_")})
+def _copy(source: ContainerProxy, target: ContainerProxy, doc_id: str) -> None:
+    doc = source.read_item(doc_id, partition_key=doc_id)
+    target.upsert_item({k: v for k, v in doc.items() if not k.startswith("_")})
 
-        store, patient = open_store(0.4), open_store(20)
-        try:
-            assert store.capabilities.replication_lag
-            assert store.replication_lag("eastus") == 0.0
-            assert store.replication_lag("westus") >= 0.4  # nothing replicates
-            copy_heartbeat()
-            assert store.replication_lag("westus") >= 0.4  # a new heartbeat, not yet there
 
-            def lagging_replica() -> None:
-                time.sleep(0.3)
-                copy_heartbeat()
+def _two_region_store(urls: dict[str, str], container: str, **settings: Any) -> CosmosStore:
+    return CosmosStore(
+        urls["eastus"],
+        DATABASE,
+        container,
+        list(urls),
+        key=COSMOS_KEY,
+        region_endpoints=urls,
+        timeout_s=2,
+        retries=1,
+        **settings,
+    )
 
-            copier = threading.Thread(target=lagging_replica)
-            copier.start()
-            lag = patient.replication_lag("westus")
-            copier.join()
-            assert 0.25 <= lag < 10
-            assert list(store.scan(region="eastus")) == []
-        finally:
-            store.close()
-            patient.close()
-            for client in clients.values():
-                client.close()
+
+def test_replication_lag_is_a_heartbeat_read_through_each_region(
+    two_regions: TwoRegions,
+) -> None:
+    urls, raws, container = two_regions
+    store = _two_region_store(urls, container, lag_wait_s=0.4)
+    patient = _two_region_store(urls, container, lag_wait_s=20)
+    try:
+        assert store.capabilities.replication_lag
+        assert store.replication_lag("eastus") == 0.0
+        assert store.replication_lag("westus") >= 0.4  # nothing replicates
+        _copy(raws["eastus"], raws["westus"], HEARTBEAT_ID)
+        assert store.replication_lag("westus") >= 0.4  # a new heartbeat, not yet there
+
+        def lagging_replica() -> None:  # a region 0.3 s behind
+            time.sleep(0.3)
+            _copy(raws["eastus"], raws["westus"], HEARTBEAT_ID)
+
+        copier = threading.Thread(target=lagging_replica)
+        copier.start()
+        lag = patient.replication_lag("westus")
+        copier.join()
+        assert 0.25 <= lag < 10
+        assert list(store.scan(region="eastus")) == []
+    finally:
+        store.close()
+        patient.close()
+
+
+def test_conflicts_are_the_writes_regions_disagree_on(
+    two_regions: TwoRegions,
+) -> None:
+    urls, raws, container = two_regions
+    store = _two_region_store(urls, container, multi_writer=True)
+    try:
+        store.put("k", {"from": "east"}, region="eastus")
+        store.put("k", {"from": "west"}, region="westus")
+        store.put("same", {"n": 1}, region="eastus")
+        _copy(raws["eastus"], raws["westus"], written_id("same"))
+        (conflict,) = store.conflicts()
+        assert [(item.value, item.region) for item in conflict] == [
+            ({"from": "west"}, "westus"),
+            ({"from": "east"}, "eastus"),
+        ]
+        _copy(raws["westus"], raws["eastus"], written_id("k"))
+        assert store.conflicts() == []
+    finally:
+        store.close()

@@ -31,11 +31,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from multiregion import heartbeat, validate
+from multiregion import replicas, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -188,8 +189,8 @@ class DynamoStore(ReplicatedStore):
                 )
                 self._wait_active(client)
                 description = client.describe_table(TableName=self.table)["Table"]
-        replicas = {r["RegionName"] for r in description.get("Replicas", [])}
-        missing = [r for r in self._regions if r != self._default and r not in replicas]
+        existing = {r["RegionName"] for r in description.get("Replicas", [])}
+        missing = [r for r in self._regions if r != self._default and r not in existing]
         if not missing:
             return
         with translated("UpdateTable"):
@@ -356,7 +357,7 @@ class DynamoStore(ReplicatedStore):
 
     def replication_lag(self, region: str) -> float:
         """Seconds a heartbeat item written now in the write region took to show in
-        ``region``'s replica (``multiregion.heartbeat.lag``); 0.0 for the write region itself
+        ``region``'s replica (``multiregion.replicas.lag``); 0.0 for the write region itself
         and on MRSC tables, whose writes are in every region once acknowledged."""
         region = self._region_of("region", region)
         source = self._known.region
@@ -368,7 +369,14 @@ class DynamoStore(ReplicatedStore):
             with translated("PutItem"):
                 self._clients[source].put_item(TableName=self.table, Item=item)
 
-        return heartbeat.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
+        return replicas.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
+
+    def conflicts(self) -> list[tuple[Item, ...]]:
+        """Keys whose replicas hold different writes now (``multiregion.replicas.conflicts``):
+        a full consistent Scan of every replica. DynamoDB keeps no trace of a conflict once
+        last-writer-wins has settled it, so this sees only the ones not settled yet (and, on
+        a single-writer table, writes still replicating)."""
+        return replicas.conflicts(partial(self._scan, "", region) for region in self._regions)
 
     def _heartbeat(self, region: str) -> float | None:
         with translated("GetItem"):

@@ -26,13 +26,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import attrs
 from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
-from multiregion import heartbeat, redact, validate
+from multiregion import redact, replicas, validate
 from multiregion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -356,7 +357,7 @@ class CosmosStore(ReplicatedStore):
 
     def replication_lag(self, region: str) -> float:
         """Seconds a heartbeat document written now through the write region's endpoint took
-        to show through ``region``'s (``multiregion.heartbeat.lag``); 0.0 for the write
+        to show through ``region``'s (``multiregion.replicas.lag``); 0.0 for the write
         region itself."""
         region = self._region("region", region)
         source = self._home
@@ -368,7 +369,14 @@ class CosmosStore(ReplicatedStore):
             with translated("write the replication heartbeat"):
                 self._container(source).upsert_item(body)
 
-        return heartbeat.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
+        return replicas.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
+
+    def conflicts(self) -> list[tuple[Item, ...]]:
+        """Keys whose regions hold different writes now (``multiregion.replicas.conflicts``):
+        a scan through every region's endpoint. Under last-writer-wins Cosmos DB leaves no
+        trace of a settled conflict (its conflicts feed holds only those a custom policy could
+        not resolve), so this sees only the ones not settled yet."""
+        return replicas.conflicts(partial(self._scan, "", region) for region in self._regions)
 
     def _heartbeat(self, region: str) -> float | None:
         try:
