@@ -20,15 +20,19 @@ SETTINGS = {
     "async merge": TrialSettings(merge=True),
     "witness": TrialSettings(regions=("a", "b"), witness="w", lag_s=0.2),
     "leases": TrialSettings(lease_s=0.05, lag_s=0.2),
-    "processes": TrialSettings(processes=True, duration_s=2.0),
+    "processes": TrialSettings(processes=True, duration_s=2.5, fault_interval_s=0.15),
 }
 
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_trials_with_faults_find_no_violation(tmp_path: Path, name: str) -> None:
     settings = SETTINGS[name]
-    seeds = range(1) if settings.processes else range(3)
-    results = [run_trial(settings, tmp_path / str(seed), seed) for seed in seeds]
+    results = []
+    for seed in range(1 if settings.processes else 3):
+        results.append(run_trial(settings, tmp_path / str(seed), seed))
+    while settings.processes and not results[-1].acknowledged and len(results) < 3:
+        # Worker processes start slowly on a loaded machine: try another seed.
+        results.append(run_trial(settings, tmp_path / str(len(results)), len(results)))
     assert [r.violations for r in results] == [()] * len(results)
     assert sum(r.acknowledged for r in results) > 0
     assert sum(r.promotes for r in results) > 0
