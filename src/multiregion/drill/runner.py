@@ -54,6 +54,12 @@ class DrillSettings:
     as Chaos Toolkit runs rollbacks. The fault itself is always reverted."""
     request_timeout_s: float | None = None
     """How long the client waits for an answer (default: the health check's timeout)."""
+    force_failback: bool = False
+    """Fail back even past the guard rails (the returning region unhealthy, or behind by more
+    than the RPO objective): its missing writes are then left to the divergence log."""
+    catch_up_s: float = 2.0
+    """How long the controller waits for a reachable old write region's replica to catch up
+    before moving without it (stores whose promote does not catch up by itself)."""
 
     def __attrs_post_init__(self) -> None:
         validate.seconds("steady_s", self.steady_s, 0, 600)
@@ -61,6 +67,7 @@ class DrillSettings:
         validate.seconds("confirm_s", self.confirm_s, 0, 600)
         validate.seconds("tick_s", self.tick_s, 0, 10)
         validate.member("rollback", self.rollback, ROLLBACKS)
+        validate.seconds("catch_up_s", self.catch_up_s, 0, 600)
         if self.request_timeout_s is not None:
             validate.seconds("request_timeout_s", self.request_timeout_s, 0, 600)
 
@@ -141,7 +148,14 @@ class Drill:
         self.controller = (
             None
             if self.active_active
-            else ActivePassiveController(router, route.name, health=health, store=store)
+            else ActivePassiveController(
+                router,
+                route.name,
+                health=health,
+                store=store,
+                catch_up_s=self.settings.catch_up_s,
+                rpo_s=self.objectives.rpo_s,
+            )
         )
         self.timeline = Timeline()
         self._obs = _Observations()
@@ -518,7 +532,7 @@ class Drill:
                 self._tick()
                 abort.wait(self.settings.tick_s)
             if self.controller is not None and self.controller.active != self.region:
-                self.controller.failback("drill failback")
+                self.controller.failback("drill failback", force=self.settings.force_failback)
                 self._sample_state()
             self._answer = None
             while True:

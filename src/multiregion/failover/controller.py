@@ -129,7 +129,9 @@ class ActivePassiveController:
         """Read health once and act on the policy's decision, if any."""
         at = time.time() if now is None else now
         decision = self.policy.observe(self._health(), at)
-        return None if decision is None else self._carry_out(decision)
+        # A region the checks call down is left even if its replica's data cannot be awaited:
+        # staying on it would keep the outage (the move notes what may be behind).
+        return None if decision is None else self._carry_out(decision, catch_up_or_go=True)
 
     def failover(
         self, to_region: str, reason: str = "manual failover", *, force: bool = False
@@ -211,7 +213,9 @@ class ActivePassiveController:
     def _endpoints_in(self, region: str) -> list[str]:
         return [e.name for e in self.route.endpoints if e.region == region]
 
-    def _carry_out(self, decision: Decision, *, force: bool = False) -> Move:
+    def _carry_out(
+        self, decision: Decision, *, force: bool = False, catch_up_or_go: bool = False
+    ) -> Move:
         started = time.monotonic()
         logger.warning(
             "%s %s -> %s: %s",
@@ -224,7 +228,12 @@ class ActivePassiveController:
         if self.store is not None:
             graceful = self._reachable(decision.from_region)
             if graceful and not self.store.capabilities.switchover:
-                self._wait_for_catch_up(decision.to_region, force)
+                behind = self._wait_for_catch_up(decision.to_region, force or catch_up_or_go)
+                if behind:
+                    notes.append(
+                        f"moved with {decision.to_region} still {behind:.2f}s behind: writes "
+                        f"{decision.from_region} acknowledged in that time may be missing"
+                    )
             elif not graceful:
                 notes.append(
                     f"{decision.from_region} was unreachable: writes it acknowledged and had not "
@@ -251,23 +260,24 @@ class ActivePassiveController:
         self.moves.append(move)
         return move
 
-    def _wait_for_catch_up(self, region: str, force: bool) -> None:
+    def _wait_for_catch_up(self, region: str, go_anyway: bool) -> float:
         """A switchover on a store whose promote does not catch up by itself: wait until the
-        new write region has everything, or give up (unless forced) before anything moved."""
+        new write region has everything, or give up before anything moved (unless
+        ``go_anyway``). Returns how far behind it still was."""
         if self.store is None or not self.store.capabilities.replication_lag:
-            return
+            return 0.0
         deadline = time.monotonic() + self.catch_up_s
         while True:
             try:
                 lag = self.store.replication_lag(region)
             except (Unsupported, NotFound):
-                return
+                return 0.0
             if lag == 0:
-                return
+                return 0.0
             if time.monotonic() > deadline:
-                if force:
-                    logger.warning("moving to %s forced while it is %.2fs behind", region, lag)
-                    return
+                if go_anyway:
+                    logger.warning("moving to %s while it is %.2fs behind", region, lag)
+                    return lag
                 raise PreconditionFailed(
                     f"switchover aborted: {region} is still {lag:.2f}s behind after "
                     f"{self.catch_up_s:g}s; nothing moved (--force moves anyway and leaves the "
