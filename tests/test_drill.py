@@ -269,3 +269,25 @@ def test_bad_drills_are_refused(tmp_path: Path, router: LocalRouter) -> None:
         DrillSettings(tick_s=0)
     with pytest.raises(Unsupported):
         StoreOutage(LocalBucket(tmp_path / "b"), "region-a")  # type: ignore[arg-type]
+
+
+def test_a_write_lease_delays_the_predicted_promotion(tmp_path: Path) -> None:
+    from multiregion.drill.phases import Effects, predict
+
+    route = Route(
+        name="lease.drill.test",
+        endpoints=[Endpoint("a", "region-a", "127.0.0.2"), Endpoint("b", "region-b", "127.0.0.3")],
+        policy=Failover("a", ["b"]),
+        ttl=1,
+        health_check=HealthCheck("http", 8080, interval_s=1, timeout_s=0.5, failure_threshold=2),
+    )
+    with LocalRouter(tmp_path / "dns", serve=False) as router:
+        outage = Effects(health_sees=True, requests_hang=True)
+        strict = predict(router, route, outage, 0.05, confirm=2)
+        leased = predict(router, route, outage, 0.05, confirm=2, promote_delay_s=1.5)
+    assert strict["promotion"] is not None
+    assert leased["promotion"] == pytest.approx(strict["promotion"] + 1.5)
+    assert leased["first_request"] is not None
+    assert strict["first_request"] is not None
+    assert leased["first_request"] > strict["first_request"]
+    assert leased["dns_switch"] == strict["dns_switch"]

@@ -43,6 +43,8 @@ class StoreStatus:
     write_region: str | None = None
     fence_epoch: int | None = None
     replication_lag_s: Mapping[str, float | None] | None = attrs.field(default=None, hash=False)
+    promote_delay_s: float = 0.0
+    """How long a promote waits before the new write region takes writes (a write lease)."""
     fence_forced: bool = False
     """The current epoch came from a forced promote, without a majority of the voters."""
     divergent_writes: int | None = None
@@ -225,6 +227,7 @@ def _store(deployment: Deployment) -> StoreStatus | None:
         write_region=fence.region,
         fence_epoch=fence.epoch,
         replication_lag_s=lag,
+        promote_delay_s=store.promote_delay_s,
         fence_forced=fence.forced,
         divergent_writes=divergent,
     )
@@ -298,6 +301,8 @@ def _render_store(store: StoreStatus, console: Console) -> None:
             for region, lag in store.replication_lag_s.items()
         )
         line += f"; replication lag: {lags}"
+    if store.promote_delay_s:
+        line += f"; a promote waits {store.promote_delay_s:.2f}s (write lease)"
     console.print(line)
     if store.fence_forced:
         console.print(

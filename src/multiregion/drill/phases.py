@@ -91,8 +91,12 @@ def predict(
     tick_s: float,
     confirm: int | None = 1,
     request_timeout_s: float | None = None,
+    promote_delay_s: float = 0.0,
 ) -> dict[str, float | None]:
     """Each phase's predicted end (a mean), None where the fault gives no basis for one.
+
+    ``promote_delay_s``: how long the store's promote waits before the new write region takes
+    writes (a write lease running out), added to the promotion and to what waits for it.
 
     ``tick_s`` is how often the drill's client and controller act; the controller decides after
     ``confirm`` unhealthy observations, one a tick. ``confirm=None``: no controller (an
@@ -121,8 +125,12 @@ def predict(
     if confirm is None:
         found["first_request"] = dns_mean + waits + cache
         return found
-    found["decision"] = detection[0] + tick_s * (confirm - 0.5)
-    found["promotion"] = found["decision"]
-    decided = (own[0] + tick_s * (confirm - 1), own[1] + tick_s * confirm)
+    decision = detection[0] + tick_s * (confirm - 0.5)
+    found["decision"] = decision
+    found["promotion"] = decision + promote_delay_s
+    decided = (
+        own[0] + tick_s * (confirm - 1) + promote_delay_s,
+        own[1] + tick_s * confirm + promote_delay_s,
+    )
     found["first_request"] = mean_of_later([decided, dns]) + waits + cache
     return found

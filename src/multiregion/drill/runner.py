@@ -662,7 +662,13 @@ class Drill:
         effects = effects_of([self.fault])
         settings = self.settings
         return predict(
-            self.router, self.route, effects, settings.tick_s, confirm, settings.request_timeout_s
+            self.router,
+            self.route,
+            effects,
+            settings.tick_s,
+            confirm,
+            settings.request_timeout_s,
+            promote_delay_s=0.0 if self.store is None else self.store.promote_delay_s,
         )
 
     def _phases(self) -> list[Phase]:
