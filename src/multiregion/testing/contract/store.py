@@ -9,6 +9,7 @@ two regions skip, saying so, when the setup has one.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -454,3 +455,18 @@ class StoreContract:
         with pytest.raises(InvalidInput) as action:
             store.reconcile("nothing:1", "forget")
         assert _field(action) == "action"
+
+    def test_a_promote_outlasts_the_old_writers_lease(self, store_harness: StoreHarness) -> None:
+        store = store_harness.store
+        if not store.promote_delay_s:
+            pytest.skip("writes confirm their epoch one by one: no lease to wait out")
+        _primary, other = _two_regions(store)
+        old = store.fence()
+        store.put("lease", {"by": "old"}, fence=old)
+        started = time.monotonic()
+        new = store_harness.reopen().promote(other)
+        assert time.monotonic() - started >= store.promote_delay_s
+        with pytest.raises(PreconditionFailed):
+            store.put("lease", {"by": "stale"}, fence=old)
+        store.put("lease", {"by": "new"}, fence=new)
+        assert store.get("lease").value == {"by": "new"}
