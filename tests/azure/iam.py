@@ -35,7 +35,7 @@ KEY_ONLY = "account key only: Cosmos DB's data-plane RBAC grants no database or 
 _PROFILE = (
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/trafficmanagerprofiles"
 )
-_BLOB_ACCOUNT = r"/[^/]+"  # the account name (a path segment on Azurite, the host on Azure)
+_BLOB_ACCOUNT = r"(?:/[^/]+)?"  # the account: a path segment on Azurite, the host on Azure
 _CONTAINER = _BLOB_ACCOUNT + r"/[^/]+"
 _COLL = r"/dbs/[^/]+/colls/[^/]+"
 TM = "Microsoft.Network/trafficManagerProfiles"
