@@ -343,7 +343,8 @@ def _aws(request: pytest.FixtureRequest, tmp_path: Path, cleanups: Cleanups) -> 
             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    store = DynamoStore(table=table, regions=regions, endpoint_url=moto.url, **fast)
+    # moto never replicates: the lag heartbeat is awaited briefly, it never arrives anyway
+    store = DynamoStore(table=table, regions=regions, endpoint_url=moto.url, lag_wait_s=0.2, **fast)
     cleanups.append(store.close)
     # Nothing probes on moto: the library's own probes find the outage (at a quicker check
     # than Route 53's 10 s, which the route keeps), and DNS moves when the controller forces

@@ -177,7 +177,7 @@ class ActivePassiveController:
                 f"its health checks report {target} unhealthy, so traffic and writes would go "
                 "to a region that fails them"
             )
-        lag = self._lag(target)
+        lag = None if self.rpo_s is None else self._lag(target)
         if lag is not None and self.rpo_s is not None and lag > self.rpo_s:
             problems.append(
                 f"{target} is {lag:.1f}s behind, more than the RPO objective of {self.rpo_s:g}s: "
