@@ -8,6 +8,7 @@ bucket's capabilities lack something, the test asserts that asking for it raises
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import math
@@ -216,8 +217,12 @@ class BucketContract:
     def test_list_pages_through_many_objects(self, bucket_harness: BucketHarness) -> None:
         bucket = bucket_harness.bucket
         keys = [f"many/{i:05d}" for i in range(PAGED_OBJECTS)]
-        for key in random.Random(11).sample(keys, len(keys)):
-            bucket.put(key, b".")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # in no particular order
+            list(
+                pool.map(
+                    lambda key: bucket.put(key, b"."), random.Random(11).sample(keys, len(keys))
+                )
+            )
         bucket.put("other", b".")
         assert _keys(bucket, "many/") == keys
         assert _keys(bucket, "many/001") == keys[100:200]
