@@ -279,6 +279,8 @@ class Backups:
         With ``incremental_from``, only items that changed since that backup, and tombstones for
         keys removed since, are written; the chain restores to the same state as a full backup.
         """
+        validate.instance("store", store, ReplicatedStore)
+        validate.progress(progress)
         base = self.manifest(incremental_from) if incremental_from is not None else None
         read_region = region or store.write_region
         if read_region not in store.regions:
@@ -491,6 +493,8 @@ class Backups:
         """Write the backup's items into ``store`` (any provider, any region); returns how many
         items the backup holds. The whole chain is checked first: a damaged backup writes
         nothing."""
+        validate.instance("store", store, ReplicatedStore)
+        validate.progress(progress)
         count = self.check(backup_id)
         for manifest in self.chain(backup_id):
             batch: builtins.list[tuple[str, dict[str, Any]]] = []
@@ -524,6 +528,7 @@ class Backups:
     def verify(self, backup_id: str, scratch: ReplicatedStore) -> int:
         """Restore into an empty ``scratch`` store and compare it, item by item, with the
         backup's index; returns the item count. Raises CorruptData on any difference."""
+        validate.instance("scratch", scratch, ReplicatedStore)
         if next(scratch.scan(""), None) is not None:
             raise InvalidInput("scratch", "must be an empty store")
         self.restore(backup_id, scratch)
@@ -555,6 +560,7 @@ class Backups:
         every item against the index, the content digest and a sentinel item (``sentinel``, or
         the one the manifest names), then record the result under the prefix as the last
         verified restore. Raises (and records nothing) on any difference."""
+        validate.instance("scratch", scratch, ReplicatedStore)
         max_age_s = validate.seconds("max_age_s", max_age_s, 0, 10 * 365 * 86400)
         manifest = self.latest() if backup_id is None else self.manifest(backup_id)
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import attrs
 
+from multiregion import validate
 from multiregion.errors import Unsupported
 from multiregion.model import (
     Answer,
@@ -121,6 +122,7 @@ class TrafficRouter(abc.ABC):
 
     def require_supported(self, route: Route) -> None:
         """Raise ``Unsupported`` for a route this router cannot serve exactly as written."""
+        validate.instance("route", route, Route)
         if not self.supports(route.policy):
             raise Unsupported(
                 f"{type(self).__name__} cannot serve {type(route.policy).__name__} routing"
@@ -142,6 +144,8 @@ class TrafficRouter(abc.ABC):
 
     def check_change_safety(self, route: Route, plan: Plan, *, force: bool = False) -> None:
         """Every router's ``apply`` calls this once it has its plan, before changing anything."""
+        validate.instance("route", route, Route)
+        validate.instance("plan", plan, Plan)
         self.change_safety.check(route, plan, force=force)
 
     @abc.abstractmethod
@@ -174,6 +178,7 @@ class TrafficRouter(abc.ABC):
 
     def worst_failover_s(self, route: Route) -> float:
         """The longest that can take: the slowest detection plus a whole TTL."""
+        validate.instance("route", route, Route)
         check = route.health_check
         return (0.0 if check is None else check.worst_detection_s()) + route.ttl
 

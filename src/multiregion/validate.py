@@ -357,6 +357,12 @@ def member(field: str, value: object, options: tuple[str, ...]) -> str:
     return value
 
 
+def instance(field: str, value: object, kind: type) -> None:
+    """A method's argument of one of the library's types is one."""
+    if not isinstance(value, kind):
+        raise InvalidInput(field, f"must be a {kind.__name__}, not {type(value).__name__}")
+
+
 def flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(field, "must be True or False")

@@ -35,7 +35,7 @@ from multiregion.providers.local.router import LocalRouter
 from multiregion.providers.local.store import LocalStore
 from tests.fuzz.strategies import ANYTHING, FUZZ, NASTY_TEXT, arguments, call, public_methods
 
-# An xfailed escape's example is a Route or Plan, which hypothesis finds long to show.
+# A failing example that is a Route or Plan takes hypothesis long to show.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 ROUTE = Route(
@@ -56,29 +56,9 @@ BACKUP_METHODS = public_methods(Backups)
 SKIPPED = {"close"}
 """Tested by every fixture's teardown instead (a closed adapter refuses the later examples)."""
 
-ESCAPES = {
-    ("router", "check_change_safety"): "interfaces.py: a non-Route route or plan -> AttributeError",
-    ("router", "require_supported"): "interfaces.py: a non-Route route -> AttributeError",
-    ("router", "worst_failover_s"): "interfaces.py: a non-Route route -> AttributeError",
-    ("backups", "create"): "backup.py: a non-store store -> AttributeError",
-    ("backups", "restore"): "backup.py: a non-store store -> AttributeError",
-    ("backups", "test_restore"): "backup.py: a non-store scratch -> AttributeError",
-    ("backups", "verify"): "backup.py: a non-store scratch -> AttributeError",
-}
-"""Escapes found in files this test's author does not own, reported to their owners: each
-fails today (strict xfail), so the test says when one is fixed and its line can go."""
 
-
-def methods(group: str, names: list[str]) -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason=ESCAPES[group, name])]
-            if (group, name) in ESCAPES
-            else [],
-        )
-        for name in sorted(set(names) - SKIPPED)
-    ]
+def methods(names: list[str]) -> list[str]:
+    return sorted(set(names) - SKIPPED)
 
 
 def names() -> st.SearchStrategy[str]:
@@ -132,7 +112,7 @@ def backups(bucket: BackupBucket, store: ReplicatedStore) -> Backups:
     return Backups(bucket, prefix="fuzz-backups/")
 
 
-@pytest.mark.parametrize("method", methods("router", ROUTER_METHODS))
+@pytest.mark.parametrize("method", methods(ROUTER_METHODS))
 @FUZZ
 @given(data=st.data())
 def test_the_local_router(method: str, router: TrafficRouter, data: st.DataObject) -> None:
@@ -149,7 +129,7 @@ def test_the_local_router(method: str, router: TrafficRouter, data: st.DataObjec
     call(function, data.draw(arguments(function, valid)))
 
 
-@pytest.mark.parametrize("method", methods("bucket", BUCKET_METHODS))
+@pytest.mark.parametrize("method", methods(BUCKET_METHODS))
 @FUZZ
 @given(data=st.data())
 def test_the_local_bucket(
@@ -171,7 +151,7 @@ def test_the_local_bucket(
     call(function, data.draw(arguments(function, valid)))
 
 
-@pytest.mark.parametrize("method", methods("probe", PROBE_METHODS))
+@pytest.mark.parametrize("method", methods(PROBE_METHODS))
 @FUZZ
 @given(data=st.data())
 def test_the_local_probe(method: str, probe: LocalProbe, data: st.DataObject) -> None:
@@ -193,7 +173,7 @@ def test_the_local_probe(method: str, probe: LocalProbe, data: st.DataObject) ->
         call(probe.delete, {"name": "standby"})
 
 
-@pytest.mark.parametrize("method", methods("store", STORE_METHODS))
+@pytest.mark.parametrize("method", methods(STORE_METHODS))
 @FUZZ
 @given(data=st.data())
 def test_the_local_store_interface(
@@ -213,7 +193,7 @@ def test_the_local_store_interface(
     call(function, data.draw(arguments(function, valid)))
 
 
-@pytest.mark.parametrize("method", methods("backups", BACKUP_METHODS))
+@pytest.mark.parametrize("method", methods(BACKUP_METHODS))
 @FUZZ
 @given(data=st.data())
 def test_backups(
