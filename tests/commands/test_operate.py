@@ -185,3 +185,20 @@ def test_a_stale_announcement_is_ignored(local_example: LocalExample, run: Run) 
     status = run("status", "--config", config, "--json").json()
     assert "started by this command" in status["dns"]
     assert time.monotonic() - started < 10
+
+
+def test_status_counts_conflicts_and_divergent_writes(
+    local_example: LocalExample, run: Run
+) -> None:
+    config = str(local_example("active_active"))
+    assert run("apply", "--config", config).code == 0
+    with open_deployment(config, needs_dns=False) as deployment:
+        store = deployment.store
+        store.put("order/1", {"at": "region-a"}, region="region-a")
+        store.put("order/1", {"at": "region-b"}, region="region-b")
+        store.settle()  # type: ignore[attr-defined]
+    status = run("status", "--config", config, "--json")
+    assert status.code == 0
+    assert status.json()["store"]["conflicts"] == 1
+    assert status.json()["store"]["divergent_writes"] == 0
+    assert "1 keys with concurrent writes" in run("status", "--config", config).out

@@ -298,3 +298,20 @@ def test_with_leases_the_new_write_region_waits_for_the_old_lease(open_store: An
         racer.put("k", {"n": 1})
     time.sleep(0.5)
     assert racer.put("k", {"n": 1}).region == "b"
+
+
+def test_concurrent_versions_are_listed_as_conflicts_until_a_write_supersedes_them(
+    open_store: Any,
+) -> None:
+    store = open_store(multi_writer=True)
+    store.put("k", {"from": "a"}, region="a")
+    store.put("k", {"from": "b"}, region="b")
+    store.put("calm", {"n": 1}, region="a")
+    store.settle()
+    (conflict,) = store.conflicts()
+    seen, *versions = conflict
+    assert seen == store.get("k")  # what a read sees comes first
+    assert sorted(v.value["from"] for v in versions) == ["a", "b"]
+    store.put("k", {"from": "c"}, region="c")  # has seen both: supersedes them
+    store.settle()
+    assert store.conflicts() == []

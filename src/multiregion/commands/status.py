@@ -47,6 +47,9 @@ class StoreStatus:
     """How long a promote waits before the new write region takes writes (a write lease)."""
     fence_forced: bool = False
     """The current epoch came from a forced promote, without a majority of the voters."""
+    conflicts: int | None = None
+    """Keys whose replicas hold concurrent writes not settled yet (None where the store cannot
+    tell)."""
     divergent_writes: int | None = None
     """Writes a promote superseded before they replicated, not yet reconciled (None where the
     store keeps no divergence log)."""
@@ -219,16 +222,20 @@ def _store(deployment: Deployment) -> StoreStatus | None:
                 lag[region] = store.replication_lag(region)
             except MultiregionError:
                 lag[region] = None
-    divergent = None
+    divergent = conflicts = None
     if store.capabilities.divergence_log:
         with contextlib.suppress(MultiregionError):
             divergent = len(store.divergence())
+    if getattr(store, "multi_writer", False):  # only writes in several regions conflict
+        with contextlib.suppress(MultiregionError):  # Unsupported where the store cannot tell
+            conflicts = len(store.conflicts())
     return StoreStatus(
         write_region=fence.region,
         fence_epoch=fence.epoch,
         replication_lag_s=lag,
         promote_delay_s=store.promote_delay_s,
         fence_forced=fence.forced,
+        conflicts=conflicts,
         divergent_writes=divergent,
     )
 
@@ -308,6 +315,11 @@ def _render_store(store: StoreStatus, console: Console) -> None:
         console.print(
             "[red]the current epoch was FORCED (promoted without a majority of the store's "
             "voters): another promote may have issued the same epoch[/]"
+        )
+    if store.conflicts:
+        console.print(
+            f"[yellow]{store.conflicts} keys with concurrent writes[/] not settled yet "
+            "(the conflict policy decides what reads see)"
         )
     if store.divergent_writes:
         console.print(

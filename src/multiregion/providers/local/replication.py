@@ -163,6 +163,12 @@ def read_item(conn: sqlite3.Connection, key: str) -> Item | None:
     return Item(key, json.loads(value), version, updated_at, region)
 
 
+def read_concurrent(conn: sqlite3.Connection) -> list[Version]:
+    """Items holding more than one version (concurrent writes not superseded yet)."""
+    rows = conn.execute(_SELECT + " WHERE writes LIKE '[{%},{%' ORDER BY key").fetchall()
+    return [found for found in map(_version, rows) if len(found.writes) > 1]
+
+
 def read_page(
     conn: sqlite3.Connection, prefix: str, after: str | None, limit: int
 ) -> list[Version]:

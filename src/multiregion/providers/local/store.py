@@ -577,6 +577,16 @@ class LocalStore(ReplicatedStore):
             )
         return record, epoch
 
+    # ------------------------------------------------------------------ conflicts
+
+    def conflicts(self) -> list[tuple[Item, ...]]:
+        """Items whose write region holds concurrent versions (multi-writer stores): first what
+        a read sees, then each version, latest first. A later write that has seen them all
+        supersedes them and the conflict is gone."""
+        with self._guard():
+            found = rep.read_concurrent(self._dbs.get(self.write_region))
+        return [_conflict(version) for version in found]
+
     # ------------------------------------------------------------------ divergence
 
     def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
@@ -875,6 +885,16 @@ class LocalStore(ReplicatedStore):
 
 def _majority(answered: Iterable[str], members: tuple[str, ...]) -> bool:
     return len(set(answered) & set(members)) > len(members) // 2
+
+
+def _conflict(version: Version) -> tuple[Item, ...]:
+    siblings = [
+        Item(version.key, write.value, write.version, write.updated_at, write.region)
+        for write in reversed(version.writes)
+        if write.value is not None
+    ]
+    seen = [version.item()] if version.value is not None else []
+    return tuple(seen + siblings)
 
 
 def _token(record: fencing.Record) -> FencingToken:
