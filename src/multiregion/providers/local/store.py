@@ -651,17 +651,7 @@ class LocalStore(ReplicatedStore):
                 with rep.transaction(conn):
                     rep.resolve_divergence(conn, logged.write, resolution)
         log.warning("divergent write %s (%s) %s", write_id, entry.key, resolution)
-        return DivergentWrite(
-            entry.id,
-            entry.key,
-            entry.value,
-            entry.version,
-            entry.epoch,
-            entry.region,
-            entry.written_at,
-            entry.found_at,
-            resolution,
-        )
+        return attrs.evolve(entry, resolution=resolution)
 
     # ------------------------------------------------------------------ replication
 
