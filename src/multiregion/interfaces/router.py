@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from multiregion import validate
-from multiregion.errors import Unsupported
+from multiregion.errors import InvalidInput, Unsupported
 from multiregion.model import Answer, EndpointStatus, Plan, Policy, Route
 from multiregion.planning import ChangeSafety
 
@@ -48,55 +49,128 @@ class TrafficRouter(abc.ABC):
         ):
             raise Unsupported(f"{type(self).__name__} cannot route to host names")
 
-    @abc.abstractmethod
+    # ------------------------------------------------------------------ public methods
+    # Each checks and normalises its arguments, then calls the adapter's hook of the same
+    # name; an adapter implements the hooks only (as octoDNS's ``apply`` calls ``_apply``).
+
     def plan(self, route: Route) -> Plan:
         """The changes ``apply(route)`` would make; empty when the route is already in place."""
+        self.require_supported(route)
+        return self._plan(route)
 
-    @abc.abstractmethod
     def apply(self, route: Route, *, force: bool = False) -> Plan:
         """Create or update the route (idempotent) and return the changes made. Raises
         ``UnsafePlan`` before any change when the plan passes ``change_safety``, unless
         ``force``."""
+        self.require_supported(route)
+        validate.flag("force", force)
+        plan = self._plan(route)
+        if plan:
+            self.check_change_safety(route, plan, force=force)
+            self._apply(route, plan)
+        return plan
 
     def check_change_safety(self, route: Route, plan: Plan, *, force: bool = False) -> None:
-        """Every router's ``apply`` calls this once it has its plan, before changing anything."""
+        """What ``apply`` runs once it has its plan, before changing anything."""
         validate.instance("route", route, Route)
         validate.instance("plan", plan, Plan)
+        validate.flag("force", force)
         self.change_safety.check(route, plan, force=force)
 
-    @abc.abstractmethod
     def get(self, name: str) -> Route:
         """The route as applied. Raises ``NotFound``."""
+        return self._get(validate.dns_name("name", name))
 
-    @abc.abstractmethod
     def list(self) -> list[str]:
         """Names of the routes this router manages, sorted."""
+        return sorted(self._list())
 
-    @abc.abstractmethod
     def delete(self, name: str) -> None:
         """Remove the route and what the library created for it. Raises ``NotFound``."""
+        self._delete(validate.dns_name("name", name))
 
-    @abc.abstractmethod
     def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
-        """Force an endpoint in (UP) or out (DOWN) of answers, or let health decide (AUTO)."""
+        """Force an endpoint in (UP) or out (DOWN) of answers, or let health decide (AUTO).
+        Raises ``NotFound`` for a route that does not exist, ``InvalidInput`` (``endpoint``)
+        for an endpoint it lacks; neither changes anything."""
+        name = validate.dns_name("name", name)
+        validate.endpoint_name("endpoint", endpoint)
+        if not isinstance(status, EndpointStatus):
+            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
+        route = self._get(name)
+        route.endpoint(endpoint)
+        self._set_endpoint_status(route, endpoint, status)
 
-    @abc.abstractmethod
     def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
-        """The override in force for each endpoint of the route."""
+        """The override in force for each endpoint of the route. Raises ``NotFound``."""
+        return self._endpoint_status(validate.dns_name("name", name))
 
-    @abc.abstractmethod
     def resolve(self, name: str, client_region: str | None = None) -> Answer:
         """The answer DNS gives for ``name`` now, given policy, overrides and health."""
+        name = validate.dns_name("name", name)
+        if client_region is not None:
+            validate.region("client_region", client_region)
+        return self._resolve(name, client_region)
 
-    @abc.abstractmethod
     def expected_failover_s(self, route: Route) -> float:
         """Mean time from an endpoint failing to DNS caches answering the next one."""
+        validate.instance("route", route, Route)
+        return self._expected_failover_s(route)
 
     def worst_failover_s(self, route: Route) -> float:
-        """The longest that can take: the slowest detection plus a whole TTL."""
+        """The longest that can take."""
         validate.instance("route", route, Route)
-        check = route.health_check
-        return (0.0 if check is None else check.worst_detection_s()) + route.ttl
+        return self._worst_failover_s(route)
 
     def close(self) -> None:  # noqa: B027 - a no-op is right for routers holding nothing
         """Release connections and background work."""
+
+    # ------------------------------------------------------------------ hooks
+    # Names reach a hook lowercase, without the trailing dot and syntactically valid; routes
+    # are ``Route`` instances (already valid as values) whose policy and targets the
+    # capabilities allow. What is left to a hook: what its service alone refuses (its limits,
+    # names outside its zone), checked before its first request, and the service calls.
+
+    @abc.abstractmethod
+    def _plan(self, route: Route) -> Plan:
+        """The changes that would bring the service to ``route``, reading only; a drift the
+        neutral diff cannot see (records changed out of band) is a change too."""
+
+    @abc.abstractmethod
+    def _apply(self, route: Route, plan: Plan) -> None:
+        """Bring the service to ``route``. Called only with the non-empty ``plan`` that
+        ``_plan`` just returned and that passed ``change_safety`` (or was forced)."""
+
+    @abc.abstractmethod
+    def _get(self, name: str) -> Route:
+        """The route applied at ``name``; ``NotFound`` when there is none."""
+
+    @abc.abstractmethod
+    def _list(self) -> Iterable[str]:
+        """Names of the routes this router manages, in any order."""
+
+    @abc.abstractmethod
+    def _delete(self, name: str) -> None:
+        """Remove the route at ``name`` and what the library created for it; ``NotFound``."""
+
+    @abc.abstractmethod
+    def _set_endpoint_status(self, route: Route, endpoint: str, status: EndpointStatus) -> None:
+        """Set the override of ``endpoint``, one of the endpoints of ``route`` (the route as
+        ``_get`` just read it); ``status`` is an ``EndpointStatus``."""
+
+    @abc.abstractmethod
+    def _endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        """The override of every endpoint of the route at ``name``; ``NotFound``."""
+
+    @abc.abstractmethod
+    def _resolve(self, name: str, client_region: str | None) -> Answer:
+        """The answer for ``name`` now; ``client_region`` is None or a valid region name."""
+
+    @abc.abstractmethod
+    def _expected_failover_s(self, route: Route) -> float:
+        """The mean failover time of ``route`` on this service (no service call needed)."""
+
+    def _worst_failover_s(self, route: Route) -> float:
+        """By default the slowest detection plus a whole TTL."""
+        check = route.health_check
+        return (0.0 if check is None else check.worst_detection_s()) + route.ttl

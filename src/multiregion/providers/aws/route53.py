@@ -273,8 +273,7 @@ class Route53Router(TrafficRouter):
 
     # ------------------------------------------------------------------ reading
 
-    def _name(self, name: object) -> str:
-        name = validate.dns_name("name", name)
+    def _in_zone(self, name: str) -> str:
         if name != self.zone and not name.endswith("." + self.zone):
             raise InvalidInput("name", f"{name} is not in the zone {self.zone}")
         return name
@@ -322,10 +321,10 @@ class Route53Router(TrafficRouter):
             raise NotFound(f"no route {name} in {self.zone}")
         return meta, route
 
-    def get(self, name: str) -> Route:
-        return self._require(self._name(name))[1]
+    def _get(self, name: str) -> Route:
+        return self._require(self._in_zone(name))[1]
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         names: list[str] = []
         pages = self._route53.get_paginator("list_resource_record_sets").paginate(
             HostedZoneId=self.zone_id
@@ -339,19 +338,11 @@ class Route53Router(TrafficRouter):
                     owner, _ = spec_from_values(name, _values(record))
                     if owner == self.namespace:
                         names.append(name)
-        return sorted(names)
+        return names
 
     # ------------------------------------------------------------------ plan and apply
 
-    def _validated(self, route: object) -> Route:
-        if not isinstance(route, Route):
-            raise InvalidInput("route", "must be a Route")
-        self._name(route.name)
-        self.require_supported(route)
-        _route53_checks(route, private_ok=self._private_ok)
-        return route
-
-    def _plan(self, route: Route, current: Route | None, records: dict[Key, Any]) -> Plan:
+    def _diff(self, route: Route, current: Route | None, records: dict[Key, Any]) -> Plan:
         plan = diff_routes(route.name, current, route)
         if plan or current is None:
             return plan
@@ -360,23 +351,19 @@ class Route53Router(TrafficRouter):
             return Plan(route.name, (Change("update", "records", "drifted", "as declared"),))
         return plan
 
-    def plan(self, route: Route) -> Plan:
-        route = self._validated(route)
+    def _plan(self, route: Route) -> Plan:
+        self._in_zone(route.name)
+        _route53_checks(route, private_ok=self._private_ok)
         _meta, current = self._spec(route.name)
         records = self._route_records(current) if current is not None else {}
-        return self._plan(route, current, records)
+        return self._diff(route, current, records)
 
-    def apply(self, route: Route, *, force: bool = False) -> Plan:
+    def _apply(self, route: Route, plan: Plan) -> None:
         """Health checks first (concurrently), then every record of the route in one atomic
         change batch, then the checks no record uses any more are deleted. When Route 53
         refuses the batch, the checks this call created are deleted again."""
-        route = self._validated(route)
         meta, current = self._spec(route.name)
         records = self._route_records(current) if current is not None else {}
-        plan = self._plan(route, current, records)
-        if not plan:
-            return plan
-        self.check_change_safety(route, plan, force=force)
         existing = {
             _endpoint_of(r): r["HealthCheckId"] for r in records.values() if "HealthCheckId" in r
         }
@@ -387,7 +374,6 @@ class Route53Router(TrafficRouter):
             self._discard(created)
             raise
         self._discard(set(existing.values()) - set(checks.values()), strict=True)
-        return plan
 
     def _changes(
         self,
@@ -509,9 +495,9 @@ class Route53Router(TrafficRouter):
         identity = f"{route.name} {endpoint.name}"
         return create_check(self._route53, self._prefix, identity, {**config, **flags}, tags), True
 
-    def delete(self, name: str) -> None:
+    def _delete(self, name: str) -> None:
         """The route's records and TXT go in one batch, then every check tagged for it."""
-        meta, route = self._require(self._name(name))
+        meta, route = self._require(self._in_zone(name))
         records = self._route_records(route)
         self._change(
             [{"Action": "DELETE", "ResourceRecordSet": r} for r in [*records.values(), meta]]
@@ -529,15 +515,12 @@ class Route53Router(TrafficRouter):
             if "HealthCheckId" in r
         }
 
-    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
-        name = self._name(name)
-        if not isinstance(status, EndpointStatus):
-            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
-        _meta, route = self._require(name)
-        route.endpoint(endpoint)
+    def _set_endpoint_status(self, route: Route, endpoint: str, status: EndpointStatus) -> None:
         check_id = self._checks_by_endpoint(route).get(endpoint)
         if check_id is None:
-            raise NotFound(f"the record of {endpoint} in {name} has no health check; apply again")
+            raise NotFound(
+                f"the record of {endpoint} in {route.name} has no health check; apply again"
+            )
         with translated("UpdateHealthCheck"):
             self._route53.update_health_check(
                 HealthCheckId=check_id,
@@ -552,8 +535,8 @@ class Route53Router(TrafficRouter):
             ]["HealthCheckConfig"]
         return config
 
-    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
-        _meta, route = self._require(self._name(name))
+    def _endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        _meta, route = self._require(self._in_zone(name))
         checks = self._checks_by_endpoint(route)
         found: dict[str, EndpointStatus] = {}
         for endpoint in route.endpoints:
@@ -637,13 +620,10 @@ class Route53Router(TrafficRouter):
                     continue
         yield json.dumps({"CountryCode": "*"}, sort_keys=True)
 
-    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+    def _resolve(self, name: str, client_region: str | None) -> Answer:
         """What Route 53 answers now, computed from the records and the checks' state (moto
         cannot answer DNS queries, and real answers would come from a resolver's cache)."""
-        name = self._name(name)
-        if client_region is not None:
-            validate.region("client_region", client_region)
-        _meta, route = self._require(name)
+        _meta, route = self._require(self._in_zone(name))
         cache: dict[str, bool] = {}
         current = name
         for _ in range(len(route.endpoints) + 1):
@@ -660,10 +640,8 @@ class Route53Router(TrafficRouter):
         rtype = route.endpoints[0].record_type
         return Answer(name, rtype, (), route.ttl, ())
 
-    def expected_failover_s(self, route: Route) -> float:
+    def _expected_failover_s(self, route: Route) -> float:
         """Route 53's mean detection time plus half the TTL (resolver caches expire, on
         average, halfway through). Without a check, only an override moves traffic."""
-        if not isinstance(route, Route):
-            raise InvalidInput("route", "must be a Route")
         detection = 0.0 if route.health_check is None else expected_detection_s(route.health_check)
         return detection + route.ttl / 2

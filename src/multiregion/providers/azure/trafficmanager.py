@@ -26,7 +26,7 @@ import random
 import zlib
 from typing import Any
 
-from multiregion import planning, selection, validate
+from multiregion import planning, selection
 from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unsupported
 from multiregion.interfaces import RouterCapabilities, TrafficRouter
 from multiregion.model import (
@@ -106,47 +106,35 @@ class TrafficManagerRouter(TrafficRouter):
 
     # ------------------------------------------------------------------ control plane
 
-    def plan(self, route: Route) -> Plan:
-        self._body(_route(route), {})
+    def _plan(self, route: Route) -> Plan:
+        self._body(route, {})
         return planning.diff_routes(route.name, self._current(route.name), route)
 
-    def apply(self, route: Route, *, force: bool = False) -> Plan:
-        self._body(_route(route), {})
+    def _apply(self, route: Route, plan: Plan) -> None:
         profile = self._profile(route.name, missing_ok=True)
-        current = None if profile is None else _route_of(profile)
-        plan = planning.diff_routes(route.name, current, route)
-        if plan:
-            self.check_change_safety(route, plan, force=force)
-            body = self._body(route, profile or {})
-            with translated(f"apply {route.name}"):
-                self._client.profiles.create_or_update(
-                    self._group, tm.profile_name("route", route.name), body
-                )
-        return plan
+        body = self._body(route, profile or {})
+        with translated(f"apply {route.name}"):
+            self._client.profiles.create_or_update(
+                self._group, tm.profile_name("route", route.name), body
+            )
 
-    def get(self, name: str) -> Route:
+    def _get(self, name: str) -> Route:
         return _route_of(self._require(name))
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         with translated("list routes"):
             found = self._client.profiles.list_by_resource_group(self._group)
             names = [(p.tags or {}).get(ROUTE_TAG) for p in found]
-        return sorted(n for n in names if n)
+        return [n for n in names if n]
 
-    def delete(self, name: str) -> None:
-        name = _name(name)
+    def _delete(self, name: str) -> None:
         self._require(name)
         with translated(f"delete {name}"):
             self._client.profiles.delete(self._group, tm.profile_name("route", name))
 
-    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
-        name = _name(name)
-        if not isinstance(status, EndpointStatus):
-            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
-        validate.endpoint_name("endpoint", endpoint)
+    def _set_endpoint_status(self, route: Route, endpoint: str, status: EndpointStatus) -> None:
+        name = route.name
         profile = self._require(name)
-        route = _route_of(profile)
-        route.endpoint(endpoint)
         if endpoint in _zero_weights(profile):
             raise Unsupported(
                 f"{endpoint} has weight 0, which keeps it Disabled on Traffic Manager; "
@@ -164,7 +152,7 @@ class TrafficManagerRouter(TrafficRouter):
                 self._group, tm.profile_name("route", name), tm.EXTERNAL, endpoint, patch
             )
 
-    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+    def _endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
         profile = self._require(name)
         route = _route_of(profile)
         zero = _zero_weights(profile)
@@ -181,12 +169,9 @@ class TrafficManagerRouter(TrafficRouter):
 
     # ------------------------------------------------------------------ answers
 
-    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+    def _resolve(self, name: str, client_region: str | None) -> Answer:
         """The answer Traffic Manager gives: Disabled endpoints never, Always Serve ones always,
         Degraded ones not, unless every enabled endpoint is Degraded (then all of them)."""
-        name = _name(name)
-        if client_region is not None:
-            client_region = validate.region("client_region", client_region)
         profile = self._require(name)
         route = _route_of(profile)
         health: dict[str, HealthState] = {}
@@ -212,16 +197,15 @@ class TrafficManagerRouter(TrafficRouter):
             endpoints=tuple(e.name for e in chosen),
         )
 
-    def expected_failover_s(self, route: Route) -> float:
+    def _expected_failover_s(self, route: Route) -> float:
         """(interval + timeout) x (tolerated failures + 1) + TTL, as Microsoft documents it."""
-        route = _route(route)
         if route.health_check is None:
             return float(route.ttl)
         return tm.detection_s(route.health_check) + route.ttl
 
-    def worst_failover_s(self, route: Route) -> float:
+    def _worst_failover_s(self, route: Route) -> float:
         """Microsoft's figure already counts every tolerated failure and a whole TTL."""
-        return self.expected_failover_s(route)
+        return self._expected_failover_s(route)
 
     def close(self) -> None:
         self._client.close()
@@ -244,7 +228,7 @@ class TrafficManagerRouter(TrafficRouter):
         return profile
 
     def _require(self, name: str) -> dict[str, Any]:
-        profile = self._profile(_name(name))
+        profile = self._profile(name)
         assert profile is not None
         return profile
 
@@ -254,7 +238,6 @@ class TrafficManagerRouter(TrafficRouter):
 
     def _body(self, route: Route, current: dict[str, Any]) -> dict[str, Any]:
         """The profile for ``route``, keeping the overrides ``current`` holds."""
-        self.require_supported(route)
         monitor = (
             _DEFAULT_MONITOR
             if route.health_check is None
@@ -295,16 +278,6 @@ class TrafficManagerRouter(TrafficRouter):
                 "endpoints": endpoints,
             },
         }
-
-
-def _route(value: object) -> Route:
-    if not isinstance(value, Route):
-        raise InvalidInput("route", f"must be a Route, not {type(value).__name__}")
-    return value
-
-
-def _name(value: object) -> str:
-    return validate.dns_name("name", value)
 
 
 def _zero_set(policy: Policy) -> set[str]:

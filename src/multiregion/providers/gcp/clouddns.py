@@ -147,8 +147,7 @@ class CloudDnsRouter(TrafficRouter):
             self._zone_info = self._apis.zone(self.zone)
         return self._zone_info
 
-    def _name(self, value: object) -> str:
-        name = validate.dns_name("name", value)
+    def _in_zone(self, name: str) -> str:
         suffix = str(self._zone()["dnsName"]).rstrip(".")
         if name != suffix and not name.endswith("." + suffix):
             raise InvalidInput("name", f"{name} is not inside zone {suffix}")
@@ -193,11 +192,8 @@ class CloudDnsRouter(TrafficRouter):
 
     # ------------------------------------------------------------------ what to write
 
-    def _refuse(self, route: object) -> Route:
+    def _refuse(self, route: Route) -> None:
         """Everything Cloud DNS cannot hold exactly as written, refused before any call."""
-        if not isinstance(route, Route):
-            raise InvalidInput("route", "must be a Route")
-        self.require_supported(route)
         policy, check = route.policy, route.health_check
         if check is not None:
             if any(e.record_type == "CNAME" for e in route.endpoints):
@@ -221,7 +217,6 @@ class CloudDnsRouter(TrafficRouter):
                     f"the default's region {default.region} routes to another endpoint; Cloud "
                     "DNS has no catch-all, the default serves the clients nearest its region"
                 )
-        return route
 
     def _serving(self, route: Route, overrides: dict[str, EndpointStatus]) -> dict[str, Any] | None:
         """The record set Cloud DNS should serve for ``route`` under ``overrides``."""
@@ -336,7 +331,7 @@ class CloudDnsRouter(TrafficRouter):
         if _differ(wanted, stored):
             self._apis.change(self.zone, wanted, stored)
 
-    def _plan(
+    def _diff(
         self,
         route: Route,
         current: Route | None,
@@ -352,19 +347,15 @@ class CloudDnsRouter(TrafficRouter):
 
     # ------------------------------------------------------------------ TrafficRouter
 
-    def plan(self, route: Route) -> Plan:
-        route = self._refuse(route)
-        name = self._name(route.name)
-        current, overrides, stored = self._stored(name)
-        return self._plan(route, current, _kept(route, overrides), stored)
+    def _plan(self, route: Route) -> Plan:
+        self._refuse(route)
+        current, overrides, stored = self._stored(self._in_zone(route.name))
+        return self._diff(route, current, _kept(route, overrides), stored)
 
-    def apply(self, route: Route, *, force: bool = False) -> Plan:
-        route = self._refuse(route)
-        name = self._name(route.name)
+    def _apply(self, route: Route, plan: Plan) -> None:
+        name = route.name
         current, overrides, stored = self._stored(name)
         kept = _kept(route, overrides)
-        plan = self._plan(route, current, kept, stored)
-        self.check_change_safety(route, plan, force=force)
         check_name = self._check_name(name)
         if route.health_check is not None:
             body = healthchecks.check_body(
@@ -374,51 +365,43 @@ class CloudDnsRouter(TrafficRouter):
         self._write(route, kept, stored)
         if current is not None and current.health_check is not None and route.health_check is None:
             healthchecks.delete_check(self._apis, check_name)
-        return plan
 
-    def get(self, name: str) -> Route:
-        return self._meta_record(self._name(name))[0]
+    def _get(self, name: str) -> Route:
+        return self._meta_record(self._in_zone(name))[0]
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         prefix = META_LABEL + "."
-        return sorted(
+        return [
             r["name"].rstrip(".")[len(prefix) :]
             for r in self._apis.rrsets(self.zone)
             if r["type"] == "TXT" and r["name"].startswith(prefix)
-        )
+        ]
 
-    def delete(self, name: str) -> None:
-        name = self._name(name)
+    def _delete(self, name: str) -> None:
+        name = self._in_zone(name)
         route, _overrides, stored = self._load(name)
         self._apis.change(self.zone, [], stored)
         if route.health_check is not None:
             healthchecks.delete_check(self._apis, self._check_name(name))
 
-    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
-        name = self._name(name)
-        if not isinstance(status, EndpointStatus):
-            raise InvalidInput("status", "must be an EndpointStatus (UP, DOWN or AUTO)")
-        route, overrides, stored = self._load(name)
-        route.endpoint(endpoint)
+    def _set_endpoint_status(self, route: Route, endpoint: str, status: EndpointStatus) -> None:
+        route, overrides, stored = self._load(route.name)
         overrides = {k: v for k, v in overrides.items() if k != endpoint}
         if status is not EndpointStatus.AUTO:
             overrides[endpoint] = status
         self._write(route, overrides, stored)
 
-    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
-        route, overrides, _meta = self._meta_record(self._name(name))
+    def _endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
+        route, overrides, _meta = self._meta_record(self._in_zone(name))
         return {e.name: overrides.get(e.name, EndpointStatus.AUTO) for e in route.endpoints}
 
-    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+    def _resolve(self, name: str, client_region: str | None) -> Answer:
         """A DNS query to the zone's name servers: the answer Cloud DNS gives now.
 
         Cloud DNS answers by the querier's location, so a ``client_region`` can be asked for
         only from the fake (``nameserver`` on loopback), and only matters for Geo routes.
         """
-        name = self._name(name)
-        if client_region is not None:
-            validate.region("client_region", client_region)
-        route, _overrides, _meta = self._meta_record(name)
+        route, _overrides, _meta = self._meta_record(self._in_zone(name))
         rtype = route.endpoints[0].record_type
         query = DNSRecord.question(name, rtype)
         if client_region is not None and isinstance(route.policy, Geo):
@@ -458,9 +441,7 @@ class CloudDnsRouter(TrafficRouter):
             raise Unavailable(f"name server {host}:{port} did not answer") from exc
         return DNSRecord.parse(packet)
 
-    def expected_failover_s(self, route: Route) -> float:
+    def _expected_failover_s(self, route: Route) -> float:
         """Detection by Google's probers (interval x threshold) plus half the TTL for caches."""
-        if not isinstance(route, Route):
-            raise InvalidInput("route", "must be a Route")
         detection = 0.0 if route.health_check is None else route.health_check.expected_detection_s()
         return detection + route.ttl / 2

@@ -91,44 +91,31 @@ class LocalRouter(TrafficRouter):
 
     # -- control plane
 
-    def plan(self, route: Route) -> Plan:
-        route = _route(route)
-        self.require_supported(route)
+    def _plan(self, route: Route) -> Plan:
         stored = self._state.load(route.name)
         return diff_routes(route.name, None if stored is None else stored.route, route)
 
-    def apply(self, route: Route, *, force: bool = False) -> Plan:
-        plan = self.plan(route)
-        if plan:
-            self.check_change_safety(route, plan, force=force)
-            self._state.save(route)
-        return plan
+    def _apply(self, route: Route, plan: Plan) -> None:
+        self._state.save(route)
 
-    def get(self, name: str) -> Route:
-        name = validate.dns_name("name", name)
+    def _get(self, name: str) -> Route:
         stored = self._state.load(name)
         if stored is None:
             raise NotFound(f"no route {name}")
         return stored.route
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         return self._state.names()
 
-    def delete(self, name: str) -> None:
-        name = validate.dns_name("name", name)
+    def _delete(self, name: str) -> None:
         if not self._state.delete(name):
             raise NotFound(f"no route {name}")
 
-    def set_endpoint_status(self, name: str, endpoint: str, status: EndpointStatus) -> None:
-        name = validate.dns_name("name", name)
-        validate.endpoint_name("endpoint", endpoint)
-        if not isinstance(status, EndpointStatus):
-            raise InvalidInput("status", "must be EndpointStatus.UP, DOWN or AUTO")
-        if not self._state.set_override(name, endpoint, status):
-            raise NotFound(f"no route {name}")
+    def _set_endpoint_status(self, route: Route, endpoint: str, status: EndpointStatus) -> None:
+        if not self._state.set_override(route.name, endpoint, status):
+            raise NotFound(f"no route {route.name}")
 
-    def endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
-        name = validate.dns_name("name", name)
+    def _endpoint_status(self, name: str) -> dict[str, EndpointStatus]:
         stored = self._state.load(name)
         if stored is None:
             raise NotFound(f"no route {name}")
@@ -148,12 +135,9 @@ class LocalRouter(TrafficRouter):
 
     # -- data plane
 
-    def resolve(self, name: str, client_region: str | None = None) -> Answer:
+    def _resolve(self, name: str, client_region: str | None) -> Answer:
         """Ask the DNS server, over UDP, for ``name``; ``client_region`` changes nothing here."""
-        name = validate.dns_name("name", name)
-        if client_region is not None:
-            validate.region("client_region", client_region)
-        route = self.get(name)
+        route = self._get(name)
         record_type = route.endpoints[0].record_type
         reply = self._query(name, record_type)
         if reply.header.rcode == RCODE.NXDOMAIN:
@@ -173,9 +157,8 @@ class LocalRouter(TrafficRouter):
             endpoints=tuple(by_target[v] for v in values if v in by_target),
         )
 
-    def expected_failover_s(self, route: Route) -> float:
+    def _expected_failover_s(self, route: Route) -> float:
         """Detection by the probes, plus half the TTL for caches to expire on average."""
-        route = _route(route)
         check = route.health_check
         detection = 0.0 if check is None else check.expected_detection_s()
         return detection + route.ttl / 2
@@ -209,12 +192,6 @@ class LocalRouter(TrafficRouter):
         if reply.header.id != question.header.id:
             raise Unavailable(f"DNS server {host}:{port} answered another query")
         return reply
-
-
-def _route(route: object) -> Route:
-    if not isinstance(route, Route):
-        raise InvalidInput("route", "must be a Route")
-    return route
 
 
 def _record_value(rdata: Any) -> str:
