@@ -13,6 +13,7 @@ endpoint forced DOWN leaves the answer empty.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,6 +41,19 @@ from multiregion.testing.contract.harness import RouterHarness
 
 UP, DOWN, AUTO = EndpointStatus.UP, EndpointStatus.DOWN, EndpointStatus.AUTO
 BAD_NAMES: list[Any] = ["", "nodots", "bad name.example.test", "-x.example.test", 5, None]
+HOOKS = (
+    "_plan",
+    "_apply",
+    "_get",
+    "_list",
+    "_delete",
+    "_set_endpoint_status",
+    "_endpoint_status",
+    "_resolve",
+    "_expected_failover_s",
+    "_worst_failover_s",
+)
+"""The adapter's side of ``TrafficRouter``: every service call happens in one of these."""
 
 
 def _name(harness: RouterHarness, label: str) -> str:
@@ -90,6 +104,18 @@ def _answers(name: str) -> Callable[[Answer], bool]:
     return lambda answer: answer.endpoints == (name,)
 
 
+def _block_hooks(
+    monkeypatch: pytest.MonkeyPatch, router: TrafficRouter, hooks: Sequence[str] = HOOKS
+) -> None:
+    """Fail the test if the interface calls any of ``hooks`` from now on."""
+    for hook in hooks:
+
+        def called(*_args: object, hook: str = hook, **_kwargs: object) -> None:
+            raise AssertionError(f"{hook} was called")
+
+        monkeypatch.setattr(router, hook, called)
+
+
 def _require_probing(harness: RouterHarness) -> None:
     if not harness.health_driven:
         pytest.skip("this backend never probes endpoints, so health cannot change its answers")
@@ -115,7 +141,7 @@ class RouterContract:
         assert router_harness.router.get(route.name) == route
 
     def test_plan_lists_creates_then_nothing_once_applied(
-        self, router_harness: RouterHarness
+        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         router = router_harness.router
         servers, endpoints = _endpoints(router_harness, 2)
@@ -135,7 +161,9 @@ class RouterContract:
         applied = router.apply(route)
         assert applied.changes == plan.changes
         assert not router.plan(route)
-        assert not router.apply(route)
+        with monkeypatch.context() as patched:
+            _block_hooks(patched, router, ["_apply"])  # an empty plan changes nothing
+            assert not router.apply(route)
         assert router.get(route.name) == route
 
     def test_changes_show_as_updates_creates_and_deletes(
@@ -197,7 +225,7 @@ class RouterContract:
         assert [n for n in listed if n in mine] == sorted(mine)
 
     def test_an_unsafe_plan_is_refused_before_any_change_unless_forced(
-        self, router_harness: RouterHarness
+        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """octoDNS-style change safety: shrinking five endpoints to one needs ``force``."""
         router = router_harness.router
@@ -207,8 +235,10 @@ class RouterContract:
         route = Route(_name(router_harness, "shrink"), five, Weighted({e.name: 1 for e in five}))
         router.apply(route)
         one = Route(route.name, five[:1], Weighted({"e0": 1}))
-        with pytest.raises(UnsafePlan):
-            router.apply(one)
+        with monkeypatch.context() as patched:
+            _block_hooks(patched, router, ["_apply"])  # refused before the adapter changes a thing
+            with pytest.raises(UnsafePlan):
+                router.apply(one)
         assert router.get(route.name) == route
         assert router.apply(one, force=True)
         assert router.get(route.name) == one
@@ -265,20 +295,44 @@ class RouterContract:
         assert answer.endpoints == ("primary",)
         assert answer.ttl == 45
 
-    @pytest.mark.parametrize("bad", BAD_NAMES)
-    def test_bad_names_are_invalid_input(self, router_harness: RouterHarness, bad: Any) -> None:
-        router = router_harness.router
-        calls: list[Callable[[], object]] = [
-            lambda: router.get(bad),
-            lambda: router.delete(bad),
-            lambda: router.resolve(bad),
-            lambda: router.endpoint_status(bad),
-            lambda: router.set_endpoint_status(bad, "primary", DOWN),
+    def test_bad_input_is_refused_before_the_adapter_is_called(
+        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every provider refuses bad arguments the same way: ``InvalidInput`` naming the
+        field, raised by the interface before any hook, so before any service call."""
+        router: Any = router_harness.router  # Any: the arguments are wrong on purpose
+        regions = router_harness.regions
+        endpoints = [
+            Endpoint("primary", regions[0], "192.0.2.10"),
+            Endpoint("backup", regions[1], "192.0.2.11"),
         ]
-        for call in calls:
+        route = Route(_name(router_harness, "bad"), endpoints, Failover("primary", ["backup"]))
+        name = route.name
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("route", lambda: router.plan(name)),
+            ("route", lambda: router.apply({"name": name})),
+            ("force", lambda: router.apply(route, force="no")),
+            ("endpoint", lambda: router.set_endpoint_status(name, 5, DOWN)),
+            ("endpoint", lambda: router.set_endpoint_status(name, "no such name", DOWN)),
+            ("status", lambda: router.set_endpoint_status(name, "primary", "down")),
+            ("client_region", lambda: router.resolve(name, client_region="Not A Region")),
+            ("client_region", lambda: router.resolve(name, client_region=5)),
+            ("route", lambda: router.expected_failover_s(name)),
+            ("route", lambda: router.worst_failover_s(None)),
+        ]
+        for bad in BAD_NAMES:
+            calls += [
+                ("name", functools.partial(router.get, bad)),
+                ("name", functools.partial(router.delete, bad)),
+                ("name", functools.partial(router.resolve, bad)),
+                ("name", functools.partial(router.endpoint_status, bad)),
+                ("name", functools.partial(router.set_endpoint_status, bad, "primary", DOWN)),
+            ]
+        _block_hooks(monkeypatch, router)
+        for field, call in calls:
             with pytest.raises(InvalidInput) as excinfo:
                 call()
-            assert excinfo.value.field == "name"
+            assert excinfo.value.field == field, (field, excinfo.value)
 
     def test_wrong_arguments_are_refused_before_any_change(
         self, router_harness: RouterHarness
