@@ -10,7 +10,7 @@ import attrs
 
 from multiregion import validate
 from multiregion.errors import InvalidInput, Unsupported
-from multiregion.model import Answer, EndpointStatus, Plan, Policy, Route
+from multiregion.model import Answer, EndpointStatus, Plan, Policy, Route, Weighted
 from multiregion.planning import ChangeSafety
 
 
@@ -25,6 +25,12 @@ class RouterCapabilities:
     answers_when_all_down: bool = False
     """With every endpoint forced down, DNS still answers the first one in the route's order
     (Route 53 has no empty answer while records exist); otherwise the answer is empty."""
+    max_weight: float | None = None
+    """The largest weight of a ``Weighted`` policy the service holds (None: no limit)."""
+    whole_weights: bool = False
+    """Weights must be whole numbers."""
+    max_endpoints: int | None = None
+    """The most endpoints one route may have (None: no limit)."""
 
 
 class TrafficRouter(abc.ABC):
@@ -49,6 +55,21 @@ class TrafficRouter(abc.ABC):
         ):
             raise Unsupported(f"{type(self).__name__} cannot route to host names")
 
+    def _check_limits(self, route: Route) -> None:
+        """``InvalidInput`` for what the service's limits (in the capabilities) refuse."""
+        capabilities, service = self.capabilities, type(self).__name__
+        most = capabilities.max_endpoints
+        if most is not None and len(route.endpoints) > most:
+            raise InvalidInput("endpoints", f"{service} takes at most {most} per route")
+        if not isinstance(route.policy, Weighted):
+            return
+        heaviest, whole = capabilities.max_weight, capabilities.whole_weights
+        for name, weight in route.policy.weights:
+            if (whole and not weight.is_integer()) or (heaviest is not None and weight > heaviest):
+                kind = "whole weights" if whole else "weights"
+                upto = "" if heaviest is None else f" up to {heaviest:g}"
+                raise InvalidInput(f"policy.weights[{name}]", f"{service} takes {kind}{upto}")
+
     # ------------------------------------------------------------------ public methods
     # Each checks and normalises its arguments, then calls the adapter's hook of the same
     # name; an adapter implements the hooks only (as octoDNS's ``apply`` calls ``_apply``).
@@ -56,6 +77,7 @@ class TrafficRouter(abc.ABC):
     def plan(self, route: Route) -> Plan:
         """The changes ``apply(route)`` would make; empty when the route is already in place."""
         self.require_supported(route)
+        self._check_limits(route)
         return self._plan(route)
 
     def apply(self, route: Route, *, force: bool = False) -> Plan:
@@ -63,6 +85,7 @@ class TrafficRouter(abc.ABC):
         ``UnsafePlan`` before any change when the plan passes ``change_safety``, unless
         ``force``."""
         self.require_supported(route)
+        self._check_limits(route)
         validate.flag("force", force)
         plan = self._plan(route)
         if plan:

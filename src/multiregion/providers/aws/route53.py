@@ -85,12 +85,6 @@ def _route53_checks(route: Route, *, private_ok: bool) -> None:
     if len({e.record_type for e in route.endpoints}) > 1:
         raise InvalidInput("endpoints", "Route 53 serves one record type per name and policy")
     policy = route.policy
-    if isinstance(policy, Weighted):
-        for name, weight in policy.weights:
-            if weight != int(weight) or weight > MAX_WEIGHT:
-                raise InvalidInput(
-                    f"policy.weights[{name}]", "Route 53 weights are whole numbers 0-255"
-                )
     if isinstance(policy, Latency):
         for endpoint in route.endpoints:
             latency_region("endpoint.region", endpoint.region)
@@ -241,6 +235,8 @@ class Route53Router(TrafficRouter):
             health_checked=True,
             cname_targets=True,
             answers_when_all_down=True,
+            max_weight=MAX_WEIGHT,
+            whole_weights=True,
         )
         self._rng = random.Random(seed)
         connection = Connection(

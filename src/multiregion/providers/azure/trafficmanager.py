@@ -75,7 +75,13 @@ class TrafficManagerRouter(TrafficRouter):
     bundle path for it, or False for a loopback endpoint only.
     """
 
-    capabilities = RouterCapabilities(policies=frozenset(_METHODS), cname_targets=True)
+    capabilities = RouterCapabilities(
+        policies=frozenset(_METHODS),
+        cname_targets=True,
+        max_weight=MAX_WEIGHT,
+        whole_weights=True,
+        max_endpoints=tm.limit("endpoints_per_profile"),
+    )
 
     def __init__(
         self,
@@ -288,10 +294,6 @@ def _zero_set(policy: Policy) -> set[str]:
 
 def _layout_tags(route: Route, zero: set[str]) -> dict[str, str]:
     """The endpoints' order, regions and zero weights as a few tags within ARM's limits."""
-    if len(route.endpoints) > tm.limit("endpoints_per_profile"):
-        raise InvalidInput(
-            "endpoints", f"Traffic Manager takes {tm.limit('endpoints_per_profile')} per profile"
-        )
     names = {name: i for i, name in enumerate(sorted(e.name for e in route.endpoints))}
     table = list(dict.fromkeys(e.region for e in route.endpoints))
     layout = {
@@ -331,12 +333,8 @@ def _placement(route: Route, endpoint: Endpoint) -> dict[str, Any]:
     policy = route.policy
     if isinstance(policy, Failover):
         return {"priority": policy.order.index(endpoint.name) + 1}
-    if isinstance(policy, Weighted):
-        weight = policy.weight(endpoint.name)
-        field = f"policy.weights[{endpoint.name}]"
-        if not weight.is_integer() or weight > MAX_WEIGHT:
-            raise InvalidInput(field, f"Traffic Manager takes whole weights 1-{MAX_WEIGHT} (or 0)")
-        return {"weight": max(1, int(weight))}
+    if isinstance(policy, Weighted):  # a weight of 0 is kept Disabled, with weight 1
+        return {"weight": max(1, int(policy.weight(endpoint.name)))}
     if isinstance(policy, Latency):
         return {"endpointLocation": tm.azure_region("endpoint.region", endpoint.region)}
     assert isinstance(policy, Geo)

@@ -116,6 +116,26 @@ def _block_hooks(
         monkeypatch.setattr(router, hook, called)
 
 
+def _beyond(router: TrafficRouter, route: Route) -> list[tuple[str, Route]]:
+    """Variants of ``route`` past the limits ``router`` declares, and the field each breaks."""
+    capabilities, names = router.capabilities, [e.name for e in route.endpoints]
+    found: list[tuple[str, Route]] = []
+    if capabilities.max_endpoints is not None:
+        many = [
+            Endpoint(f"e{i}", "region-a", f"192.0.2.{i % 250}")
+            for i in range(capabilities.max_endpoints + 1)
+        ]
+        order = Failover("e0", [e.name for e in many[1:]])
+        found.append(("endpoints", Route(route.name, many, order)))
+    if Weighted not in capabilities.policies:
+        return found
+    heavy = [capabilities.max_weight + 1] if capabilities.max_weight is not None else []
+    for weight in heavy + ([1.5] if capabilities.whole_weights else []):
+        policy = Weighted({names[0]: weight, names[1]: 1})
+        found.append((f"policy.weights[{names[0]}]", attrs.evolve(route, policy=policy)))
+    return found
+
+
 def _require_probing(harness: RouterHarness) -> None:
     if not harness.health_driven:
         pytest.skip("this backend never probes endpoints, so health cannot change its answers")
@@ -328,6 +348,7 @@ class RouterContract:
                 ("name", functools.partial(router.endpoint_status, bad)),
                 ("name", functools.partial(router.set_endpoint_status, bad, "primary", DOWN)),
             ]
+        calls += [(f, functools.partial(router.apply, r)) for f, r in _beyond(router, route)]
         _block_hooks(monkeypatch, router)
         for field, call in calls:
             with pytest.raises(InvalidInput) as excinfo:
