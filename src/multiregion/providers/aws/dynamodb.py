@@ -30,7 +30,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -242,7 +242,7 @@ class DynamoStore(ReplicatedStore):
         writable_at = float(record["a"]["N"]) if "a" in record else 0.0
         return FencingToken(int(record["e"]["N"]), record["w"]["S"]), writable_at
 
-    def fence(self) -> FencingToken:
+    def _fence(self) -> FencingToken:
         """Read from the write region's replica, or from another when that one is down."""
         first = self._known.region
         order = [first, *(r for r in self._regions if r != first)]
@@ -258,11 +258,10 @@ class DynamoStore(ReplicatedStore):
         assert failure is not None
         raise failure
 
-    def promote(self, region: str, *, force: bool = False) -> FencingToken:
-        """Bumps the epoch in ``region``'s own replica: nothing from the old write region."""
-        region = self._region_of("region", region)
+    def _promote(self, region: str, *, force: bool) -> FencingToken:
+        """Bumps the epoch in ``region``'s own replica: nothing from the old write region.
+        One fencing record: there is no majority to force."""
         current = self._read_fence(region)
-        validate.flag("force", force)  # one fencing record: there is no majority to force
         token = FencingToken(current.epoch + 1, region)
         record = {"k": {"S": FENCE_KEY}, "e": {"N": str(token.epoch)}, "w": {"S": region}}
         if self.promote_delay_s:
@@ -307,23 +306,18 @@ class DynamoStore(ReplicatedStore):
             "ExpressionAttributeValues": values,
         }
 
-    def _target(self, region: str | None, fence: object) -> tuple[str, FencingToken | None]:
-        """The region a write goes to, checked before any call."""
-        fence = validate.fence(fence)
-        if region is not None:
-            region = self._region_of("region", region)
+    def _target(self, region: str | None, fence: FencingToken | None) -> str:
+        """The region a write goes to: the token's, the one asked for, or the write region."""
         if fence is not None:
-            self._region_of("fence", fence.region)
             if region is not None and region != fence.region:
                 raise PreconditionFailed(f"the token is for {fence.region}, not {region}")
-            return fence.region, fence
-        return region or self._known.region, None
+            return fence.region
+        return region or self._known.region
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, key: str, *, region: str | None = None) -> Item:
-        key = validate.key("key", key)
-        where = self._known.region if region is None else self._region_of("region", region)
+    def _get(self, key: str, *, region: str | None) -> Item:
+        where = region or self._known.region
         with translated("GetItem"):
             found = self._clients[where].get_item(
                 TableName=self.table, Key={"k": {"S": key}}, ConsistentRead=True
@@ -332,16 +326,14 @@ class DynamoStore(ReplicatedStore):
             raise NotFound(f"{key} is not in {self.table} ({where})")
         return _to_item(found["Item"])
 
-    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
+    def _scan(self, prefix: str, *, region: str | None) -> Iterator[Item]:
         """A paged Scan filtered by ``begins_with``, sorted here: it reads the whole table
         (read capacity grows with the table, not with the matches) and holds the matches in
         memory. A design with a sort key could Query instead, at the cost of a fixed
         partition scheme; backups and failover scans are rare enough for this one."""
-        prefix = validate.prefix("prefix", prefix)
-        where = self._known.region if region is None else self._region_of("region", region)
-        return self._scan(prefix, where)
+        return self._scan_region(prefix, region or self._known.region)
 
-    def _scan(self, prefix: str, region: str) -> Iterator[Item]:
+    def _scan_region(self, prefix: str, region: str) -> Iterator[Item]:
         args: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         if prefix:
             args["FilterExpression"] = "begins_with(#k, :p)"
@@ -355,11 +347,10 @@ class DynamoStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ replication
 
-    def replication_lag(self, region: str) -> float:
+    def _replication_lag(self, region: str) -> float:
         """Seconds a heartbeat item written now in the write region took to show in
         ``region``'s replica (``multiregion.replicas.lag``); 0.0 for the write region itself
         and on MRSC tables, whose writes are in every region once acknowledged."""
-        region = self._region_of("region", region)
         source = self._known.region
         if region == source or self.strong:
             return 0.0
@@ -371,12 +362,14 @@ class DynamoStore(ReplicatedStore):
 
         return replicas.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
 
-    def conflicts(self) -> list[tuple[Item, ...]]:
+    def _conflicts(self) -> list[tuple[Item, ...]]:
         """Keys whose replicas hold different writes now (``multiregion.replicas.conflicts``):
         a full consistent Scan of every replica. DynamoDB keeps no trace of a conflict once
         last-writer-wins has settled it, so this sees only the ones not settled yet (and, on
         a single-writer table, writes still replicating)."""
-        return replicas.conflicts(partial(self._scan, "", region) for region in self._regions)
+        return replicas.conflicts(
+            partial(self._scan_region, "", region) for region in self._regions
+        )
 
     def _heartbeat(self, region: str) -> float | None:
         with translated("GetItem"):
@@ -387,8 +380,8 @@ class DynamoStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ writes
 
-    def _attributes(self, key: str, value: Mapping[str, Any], region: str) -> dict[str, Any]:
-        document = validate.document("value", value, self.capabilities.max_item_bytes)
+    @staticmethod
+    def _attributes(key: str, document: dict[str, Any], region: str) -> dict[str, Any]:
         return {
             "k": {"S": key},
             "d": {"S": json.dumps(document, separators=(",", ":"), ensure_ascii=False)},
@@ -397,23 +390,18 @@ class DynamoStore(ReplicatedStore):
             "r": {"S": region},
         }
 
-    def put(
+    def _put(
         self,
         key: str,
-        value: Mapping[str, Any],
+        value: dict[str, Any],
         *,
-        if_version: str | None = None,
-        create_only: bool = False,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        create_only: bool,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> Item:
-        key = validate.key("key", key)
-        target, token = self._target(region, fence)
+        target = self._target(region, fence)
         attributes = self._attributes(key, value, target)
-        if if_version is not None:
-            if_version = validate.version("if_version", if_version)
-            if create_only:
-                raise InvalidInput("if_version", "cannot be combined with create_only")
         action: dict[str, Any] = {"TableName": self.table, "Item": attributes}
         if create_only:
             action["ConditionExpression"] = "attribute_not_exists(#k)"
@@ -423,23 +411,22 @@ class DynamoStore(ReplicatedStore):
             action["ExpressionAttributeNames"] = {"#v": "v"}
             action["ExpressionAttributeValues"] = {":v": {"S": if_version}}
         try:
-            self._fenced("Put", action, target, token, follow=region is None)
+            self._fenced("Put", action, target, fence, follow=region is None)
         except _ItemConditionFailed as exc:
             if create_only:
                 raise AlreadyExists(f"{key} already exists") from exc
             raise PreconditionFailed(f"{key} is not at version {if_version}") from exc
         return _to_item(attributes)
 
-    def delete(
+    def _delete(
         self,
         key: str,
         *,
-        if_version: str | None = None,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> None:
-        key = validate.key("key", key)
-        target, token = self._target(region, fence)
+        target = self._target(region, fence)
         action: dict[str, Any] = {
             "TableName": self.table,
             "Key": {"k": {"S": key}},
@@ -449,11 +436,9 @@ class DynamoStore(ReplicatedStore):
         if if_version is not None:
             action["ConditionExpression"] += " AND #v = :v"
             action["ExpressionAttributeNames"]["#v"] = "v"
-            action["ExpressionAttributeValues"] = {
-                ":v": {"S": validate.version("if_version", if_version)}
-            }
+            action["ExpressionAttributeValues"] = {":v": {"S": if_version}}
         try:
-            self._fenced("Delete", action, target, token, follow=region is None)
+            self._fenced("Delete", action, target, fence, follow=region is None)
         except _ItemConditionFailed as exc:
             if if_version is None:
                 raise NotFound(f"{key} is not in {self.table}") from exc
@@ -567,41 +552,28 @@ class DynamoStore(ReplicatedStore):
                 self._lease = (current, started + self._lease_s)
         return current
 
-    def put_many(
-        self,
-        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        fence: FencingToken | None = None,
-    ) -> int:
-        """BatchWriteItem in chunks of 25, unprocessed items retried with backoff. A key
-        given twice is written once, with its last document; returns the keys written.
+    def _put_many(
+        self, items: list[tuple[str, dict[str, Any]]], *, fence: FencingToken | None
+    ) -> None:
+        """BatchWriteItem in chunks of 25, unprocessed items retried with backoff.
 
         The fencing item is read once before the first chunk, so a promote that lands while
         the chunks go out does not stop them (BatchWriteItem takes no conditions).
         """
-        target, token = self._target(None, fence)
-        pairs = items.items() if isinstance(items, Mapping) else items
-        if isinstance(pairs, str) or not isinstance(pairs, Iterable):
-            raise InvalidInput("items", "must map keys to documents or list (key, document)")
-        writes: dict[str, dict[str, Any]] = {}
-        for pair in pairs:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise InvalidInput("items", "each entry must be a (key, document) pair")
-            key = validate.key("key", pair[0])
-            writes[key] = self._attributes(key, pair[1], target)
-        if not writes:
-            return 0
-        leased = token is not None or self._lease_s is not None
-        current = self._confirmed(target, token) if leased else self.fence()
-        if token is None and current.region != target:
+        target = self._target(None, fence)
+        leased = fence is not None or self._lease_s is not None
+        current = self._confirmed(target, fence) if leased else self.fence()
+        if fence is None and current.region != target:
             current = self.fence()
-        if token is not None and token != current:
-            raise PreconditionFailed(f"token {token} is older than {current}")
+        if fence is not None and fence != current:
+            raise PreconditionFailed(f"token {fence} is older than {current}")
         target = current.region
-        requests = [{"PutRequest": {"Item": {**a, "r": {"S": target}}}} for a in writes.values()]
+        requests = [
+            {"PutRequest": {"Item": self._attributes(key, document, target)}}
+            for key, document in items
+        ]
         for start in range(0, len(requests), BATCH):
             self._batch(target, requests[start : start + BATCH])
-        return len(writes)
 
     def _batch(self, region: str, requests: list[dict[str, Any]]) -> None:
         pending = {self.table: requests}

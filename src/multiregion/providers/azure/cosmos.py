@@ -252,7 +252,7 @@ class CosmosStore(ReplicatedStore):
     def write_region(self) -> str:
         return self.fence().region
 
-    def fence(self) -> FencingToken:
+    def _fence(self) -> FencingToken:
         meta = self._meta()
         return FencingToken(meta.epoch, meta.write_region)
 
@@ -294,12 +294,11 @@ class CosmosStore(ReplicatedStore):
             self._lease = (meta, started + self._lease_s)
         return meta
 
-    def promote(self, region: str, *, force: bool = False) -> FencingToken:
+    def _promote(self, region: str, *, force: bool) -> FencingToken:
         """Write a newer epoch through ``region``'s client (compare-and-swap on the meta
-        document, so concurrent promotions get distinct epochs)."""
-        region = self._region("region", region)
+        document, so concurrent promotions get distinct epochs). One fencing record: there is
+        no majority to force."""
         container = self._container(region)
-        validate.flag("force", force)  # one fencing record: there is no majority to force
         while True:
             meta = self._meta()
             epoch = meta.epoch + 1
@@ -324,11 +323,9 @@ class CosmosStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, key: str, *, region: str | None = None) -> Item:
-        key = _key(key)
+    def _get(self, key: str, *, region: str | None) -> Item:
         doc_id = _doc_id(key)
         if region is not None:
-            region = self._region("region", region)
             with translated(f"get {key!r} in {region}"):
                 return _item(self._container(region).read_item(doc_id, partition_key=doc_id))
 
@@ -338,12 +335,10 @@ class CosmosStore(ReplicatedStore):
 
         return self._any_region(f"get {key!r}", read)
 
-    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
-        prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
-        where = self._home if region is None else self._region("region", region)
-        return self._scan(prefix, where)
+    def _scan(self, prefix: str, *, region: str | None) -> Iterator[Item]:
+        return self._scan_region(prefix, region or self._home)
 
-    def _scan(self, prefix: str, region: str) -> Iterator[Item]:
+    def _scan_region(self, prefix: str, region: str) -> Iterator[Item]:
         with translated(f"scan {prefix!r} in {region}"):
             pages = self._container(region).query_items(
                 _SCAN,
@@ -355,11 +350,10 @@ class CosmosStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ replication
 
-    def replication_lag(self, region: str) -> float:
+    def _replication_lag(self, region: str) -> float:
         """Seconds a heartbeat document written now through the write region's endpoint took
         to show through ``region``'s (``multiregion.replicas.lag``); 0.0 for the write
         region itself."""
-        region = self._region("region", region)
         source = self._home
         if region == source:
             return 0.0
@@ -371,12 +365,14 @@ class CosmosStore(ReplicatedStore):
 
         return replicas.lag(write, lambda: self._heartbeat(region), self._lag_wait_s)
 
-    def conflicts(self) -> list[tuple[Item, ...]]:
+    def _conflicts(self) -> list[tuple[Item, ...]]:
         """Keys whose regions hold different writes now (``multiregion.replicas.conflicts``):
         a scan through every region's endpoint. Under last-writer-wins Cosmos DB leaves no
         trace of a settled conflict (its conflicts feed holds only those a custom policy could
         not resolve), so this sees only the ones not settled yet."""
-        return replicas.conflicts(partial(self._scan, "", region) for region in self._regions)
+        return replicas.conflicts(
+            partial(self._scan_region, "", region) for region in self._regions
+        )
 
     def _heartbeat(self, region: str) -> float | None:
         try:
@@ -388,21 +384,17 @@ class CosmosStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ writes
 
-    def put(
+    def _put(
         self,
         key: str,
-        value: Mapping[str, Any],
+        document: dict[str, Any],
         *,
-        if_version: str | None = None,
-        create_only: bool = False,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        create_only: bool,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> Item:
-        key = _key(key)
-        document = _document(value)
-        validate.store_conditions(if_version, fence, create_only)
-        wanted = None if region is None else self._region("region", region)
-        target, epoch = self._admit(wanted, fence)
+        target, epoch = self._admit(region, fence)
         body = _envelope(key, document, target, epoch)
         container = self._container(target)
         operation = f"put {key!r}"
@@ -423,18 +415,15 @@ class CosmosStore(ReplicatedStore):
             ) from exc
         return _item(written)
 
-    def delete(
+    def _delete(
         self,
         key: str,
         *,
-        if_version: str | None = None,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> None:
-        key = _key(key)
-        validate.store_conditions(if_version, fence)
-        wanted = None if region is None else self._region("region", region)
-        target, _epoch = self._admit(wanted, fence)
+        target, _epoch = self._admit(region, fence)
         doc_id = _doc_id(key)
         condition = None if if_version is None else MatchConditions.IfNotModified
         with translated(f"delete {key!r}"):
@@ -442,17 +431,12 @@ class CosmosStore(ReplicatedStore):
                 doc_id, partition_key=doc_id, etag=if_version, match_condition=condition
             )
 
-    def put_many(
-        self,
-        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        fence: FencingToken | None = None,
-    ) -> int:
+    def _put_many(
+        self, checked: list[tuple[str, dict[str, Any]]], *, fence: FencingToken | None
+    ) -> None:
         """Upserts ``max_batch`` at a time, ``max_concurrency`` in flight; the fence is checked
         before each batch. Cosmos transactional batches hold one partition only, so a batch is
         not atomic."""
-        validate.store_conditions(None, fence)
-        checked = [(_key(key), _document(value)) for key, value in validate.pairs(items)]
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="cosmos-put") as pool:
             for start in range(0, len(checked), MAX_BATCH):
                 target, epoch = self._admit(None, fence)
@@ -462,7 +446,6 @@ class CosmosStore(ReplicatedStore):
                 ]
                 with translated("put_many"):
                     list(pool.map(container.upsert_item, bodies))
-        return len(checked)
 
     def _admit(self, wanted: str | None, fence: FencingToken | None) -> tuple[str, int]:
         """The region taking a write and the epoch, once the token and the role are checked."""
@@ -543,11 +526,3 @@ def _resource_id(field: str, value: object) -> str:
     if len(text) > 255 or any(c in _BAD_ID_CHARS for c in text) or text != text.strip():
         raise InvalidInput(field, f"{text!r} is not a Cosmos DB id (1-255 chars, no / \\ ? #)")
     return text
-
-
-def _key(value: object) -> str:
-    return validate.key("key", value, utf8=True)
-
-
-def _document(value: object) -> dict[str, Any]:
-    return validate.document("value", value, MAX_ITEM_BYTES, holder="Cosmos DB items")

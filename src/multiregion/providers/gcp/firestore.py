@@ -26,7 +26,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from google.api_core.retry import Retry
@@ -75,12 +75,7 @@ def _collection(value: object) -> str:
     return value
 
 
-def _key(value: object) -> str:
-    return validate.key("key", value, utf8=True)
-
-
-def _value(value: object) -> str:
-    document = validate.document("value", value, MAX_ITEM_BYTES, holder="Firestore items")
+def _text(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
 
 
@@ -222,7 +217,7 @@ class FirestoreStore(ReplicatedStore):
         token = FencingToken(int(data["epoch"]), str(data["region"]))
         return token, float(data.get("writable_at", 0.0))
 
-    def fence(self) -> FencingToken:
+    def _fence(self) -> FencingToken:
         return self._read_meta()[0]
 
     def _read_meta(self) -> tuple[FencingToken, float]:
@@ -262,9 +257,8 @@ class FirestoreStore(ReplicatedStore):
                 f"{region} is not the write region ({current.region}); this store has one"
             )
 
-    def promote(self, region: str, *, force: bool = False) -> FencingToken:
-        region = self._region(region)
-        validate.flag("force", force)  # one fencing record: there is no majority to force
+    def _promote(self, region: str, *, force: bool) -> FencingToken:
+        """One fencing record: there is no majority to force."""
 
         def run(txn: Transaction, current: FencingToken) -> FencingToken:
             token = FencingToken(current.epoch + 1, region)
@@ -280,10 +274,9 @@ class FirestoreStore(ReplicatedStore):
         time.sleep(self.promote_delay_s)
         return token
 
-    def replication_lag(self, region: str) -> float:
+    def _replication_lag(self, region: str) -> float:
         """0.0 for every region: Firestore acknowledges a write only once every read-write
         region has it. Not a measurement; nothing is asked of the service."""
-        self._region(region)
         return 0.0
 
     def _write(
@@ -345,10 +338,8 @@ class FirestoreStore(ReplicatedStore):
             region=str(data["region"]),
         )
 
-    def get(self, key: str, *, region: str | None = None) -> Item:
-        key = _key(key)
-        if region is not None:
-            self._region(region)
+    def _get(self, key: str, *, region: str | None) -> Item:
+        """Any ``region`` reads the same data: Firestore picks the replica."""
         with translated("documents.get"):
             snapshot = self._items.document(doc_id(key)).get(
                 retry=self._retry, timeout=self.timeout_s
@@ -357,15 +348,13 @@ class FirestoreStore(ReplicatedStore):
             raise NotFound(f"{key} does not exist")
         return self._item(snapshot)
 
-    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
+    def _scan(self, prefix: str, *, region: str | None) -> Iterator[Item]:
         """A range query on ``key`` (Firestore orders strings by UTF-8 bytes, which is code
-        point order), fetched in pages of ``page_size`` that resume after the last key."""
-        prefix = validate.prefix("prefix", prefix)
-        if region is not None:
-            self._region(region)
-        return self._scan(prefix)
+        point order), fetched in pages of ``page_size`` that resume after the last key. Any
+        ``region`` reads the same data."""
+        return self._pages(prefix)
 
-    def _scan(self, prefix: str) -> Iterator[Item]:
+    def _pages(self, prefix: str) -> Iterator[Item]:
         query: Any = self._items
         if prefix:
             query = query.where(filter=FieldFilter("key", ">=", prefix))
@@ -386,25 +375,17 @@ class FirestoreStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ writes
 
-    def put(
+    def _put(
         self,
         key: str,
-        value: Mapping[str, Any],
+        value: dict[str, Any],
         *,
-        if_version: str | None = None,
-        create_only: bool = False,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        create_only: bool,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> Item:
-        key = _key(key)
-        text = _value(value)
-        if if_version is not None:
-            validate.version("if_version", if_version)
-            if create_only:
-                raise InvalidInput("if_version", "cannot be combined with create_only")
-        fence = validate.fence(fence)
-        if region is not None:
-            self._region(region)
+        text = _text(value)
         since = None if if_version is None else _timestamp(if_version)
         ref = self._items.document(doc_id(key))
 
@@ -425,22 +406,16 @@ class FirestoreStore(ReplicatedStore):
         except NotFound as exc:
             raise PreconditionFailed(f"{key}: no item to match if_version") from exc
         updated = results[0].update_time
-        return Item(key, json.loads(text), updated.rfc3339(), updated.timestamp(), written_in)
+        return Item(key, value, updated.rfc3339(), updated.timestamp(), written_in)
 
-    def delete(
+    def _delete(
         self,
         key: str,
         *,
-        if_version: str | None = None,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> None:
-        key = _key(key)
-        if if_version is not None:
-            validate.version("if_version", if_version)
-        fence = validate.fence(fence)
-        if region is not None:
-            self._region(region)
         if if_version is None:
             option = self._db.write_option(exists=True)
         else:
@@ -457,17 +432,12 @@ class FirestoreStore(ReplicatedStore):
                 raise PreconditionFailed(f"{key}: no item to match if_version") from exc
             raise NotFound(f"{key} does not exist") from exc
 
-    def put_many(
-        self,
-        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        fence: FencingToken | None = None,
-    ) -> int:
+    def _put_many(
+        self, items: list[tuple[str, dict[str, Any]]], *, fence: FencingToken | None
+    ) -> None:
         """Each batch of up to 500 is one transaction with the fencing check (one batched
         write under a lease)."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        checked = [(_key(key), _value(value)) for key, value in pairs]
-        fence = validate.fence(fence)
+        checked = [(key, _text(document)) for key, document in items]
         for start in range(0, len(checked), MAX_BATCH):
             batch = checked[start : start + MAX_BATCH]
 
@@ -479,7 +449,6 @@ class FirestoreStore(ReplicatedStore):
                     txn.set(self._items.document(doc_id(key)), data)
 
             self._write(write, fence, None)
-        return len(checked)
 
     def close(self) -> None:
         self._db.close()  # type: ignore[no-untyped-call]

@@ -57,7 +57,6 @@ MAX_ITEM_BYTES = 400_000
 MAX_BATCH = 100
 _SCAN_PAGE = 100
 REPLICATION_MODES = frozenset({"async", "sync"})
-RECONCILE_ACTIONS = frozenset({"replay", "discard"})
 _LAST_WRITER_WINS = LastWriterWins()
 
 
@@ -179,16 +178,14 @@ class LocalStore(ReplicatedStore):
     def write_region(self) -> str:
         return self.fence().region
 
-    def fence(self) -> FencingToken:
+    def _fence(self) -> FencingToken:
         with self._guard():
             states = self._read_voters(self._up_voters())
             newest = self._newest(states)
             self._require_majority(states, newest, "know the current epoch")
             return _token(newest)
 
-    def promote(self, region: str, *, force: bool = False) -> FencingToken:
-        target = self._region("region", region)
-        validate.flag("force", force)
+    def _promote(self, target: str, *, force: bool) -> FencingToken:
         with self._guard():
             if self._topology.is_down(target):
                 raise Unavailable(f"cannot promote {target}: it is unavailable")
@@ -327,10 +324,7 @@ class LocalStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, key: str, *, region: str | None = None) -> Item:
-        key = _key(key)
-        if region is not None:
-            region = self._region("region", region)
+    def _get(self, key: str, *, region: str | None) -> Item:
         with self._guard():
             found, region = self._read_item(key, region)
         if found is None:
@@ -351,12 +345,10 @@ class LocalStore(ReplicatedStore):
         self._home = self.write_region
         return rep.read_item(self._dbs.get(self._home), key), self._home
 
-    def scan(self, prefix: str = "", *, region: str | None = None) -> Iterator[Item]:
-        prefix = validate.utf8_text("prefix", validate.prefix("prefix", prefix))
-        region = self._read_region(region)
-        return self._scan(prefix, region)
+    def _scan(self, prefix: str, *, region: str | None) -> Iterator[Item]:
+        return self._pages(prefix, self._read_region(region))
 
-    def _scan(self, prefix: str, region: str) -> Iterator[Item]:
+    def _pages(self, prefix: str, region: str) -> Iterator[Item]:
         after: str | None = None
         while True:
             with self._guard():
@@ -376,19 +368,16 @@ class LocalStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ writes
 
-    def put(
+    def _put(
         self,
         key: str,
-        value: Mapping[str, Any],
+        document: dict[str, Any],
         *,
-        if_version: str | None = None,
-        create_only: bool = False,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        create_only: bool,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> Item:
-        key = _key(key)
-        document = _document(value)
-        validate.store_conditions(if_version, fence, create_only)
         with self._guard():
             target, epoch = self._admit(region, fence)
             conn = self._dbs.get(target)
@@ -405,16 +394,14 @@ class LocalStore(ReplicatedStore):
             self._after_write(target, record, seq)
         return stored.item()
 
-    def delete(
+    def _delete(
         self,
         key: str,
         *,
-        if_version: str | None = None,
-        fence: FencingToken | None = None,
-        region: str | None = None,
+        if_version: str | None,
+        fence: FencingToken | None,
+        region: str | None,
     ) -> None:
-        key = _key(key)
-        validate.store_conditions(if_version, fence)
         with self._guard():
             target, epoch = self._admit(region, fence)
             conn = self._dbs.get(target)
@@ -429,14 +416,9 @@ class LocalStore(ReplicatedStore):
                 )
             self._after_write(target, record, seq)
 
-    def put_many(
-        self,
-        items: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        fence: FencingToken | None = None,
-    ) -> int:
-        validate.store_conditions(None, fence)
-        checked = [(_key(key), _document(value)) for key, value in validate.pairs(items)]
+    def _put_many(
+        self, checked: list[tuple[str, dict[str, Any]]], *, fence: FencingToken | None
+    ) -> None:
         with self._guard():
             target, epoch = self._admit(None, fence)
             conn = self._dbs.get(target)
@@ -450,7 +432,6 @@ class LocalStore(ReplicatedStore):
                             conn, target, epoch, key, document, _new_version(), current
                         )
                 self._after_write(target, record, seq)
-        return len(checked)
 
     def _admit(self, region: str | None, fence: FencingToken | None) -> tuple[str, int]:
         """The region that takes a write and the epoch it writes under, confirmed by a majority
@@ -579,7 +560,7 @@ class LocalStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ conflicts
 
-    def conflicts(self) -> list[tuple[Item, ...]]:
+    def _conflicts(self) -> list[tuple[Item, ...]]:
         """Items whose write region holds concurrent versions (multi-writer stores): first what
         a read sees, then each version, latest first. A later write that has seen them all
         supersedes them and the conflict is gone."""
@@ -589,15 +570,15 @@ class LocalStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ divergence
 
-    def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
+    def _divergence(self, *, include_resolved: bool) -> list[DivergentWrite]:
         with self._guard():
-            entries = self._divergence()
+            entries = self._divergent()
         found = [entry for entry, _ in entries.values()]
         if not include_resolved:
             found = [entry for entry in found if entry.resolution is None]
         return sorted(found, key=lambda entry: (entry.written_at, entry.id))
 
-    def _divergence(self) -> dict[str, tuple[DivergentWrite, rep.Divergent]]:
+    def _divergent(self) -> dict[str, tuple[DivergentWrite, rep.Divergent]]:
         """Every region's log, less what the write region holds after all."""
         write_region = self._newest(self._read_voters(self._up_voters())).region
         holder = self._dbs.get(write_region)
@@ -625,15 +606,11 @@ class LocalStore(ReplicatedStore):
                 entries[entry_id] = (entry, logged)
         return entries
 
-    def reconcile(
-        self, write_id: str, action: str, *, fence: FencingToken | None = None
+    def _reconcile(
+        self, write_id: str, action: str, *, fence: FencingToken | None
     ) -> DivergentWrite:
-        if not isinstance(write_id, str):
-            raise InvalidInput("write_id", "must be an id from divergence()")
-        action = validate.one_of("action", action, RECONCILE_ACTIONS)
-        validate.store_conditions(None, fence)
         with self._guard():
-            found = self._divergence().get(write_id)
+            found = self._divergent().get(write_id)
             if found is None:
                 raise NotFound(f"no divergent write {write_id!r}")
             entry, logged = found
@@ -655,8 +632,7 @@ class LocalStore(ReplicatedStore):
 
     # ------------------------------------------------------------------ replication
 
-    def replication_lag(self, region: str) -> float:
-        region = self._region("region", region)
+    def _replication_lag(self, region: str) -> float:
         with self._guard():
             target = self._dbs.get(region)
             state = fencing.read(target)
@@ -896,14 +872,6 @@ def _check_token(fence: FencingToken | None, epoch: int, target: str) -> None:
         raise PreconditionFailed(
             f"fencing token epoch {fence.epoch} is older than {target}'s epoch {epoch}"
         )
-
-
-def _key(value: object) -> str:
-    return validate.key("key", value, utf8=True)
-
-
-def _document(value: object) -> dict[str, Any]:
-    return validate.document("value", value, MAX_ITEM_BYTES)
 
 
 def _check_version(key: str, live: Version | None, if_version: str | None) -> None:

@@ -191,6 +191,13 @@ class StoreContract:
         assert all(item.value == items[item.key] for item in scanned)
         assert store.put_many([("pair/1", {"n": 1}), ("pair/2", {"n": 2})]) == 2
         assert store.get("pair/2").value == {"n": 2}
+        # A key given twice is written once, with its last document.
+        assert store.put_many([("rep/a", {"n": 1}), ("rep/b", {"n": 2}), ("rep/a", {"n": 3})]) == 2
+        assert [(item.key, item.value) for item in store.scan("rep/")] == [
+            ("rep/a", {"n": 3}),
+            ("rep/b", {"n": 2}),
+        ]
+        assert store.put_many([]) == 0
 
     def test_put_many_validates_everything_before_writing(
         self, store_harness: StoreHarness
@@ -254,7 +261,13 @@ class StoreContract:
             assert _field(excinfo) == "region"
 
     def test_bad_conditions_are_refused(self, store_harness: StoreHarness) -> None:
+        """What the adapters once each checked their own way (or not at all), the interface
+        decides for all: ``InvalidInput`` naming the argument, raised by the call itself (a
+        scan too, not its first item), and the store unchanged."""
         store = store_harness.store
+        kept = store.put("kept", {"n": 1})
+        token = store.fence()
+        stranger = FencingToken(token.epoch + 1, "nowhere-9")
         with pytest.raises(InvalidInput) as version:
             store.put("k", {}, if_version="")
         assert _field(version) == "if_version"
@@ -267,6 +280,29 @@ class StoreContract:
         with pytest.raises(InvalidInput) as force:
             store.promote(store.write_region, force="yes")  # type: ignore[arg-type]
         assert _field(force) == "force"
+        cases: list[tuple[str, Any]] = [
+            ("key", lambda: store.put("lone\ud800", {"n": 2})),
+            ("key", lambda: store.get("\udfff")),
+            ("key", lambda: store.delete("kept\ud800")),
+            ("create_only", lambda: store.put("new", {"n": 2}, create_only="yes")),
+            ("if_version", lambda: store.put("k", {}, if_version=kept.version, create_only=True)),
+            ("if_version", lambda: store.delete("kept", if_version="")),
+            ("fence", lambda: store.delete("kept", fence="token")),
+            ("fence", lambda: store.put("kept", {"n": 2}, fence=stranger)),
+            ("region", lambda: store.delete("kept", region="nowhere-9")),
+            ("items", lambda: store.put_many(5)),
+            ("items[1]", lambda: store.put_many([("new", {"n": 2}), "new2"])),
+            ("key", lambda: store.put_many({"new": {"n": 2}, "\ud800": {"n": 3}})),
+            ("fence", lambda: store.put_many({"new": {"n": 2}}, fence=stranger)),
+            ("prefix", lambda: store.scan("\ud800")),
+            ("prefix", lambda: store.scan("a\nb")),
+        ]
+        for field, call in cases:
+            with pytest.raises(InvalidInput) as excinfo:
+                call()
+            assert _field(excinfo) == field, excinfo.value
+        assert [(item.key, item.version) for item in store.scan()] == [("kept", kept.version)]
+        assert store.fence() == token
 
     # ------------------------------------------------------------------ regions and fencing
 
@@ -375,6 +411,8 @@ class StoreContract:
     def test_multi_writer_converges(self, store_harness: StoreHarness) -> None:
         if not store_harness.store.capabilities.multi_writer:
             assert store_harness.multi_writer is None
+            with pytest.raises(Unsupported):
+                store_harness.store.conflicts()
             _primary, other = _two_regions(store_harness.store)
             with pytest.raises(PreconditionFailed):
                 store_harness.store.put("k", {"n": 1}, region=other)
@@ -401,6 +439,9 @@ class StoreContract:
         assert seen[0][1][1] == {"from": second}
         if isinstance(store.conflict_policy, LastWriterWins):
             assert seen[0][0][1] in written
+        for conflict in store.conflicts():  # only "both" was written concurrently
+            assert conflict
+            assert {item.key for item in conflict} == {"both"}
 
     # ------------------------------------------------------------------ safety under faults
 
@@ -455,6 +496,12 @@ class StoreContract:
         with pytest.raises(InvalidInput) as action:
             store.reconcile("nothing:1", "forget")
         assert _field(action) == "action"
+        with pytest.raises(InvalidInput) as write_id:
+            store.reconcile(1, "discard")  # type: ignore[arg-type]
+        assert _field(write_id) == "write_id"
+        with pytest.raises(InvalidInput) as resolved:
+            store.divergence(include_resolved="yes")  # type: ignore[arg-type]
+        assert _field(resolved) == "include_resolved"
 
     def test_a_promote_outlasts_the_old_writers_lease(self, store_harness: StoreHarness) -> None:
         store = store_harness.store
