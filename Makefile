@@ -47,8 +47,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src
 
+# Tests run in parallel workers (one per core, four at most); each starts the emulators it uses.
 unit: install emulators
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses=4
 
 test: lint typecheck unit
 
