@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 from multiregion.errors import InvalidInput, Unsupported
@@ -337,4 +338,28 @@ def test_a_ttl_changed_out_of_band_is_planned_as_drift_and_repaired(
     assert [(c.action, c.subject) for c in plan.changes] == [("update", "records")]
     assert router.apply(route) == plan
     assert _rrset(clouddns_fake, project, f"www.{DOMAIN}.", "A")["ttl"] == 30
+    assert not router.plan(route)
+
+
+def test_a_health_check_changed_out_of_band_is_planned_as_drift_and_repaired(
+    clouddns_fake: CloudDnsFake,
+    project: str,
+    router: CloudDnsRouter,
+    servers: list[LoopbackEndpoint],
+) -> None:
+    route = attrs.evolve(_failover_route(servers, None), health_check=gcp_check(servers[0].port))
+    router.apply(route)
+    check_name = _rrset(clouddns_fake, project, f"www.{DOMAIN}.", "A")["routingPolicy"][
+        "healthCheck"
+    ].rsplit("/", 1)[-1]
+    _, compute = raw_apis(clouddns_fake)
+    checks = compute.healthChecks()
+    stored = checks.get(project=project, healthCheck=check_name).execute()
+    changed = {**stored, "checkIntervalSec": 60}
+    checks.update(project=project, healthCheck=check_name, body=changed).execute()
+    plan = router.plan(route)
+    assert [(c.action, c.subject) for c in plan.changes] == [("update", "health_check")]
+    assert router.apply(route) == plan
+    repaired = checks.get(project=project, healthCheck=check_name).execute()
+    assert repaired["checkIntervalSec"] == 30
     assert not router.plan(route)

@@ -43,6 +43,7 @@ from multiregion.model import (
     EndpointStatus,
     Failover,
     Geo,
+    HealthCheck,
     Plan,
     Route,
     Weighted,
@@ -338,12 +339,36 @@ class CloudDnsRouter(TrafficRouter):
         overrides: dict[str, EndpointStatus],
         stored: list[dict[str, Any]],
     ) -> Plan:
-        """The neutral diff, or, when the route is as declared but its record sets are not
-        (a TTL or a target changed out of band), the drift ``apply`` repairs."""
+        """The neutral diff, or, when the route is as declared but its record sets or its
+        health check are not (changed or deleted out of band), the drift ``apply`` repairs."""
         plan = planning.diff_routes(route.name, current, route)
-        if plan or current is None or not _differ(self._wanted(route, overrides), stored):
+        if plan or current is None:
             return plan
-        return Plan(route.name, (Change("update", "records", "drifted", "as declared"),))
+        if _differ(self._wanted(route, overrides), stored):
+            return Plan(route.name, (Change("update", "records", "drifted", "as declared"),))
+        check = route.health_check
+        if check is not None and self._check_drifted(route, check):
+            return Plan(route.name, (Change("update", "health_check", "drifted", "as declared"),))
+        return plan
+
+    def _check_body(self, route: Route, check: HealthCheck) -> dict[str, Any]:
+        return healthchecks.check_body(
+            self._check_name(route.name),
+            check,
+            self.source_regions,
+            f"multiregion route {route.name}",
+        )
+
+    def _check_drifted(self, route: Route, check: HealthCheck) -> bool:
+        """Whether the route's Compute health check is missing or differs from ``check``."""
+        wanted = self._check_body(route, check)
+        checks = self._apis.compute.healthChecks()
+        request = checks.get(project=self._apis.project, healthCheck=wanted["name"])
+        try:
+            stored = self._apis.call(request, "healthChecks.get")
+        except NotFound:
+            return True
+        return not healthchecks.same_check(stored, wanted)
 
     # ------------------------------------------------------------------ TrafficRouter
 
@@ -356,15 +381,11 @@ class CloudDnsRouter(TrafficRouter):
         name = route.name
         current, overrides, stored = self._stored(name)
         kept = _kept(route, overrides)
-        check_name = self._check_name(name)
         if route.health_check is not None:
-            body = healthchecks.check_body(
-                check_name, route.health_check, self.source_regions, f"multiregion route {name}"
-            )
-            healthchecks.ensure_check(self._apis, body)
+            healthchecks.ensure_check(self._apis, self._check_body(route, route.health_check))
         self._write(route, kept, stored)
         if current is not None and current.health_check is not None and route.health_check is None:
-            healthchecks.delete_check(self._apis, check_name)
+            healthchecks.delete_check(self._apis, self._check_name(name))
 
     def _get(self, name: str) -> Route:
         return self._meta_record(self._in_zone(name))[0]
