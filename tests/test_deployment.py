@@ -240,3 +240,15 @@ def test_the_spec_repr_shows_no_key() -> None:
     spec = parse(data)
     assert spec.settings["store"]["key"] == "CANARY-COSMOS-KEY"
     assert "CANARY" not in repr(spec)
+
+
+@pytest.mark.parametrize(("provider", "journal_in"), [("local", "file"), ("aws", "bucket")])
+def test_a_runbook_journal_defaults_to_where_a_lost_write_region_cannot_block_it(
+    tmp_path: Path, provider: str, journal_in: str
+) -> None:
+    """Not the store: a recovery from the loss of its write region could not write there."""
+    text = SPEC if provider == "local" else SPEC.split("[store]")[0]
+    text = text.replace('provider = "local"', f'provider = "{provider}"', 1)
+    spec = load(write(tmp_path, text + '\n[runbook]\nfile = "recovery.py"\n'))
+    assert spec.runbook is not None
+    assert spec.runbook.journal_in == journal_in

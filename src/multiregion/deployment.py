@@ -218,7 +218,7 @@ def parse(
     runbook = None
     if tables.runbook is not None:
         local = tables.store.get("provider", tables.deployment.provider) == "local"
-        journal_in = tables.runbook.journal_in or ("file" if local else "store")
+        journal_in = tables.runbook.journal_in or ("file" if local else "bucket")
         journal = tables.runbook.journal or f"{name}.journal"
         runbook = RunbookSpec(
             file=_relative(tables.runbook.file, base),

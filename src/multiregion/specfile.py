@@ -105,7 +105,8 @@ class RunbookTable:
     journal: str | None = attrs.field(default=None, validator=_within(validate.key, "journal"))
     journal_in: Literal["file", "store", "bucket"] | None = None
     """Where the journal is kept: a file (the default on the local provider), or under the key
-    ``journal`` in the deployment's store or bucket (the default elsewhere)."""
+    ``journal`` in the deployment's bucket (the default elsewhere: it does not hang on the
+    store's write region, the region a recovery is often run for) or store."""
 
 
 @attrs.frozen(kw_only=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from multiregion.errors import InvalidInput, NotFound
+from multiregion.errors import InvalidInput, NotFound, Unavailable
 from multiregion.failover import report
 from multiregion.failover.approvals import approve_as
 from multiregion.failover.journal import JournalConflict, replay
@@ -211,3 +211,31 @@ def test_bad_journal_locations_are_refused_naming_the_field(tmp_path: Path) -> N
     with pytest.raises(InvalidInput, match="journal"):
         Runbook("r", [Step("s", counting(tmp_path, "s"))]).run(42)  # type: ignore[arg-type]
     assert repr(BucketJournal(bucket, "journals/")) == "BucketJournal('bucket:journals')"
+
+
+def test_a_recovery_from_the_loss_of_the_write_region_journals_in_the_bucket(
+    tmp_path: Path,
+) -> None:
+    """The store journal writes in the store's write region: with that region lost it cannot
+    take the run's first record, and says where to keep the journal instead; nothing has run.
+    The bucket journal does not hang on the store: the same runbook promotes and finishes."""
+    store = LocalStore(tmp_path / "store", REGIONS, replication="sync", witness="witness-c")
+
+    def promote(ctx: RunContext) -> StepResult:
+        token = store.promote("region-b")
+        ctx.record_promote(token, from_region="region-a", reason="region-a is gone")
+        return StepResult("region-b takes writes")
+
+    def recovery() -> Runbook:
+        return Runbook("region-a-outage", [Step("promote", promote)])
+
+    store.fail_region("region-a")
+    with pytest.raises(Unavailable, match="journal_in") as refused:
+        recovery().run(StoreJournal(store, KEY))
+    assert "region-a" in str(refused.value)
+    assert isinstance(refused.value.__cause__, Unavailable)
+    assert store.write_region == "region-a"  # the promote step never ran
+    done = recovery().run(BucketJournal(LocalBucket(tmp_path / "bucket"), KEY))
+    assert done.outcome == "finished"
+    assert store.write_region == "region-b"
+    store.close()

@@ -12,14 +12,15 @@ again. There is no lock to wait for when the first process died: the next one si
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
 
 from multiregion import validate
-from multiregion.errors import AlreadyExists, CorruptData, InvalidInput, NotFound
+from multiregion.errors import AlreadyExists, CorruptData, InvalidInput, NotFound, Unavailable
 from multiregion.failover.journal import (
     DRY_RUN_SUFFIX,
     SIDE_KINDS,
@@ -103,24 +104,40 @@ class _StoreSlots:
     def claim(self, record: Record) -> bool:
         value = {"record": attrs.asdict(record)}
         try:
-            self.store.put(self._key(record.seq), value, create_only=True, region=self.region)
+            with self._reachable():
+                self.store.put(self._key(record.seq), value, create_only=True, region=self.region)
         except AlreadyExists:
             return False
         return True
 
     def load(self) -> list[Record]:
-        records = (
-            _record_fields(item.value.get("record", {}), f"{self.name}: {item.key}")
-            for item in self.store.scan(self.prefix)
-        )
-        return _contiguous(records)
+        with self._reachable():
+            records = (
+                _record_fields(item.value.get("record", {}), f"{self.name}: {item.key}")
+                for item in self.store.scan(self.prefix)
+            )
+            return _contiguous(records)
 
     def clear(self) -> None:
-        for item in list(self.store.scan(self.prefix)):
-            try:
-                self.store.delete(item.key, region=self.region)
-            except NotFound:
-                continue
+        with self._reachable():
+            for item in list(self.store.scan(self.prefix)):
+                try:
+                    self.store.delete(item.key, region=self.region)
+                except NotFound:
+                    continue
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Say what to do when the journal's region is the one being recovered from."""
+        try:
+            yield
+        except Unavailable as exc:
+            where = self.region or f"the write region {self.store.write_region}"
+            raise Unavailable(
+                f"journal {self.name}: {where} cannot be reached ({exc}); a runbook that "
+                "recovers from the loss of that region keeps its journal in the bucket "
+                '(journal_in = "bucket") or in a multi-writer store\'s surviving region'
+            ) from exc
 
     def _key(self, seq: int) -> str:
         return f"{self.prefix}{seq:0{_SEQ_DIGITS}d}"
