@@ -14,6 +14,8 @@ from typing import IO
 from multiregion.errors import CorruptData, InvalidInput
 
 METADATA_KEY = "multiregion-sha256"
+METADATA_ENTRY_BYTES = len(METADATA_KEY) + 64
+"""What the library's entry (name and hex digest) takes of an object's metadata."""
 DEFAULT_CHUNK = 1 << 20
 
 

@@ -1,8 +1,9 @@
-"""File plumbing shared by the BackupBucket adapters' ``upload_file`` and ``download_file``."""
+"""File plumbing shared by the BackupBucket adapters: spooled writes, source and target files."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import threading
@@ -15,12 +16,31 @@ from multiregion import integrity
 from multiregion.errors import CorruptData, InvalidInput
 
 
-def readable_file(path: str | Path) -> Path:
-    """``path`` as a Path, or ``InvalidInput`` (field ``path``) if it is not a regular file."""
-    source = Path(path)
-    if not source.is_file():
-        raise InvalidInput("path", f"{str(source)!r} is not a readable file")
-    return source
+@contextlib.contextmanager
+def rewindable(
+    data: bytes | IO[bytes], spool_bytes: int
+) -> Iterator[tuple[IO[bytes], integrity.Digest]]:
+    """``data`` as a file that can be read again from any offset (retries, concurrent parts),
+    with its SHA-256 and size: bytes as they are, a stream copied once into a spool kept in
+    memory up to ``spool_bytes`` and on disk beyond."""
+    digest = integrity.Digest()
+    if isinstance(data, bytes):
+        digest.update(data)
+        yield io.BytesIO(data), digest
+        return
+    with tempfile.SpooledTemporaryFile(max_size=spool_bytes) as spool:
+        for chunk in digest.passing(integrity.chunks(data)):
+            spool.write(chunk)
+        yield spool, digest
+
+
+def source_file(path: Path) -> IO[bytes]:
+    """``path`` opened for reading; a file that became unreadable since the interface checked
+    it (removed, replaced, its permissions changed) is ``InvalidInput`` naming ``path``."""
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InvalidInput("path", f"{str(path)!r} cannot be read: {exc.strerror}") from exc
 
 
 def digest_of(file: IO[bytes]) -> integrity.Digest:

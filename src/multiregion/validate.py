@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from multiregion.errors import InvalidInput
-from multiregion.integrity import METADATA_KEY
 
 if TYPE_CHECKING:
     from multiregion.model import FencingToken
@@ -275,28 +274,6 @@ def _pairs(found: Iterable[object]) -> Iterator[tuple[object, object]]:
         yield pair[0], pair[1]
 
 
-def service_metadata(value: object, max_bytes: int, service: str) -> dict[str, str]:
-    """User metadata as a bucket adapter sends it to ``service`` (S3, GCS), which keeps at most
-    ``max_bytes`` of names and values with the library's checksum entry and 64 bytes to spare."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInput("metadata", "must map names to strings")
-    for name, text in value.items():
-        if not isinstance(name, str) or not _METADATA_NAME.fullmatch(name):
-            raise InvalidInput(
-                "metadata", f"{shown(name)}: names are lowercase letters, digits and -"
-            )
-        if name == METADATA_KEY:
-            raise InvalidInput("metadata", f"{shown(name)} is reserved for the library's checksum")
-        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
-            raise InvalidInput("metadata", f"{shown(name)}: values must be printable ASCII text")
-    size = sum(len(k) + len(v) for k, v in value.items()) + len(METADATA_KEY) + 64
-    if size > max_bytes:
-        raise InvalidInput("metadata", f"{size} bytes; {service} keeps at most {max_bytes}")
-    return dict(value)
-
-
 def data(value: object) -> bytes | IO[bytes]:
     """Bytes (copied) or a binary stream: anything with ``read()`` that is not a text stream."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -375,9 +352,9 @@ def one_of(field: str, value: object, allowed: Mapping[str, Any] | frozenset[str
     return value
 
 
-def metadata(field: str, value: object) -> dict[str, str]:
+def metadata(field: str, value: object, max_bytes: int = MAX_METADATA_BYTES) -> dict[str, str]:
     """User metadata of a bucket object: lowercase ``[a-z0-9-]`` names, printable ASCII values,
-    at most MAX_METADATA_BYTES in all; names starting ``multiregion-`` belong to the library."""
+    at most ``max_bytes`` in all; names starting ``multiregion-`` belong to the library."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -391,6 +368,6 @@ def metadata(field: str, value: object) -> dict[str, str]:
         if not isinstance(text, str) or not all(" " <= c <= "~" for c in text):
             raise InvalidInput(field, f"the value of {shown(name)} must be printable ASCII text")
         total += len(name) + len(text)
-    if total > MAX_METADATA_BYTES:
-        raise InvalidInput(field, f"is {total} bytes; at most {MAX_METADATA_BYTES} allowed")
+    if total > max_bytes:
+        raise InvalidInput(field, f"is {total} bytes; at most {max_bytes} allowed")
     return dict(value)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import io
 import math
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,9 +33,9 @@ from multiregion.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
-    Unsupported,
 )
 from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.interfaces.bucket import Write
 from multiregion.model import ObjectInfo
 from multiregion.providers.aws.errors import translate_error, translated
 from multiregion.providers.aws.session import Connection, is_loopback
@@ -47,6 +45,7 @@ MIN_PART = 5 * MIB
 MAX_PART = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 MAX_METADATA_BYTES = 2048
+"""User metadata S3 keeps per object (keys and values, UTF-8)."""
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MODES = frozenset({"COMPLIANCE", "GOVERNANCE"})
 
@@ -55,10 +54,6 @@ def _bucket_name(value: object) -> str:
     if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
         raise InvalidInput("bucket", f"{value!r} is not an S3 bucket name")
     return value
-
-
-def _metadata(value: object) -> dict[str, str]:
-    return validate.service_metadata(value, MAX_METADATA_BYTES, "S3")
 
 
 def _b64_sha256(data: bytes) -> str:
@@ -149,6 +144,7 @@ class S3Bucket(BackupBucket):
             retention=retention,
             legal_hold=legal_hold,
             native_checksum="sha256",
+            max_metadata_bytes=MAX_METADATA_BYTES - integrity.METADATA_ENTRY_BYTES,
         )
         self._s3 = connection.client(
             "s3", self.region, "bucket", max_pool_connections=max(10, self.concurrency * 2)
@@ -175,76 +171,35 @@ class S3Bucket(BackupBucket):
 
     # ------------------------------------------------------------------ writes
 
-    def put(
-        self,
-        key: str,
-        data: bytes | IO[bytes],
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        retain_until: float | None = None,
-    ) -> ObjectInfo:
-        key = validate.key("key", key)
-        args = self._write_args(create_only, if_match, metadata, retain_until)
-        if isinstance(data, bytes | bytearray | memoryview):
-            payload = bytes(data)
-            source = _Source(io.BytesIO(payload), len(payload))
-            return self._upload(key, source, integrity.sha256_hex(payload), args, None)
-        with tempfile.SpooledTemporaryFile(max_size=self.part_size) as spool:
-            digest = integrity.Digest()
-            for chunk in digest.passing(integrity.chunks(data)):
-                spool.write(chunk)
-            source = _Source(spool, digest.size)
-            return self._upload(key, source, digest.hexdigest(), args, None)
+    def _put(self, key: str, data: bytes | IO[bytes], write: Write) -> ObjectInfo:
+        with transfer.rewindable(data, self.part_size) as (file, digest):
+            source = _Source(file, digest.size)
+            return self._upload(key, source, digest.hexdigest(), self._write_args(write), None)
 
-    def upload_file(
-        self,
-        path: str | Path,
-        key: str,
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        progress: Progress | None = None,
+    def _upload_file(
+        self, path: Path, key: str, write: Write, progress: Progress | None
     ) -> ObjectInfo:
-        key = validate.key("key", key)
-        source_path = transfer.readable_file(path)
-        args = self._write_args(create_only, if_match, metadata, None)
-        with source_path.open("rb") as file:
+        with transfer.source_file(path) as file:
             digest = transfer.digest_of(file)
             source = _Source(file, digest.size)
-            return self._upload(key, source, digest.hexdigest(), args, progress)
+            return self._upload(key, source, digest.hexdigest(), self._write_args(write), progress)
 
-    def _write_args(
-        self,
-        create_only: bool,
-        if_match: str | None,
-        metadata: Mapping[str, str] | None,
-        retain_until: float | None,
-    ) -> dict[str, Any]:
-        """Everything a write sends besides the bytes, checked before any request."""
-        if create_only and if_match is not None:
-            raise InvalidInput("if_match", "cannot be combined with create_only")
-        args: dict[str, Any] = {"Metadata": _metadata(metadata), "ChecksumAlgorithm": "SHA256"}
+    def _write_args(self, write: Write) -> dict[str, Any]:
+        """Everything a write sends besides the bytes."""
+        args: dict[str, Any] = {"Metadata": write.metadata, "ChecksumAlgorithm": "SHA256"}
         if self.capabilities.legal_hold:
             args["ObjectLockLegalHoldStatus"] = "ON"
         if self.kms_key_id is not None:
             args["ServerSideEncryption"] = "aws:kms"
             args["SSEKMSKeyId"] = self.kms_key_id
-        if create_only:
+        if write.create_only:
             args["IfNoneMatch"] = "*"
-        if if_match is not None:
-            args["IfMatch"] = validate.version("if_match", if_match)
-        if retain_until is not None:
-            until = validate.finite_non_negative("retain_until", retain_until)
-            if until <= time.time():
-                raise InvalidInput("retain_until", "must be in the future")
-            if not self.capabilities.retention:
-                raise Unsupported(f"bucket {self.bucket} was not declared with Object Lock")
+        if write.if_match is not None:
+            args["IfMatch"] = write.if_match
+        if write.retain_until is not None:
             args["ObjectLockMode"] = self.retention_mode
             args["ObjectLockRetainUntilDate"] = datetime.datetime.fromtimestamp(
-                math.ceil(until), datetime.UTC
+                math.ceil(write.retain_until), datetime.UTC
             )
         return args
 
@@ -429,15 +384,7 @@ class S3Bucket(BackupBucket):
             raise PreconditionFailed(f"{key} is under a legal hold")
         return info
 
-    def head(self, key: str) -> ObjectInfo:
-        return self._head(validate.key("key", key))
-
-    def get(self, key: str) -> bytes:
-        return b"".join(self.stream(key))
-
-    def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        key = validate.key("key", key)
-        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+    def _stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
         with translated("GetObject"):
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
         expected = response.get("Metadata", {}).get(integrity.METADATA_KEY)
@@ -451,20 +398,15 @@ class S3Bucket(BackupBucket):
         finally:
             body.close()
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Objects from ListObjectsV2 pages (UTF-8 byte order is code point order).
 
         A listing carries key, size, ETag and time but neither user metadata nor the stored
         SHA-256: those are ``{}`` and ``""`` here, and ``head`` reads them (one request each).
         """
-        prefix = validate.prefix("prefix", prefix)
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
         )
-        return self._list(pages)
-
-    @staticmethod
-    def _list(pages: Any) -> Iterator[ObjectInfo]:
         with translated("ListObjectsV2"):
             for page in pages:
                 for entry in page.get("Contents", []):
@@ -478,15 +420,14 @@ class S3Bucket(BackupBucket):
 
     # ------------------------------------------------------------------ delete
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def _delete(self, key: str, if_match: str | None) -> None:
         """One DeleteObject carrying ``If-Match`` (the given ETag, or ``*``): S3 then answers
         404 NoSuchKey for a missing key and 412 for a stale ETag, where a plain DELETE answers
         204 whatever was there (conditional deletes, AWS S3 user guide). Two cases head first:
         an Object Lock bucket, where a DELETE without a version id lays a delete marker over a
         retained version and succeeds, which its answer cannot tell; and a backend that takes
         ``*`` for a literal ETag (``match_any_on_delete=False``: moto 5.2.5 answers 412)."""
-        key = validate.key("key", key)
-        condition = "*" if if_match is None else validate.version("if_match", if_match)
+        condition = "*" if if_match is None else if_match
         if self.capabilities.retention or (if_match is None and not self.match_any_on_delete):
             info = self._refuse_retained(key)
             if info is None:
@@ -498,15 +439,9 @@ class S3Bucket(BackupBucket):
 
     # ------------------------------------------------------------------ download
 
-    def download_file(
-        self, key: str, path: str | Path, *, progress: Progress | None = None
-    ) -> ObjectInfo:
-        """Ranged GETs pinned to one ETag write into a temporary file beside ``path``, hashed in
-        offset order as the parts land and renamed into place only when it matches."""
-        key = validate.key("key", key)
-        target = Path(path)
-        if not target.parent.is_dir():
-            raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
+    def _download_file(self, key: str, target: Path, progress: Progress | None) -> ObjectInfo:
+        """Ranged GETs pinned to one ETag write into a temporary file beside ``target``, hashed
+        in offset order as the parts land and renamed into place only when it matches."""
         info = self._head(key)
         with transfer.replacing(target, "w+b") as out:
             sink = transfer.HashingSink(out.fileno())

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -44,9 +44,9 @@ from multiregion.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
-    Unsupported,
 )
 from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.interfaces.bucket import Write
 from multiregion.model import ObjectInfo
 from multiregion.providers.azure.credentials import endpoint_url, is_loopback, token_credential
 from multiregion.providers.azure.errors import translated
@@ -146,16 +146,14 @@ class BlobBucket(BackupBucket):
 
     # ----------------------------------------------------------------------- reads
 
-    def head(self, key: str) -> ObjectInfo:
-        key = _key(key)
+    def _head(self, key: str) -> ObjectInfo:
         return _info(key, self._properties(key))
 
     def _properties(self, key: str) -> BlobProperties:
         with translated(f"head {key!r}"):
             return self._blob(key).get_blob_properties()
 
-    def get(self, key: str) -> bytes:
-        key = _key(key)
+    def _get(self, key: str) -> bytes:
         with translated(f"get {key!r}"):
             downloader = self._blob(key).download_blob(max_concurrency=self._concurrency)
             data: bytes = downloader.readall()
@@ -164,9 +162,7 @@ class BlobBucket(BackupBucket):
         digest.check(downloader.properties.metadata.get(SHA256_METADATA), key)
         return data
 
-    def stream(self, key: str, chunk_size: int = integrity.DEFAULT_CHUNK) -> Iterator[bytes]:
-        key = _key(key)
-        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+    def _stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
         with translated(f"stream {key!r}"):
             downloader = self._blob(key).download_blob()
         expected = downloader.properties.metadata.get(SHA256_METADATA)
@@ -181,10 +177,6 @@ class BlobBucket(BackupBucket):
                 for start in range(0, len(view), chunk_size):
                     yield bytes(view[start : start + chunk_size])
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        prefix = validate.prefix("prefix", prefix)
-        return self._list(prefix)
-
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         with translated(f"list {prefix!r}"):
             for properties in self._container.list_blobs(
@@ -194,84 +186,40 @@ class BlobBucket(BackupBucket):
 
     # ----------------------------------------------------------------------- writes
 
-    def put(
-        self,
-        key: str,
-        data: bytes | IO[bytes],
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        retain_until: float | None = None,
+    def _put(self, key: str, data: bytes | IO[bytes], write: Write) -> ObjectInfo:
+        return self._write(key, integrity.chunks(data, self.block_size), write, None)
+
+    def _upload_file(
+        self, path: Path, key: str, write: Write, progress: Progress | None
     ) -> ObjectInfo:
-        key = _key(key)
-        source = validate.data(data)
-        stored = _metadata(metadata)
-        validate.write_conditions(create_only, if_match)
-        extra = self._immutability(retain_until)
-        pieces = integrity.chunks(source, self.block_size)
-        return self._write(key, pieces, create_only, if_match, stored, None, extra)
+        with transfer.source_file(path) as f:
+            return self._write(key, integrity.chunks(f, self.block_size), write, progress)
 
     def _immutability(self, retain_until: float | None) -> dict[str, Any]:
-        """The version-level immutability policy (and legal hold) a write sets, checked first:
+        """The version-level immutability policy (and legal hold) a write sets:
         ``x-ms-immutability-policy-until-date`` / ``-mode: unlocked`` and ``x-ms-legal-hold``
         on Put Blob and Put Block List (Blob REST API)."""
-        if retain_until is None:
-            return {"legal_hold": True} if self.legal_hold else {}
-        until = validate.finite_non_negative("retain_until", retain_until)
-        if not self.capabilities.retention:
-            raise Unsupported(
-                "BlobBucket was not declared with immutability (retention=True on a container "
-                "with version-level immutability support)"
+        extra: dict[str, Any] = {"legal_hold": True} if self.legal_hold else {}
+        if retain_until is not None:
+            extra["immutability_policy"] = ImmutabilityPolicy(
+                expiry_time=datetime.datetime.fromtimestamp(math.ceil(retain_until), datetime.UTC),
+                policy_mode=BlobImmutabilityPolicyMode.UNLOCKED,
             )
-        if until <= time.time():
-            raise InvalidInput("retain_until", "must be in the future")
-        policy = ImmutabilityPolicy(
-            expiry_time=datetime.datetime.fromtimestamp(math.ceil(until), datetime.UTC),
-            policy_mode=BlobImmutabilityPolicyMode.UNLOCKED,
-        )
-        extra: dict[str, Any] = {"immutability_policy": policy}
-        if self.legal_hold:
-            extra["legal_hold"] = True
         return extra
-
-    def upload_file(
-        self,
-        path: str | Path,
-        key: str,
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        progress: Progress | None = None,
-    ) -> ObjectInfo:
-        source = validate.file_path("path", path)
-        key = _key(key)
-        stored = _metadata(metadata)
-        validate.write_conditions(create_only, if_match)
-        validate.progress(progress)
-        try:
-            f = open(source, "rb")  # noqa: SIM115
-        except OSError as exc:
-            raise InvalidInput("path", f"{source} is not a readable file") from exc
-        with f:
-            pieces = integrity.chunks(f, self.block_size)
-            extra = self._immutability(None)
-            return self._write(key, pieces, create_only, if_match, stored, progress, extra)
 
     def _write(
         self,
         key: str,
         pieces: Iterable[bytes],
-        create_only: bool,
-        if_match: str | None,
-        metadata: dict[str, str],
+        write: Write,
         progress: Progress | None,
-        extra: dict[str, Any],
     ) -> ObjectInfo:
+        create_only, if_match = write.create_only, write.if_match
         if create_only or if_match is not None or self.capabilities.retention:
             self._admit(key, create_only, if_match)  # fail before streaming; enforced at commit
         blob = self._blob(key)
+        metadata = {_to_azure(name): text for name, text in write.metadata.items()}
+        extra = self._immutability(write.retain_until)
         conditions: dict[str, Any] = {}
         if create_only:
             conditions = {"match_condition": MatchConditions.IfMissing}
@@ -313,7 +261,6 @@ class BlobBucket(BackupBucket):
             raise PreconditionFailed(
                 f"{operation}: if_match given but no object is stored"
             ) from exc
-        del metadata[SHA256_METADATA]
         policy = extra.get("immutability_policy")
         return ObjectInfo(
             key=key,
@@ -321,7 +268,7 @@ class BlobBucket(BackupBucket):
             version=_etag(result["etag"]),
             sha256=digest.hexdigest(),
             updated_at=result["last_modified"].timestamp(),
-            metadata={_from_azure(name): value for name, value in metadata.items()},
+            metadata=write.metadata,
             retain_until=policy.expiry_time.timestamp() if policy is not None else None,
         )
 
@@ -379,12 +326,10 @@ class BlobBucket(BackupBucket):
             raise PreconditionFailed(f"{key}: stored version differs from if_match")
         _refuse_retained(key, properties)
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def _delete(self, key: str, if_match: str | None) -> None:
         """One Delete Blob; on a container with immutability, a HEAD first: Azure refuses to
         delete a blob under an immutability policy with 409, which reads as a conflict, and
         the library says ``PreconditionFailed`` instead."""
-        key = _key(key)
-        validate.write_conditions(False, if_match)
         if self.capabilities.retention:
             _refuse_retained(key, self._properties(key))
         conditions: dict[str, Any] = {}
@@ -393,16 +338,7 @@ class BlobBucket(BackupBucket):
         with translated(f"delete {key!r}"):
             self._blob(key).delete_blob(**conditions)
 
-    def download_file(
-        self, key: str, path: str | Path, *, progress: Progress | None = None
-    ) -> ObjectInfo:
-        key = _key(key)
-        target = validate.file_path("path", path)
-        validate.progress(progress)
-        if target.is_dir():
-            raise InvalidInput("path", f"{target} is a directory")
-        if not target.parent.is_dir():
-            raise InvalidInput("path", f"{target.parent} is not an existing directory")
+    def _download_file(self, key: str, target: Path, progress: Progress | None) -> ObjectInfo:
         hook = None if progress is None else _Deltas(progress)
         with translated(f"download {key!r}"):
             downloader = self._blob(key).download_blob(
@@ -488,13 +424,3 @@ def _account_name(account_url: str) -> str:
     if is_loopback(account_url):
         return parts.path.strip("/").split("/")[0]
     return (parts.hostname or "").split(".")[0]
-
-
-def _key(value: object) -> str:
-    return validate.key("key", value, utf8=True)
-
-
-def _metadata(value: object) -> dict[str, str]:
-    """The user's metadata checked as every bucket checks it, with Azure names."""
-    checked = validate.metadata("metadata", value)
-    return {_to_azure(name): text for name, text in checked.items()}

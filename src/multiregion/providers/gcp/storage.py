@@ -12,18 +12,15 @@ and the custom metadata; a download is hashed as it is written, never read back.
 from __future__ import annotations
 
 import datetime
-import io
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
-import attrs
 from google.api_core.exceptions import from_http_response
 from google.api_core.retry import Retry
 from google.cloud.storage import Client
@@ -36,9 +33,9 @@ from multiregion.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
-    Unsupported,
 )
 from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.interfaces.bucket import Write
 from multiregion.model import ObjectInfo
 from multiregion.providers.gcp import connection
 from multiregion.providers.gcp.errors import translated
@@ -47,6 +44,7 @@ KIB = 1024
 CHUNK_UNIT = 256 * KIB
 """Resumable upload chunks must be multiples of 256 KiB."""
 MAX_METADATA_BYTES = 8 * KIB
+"""Custom metadata GCS keeps per object (keys and values)."""
 _META = "x-goog-meta-"
 _SHA256_HEADER = _META + integrity.METADATA_KEY
 _IDENTITY = {"Accept-Encoding": "identity"}
@@ -63,20 +61,6 @@ def _bucket_name(value: object) -> str:
     if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value:
         raise InvalidInput("bucket", f"{value!r} is not a Cloud Storage bucket name")
     return value
-
-
-def _metadata(value: object) -> dict[str, str]:
-    return validate.service_metadata(value, MAX_METADATA_BYTES, "GCS")
-
-
-@attrs.frozen
-class _Write:
-    """What a write asks besides its bytes, checked before any request."""
-
-    create_only: bool
-    if_match: str | None
-    metadata: dict[str, str] = attrs.field(hash=False)
-    retain_until: float | None
 
 
 def _kms_key_name(value: object) -> str | None:
@@ -189,6 +173,7 @@ class GcsBucket(BackupBucket):
             retention=retention,
             legal_hold=hold is not None,
             native_checksum="crc32c",
+            max_metadata_bytes=MAX_METADATA_BYTES - integrity.METADATA_ENTRY_BYTES,
         )
         options = {"api_endpoint": url.rstrip("/")} if url is not None else None
         self._client = Client(
@@ -221,70 +206,16 @@ class GcsBucket(BackupBucket):
 
     # ------------------------------------------------------------------ writes
 
-    def put(
-        self,
-        key: str,
-        data: bytes | IO[bytes],
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        retain_until: float | None = None,
-    ) -> ObjectInfo:
-        key = validate.key("key", key)
-        meta = self._write_checks(create_only, if_match, metadata, retain_until)
-        write = _Write(create_only, if_match, meta, retain_until)
-        if isinstance(data, bytes | bytearray | memoryview):
-            payload = bytes(data)
-            sha256 = integrity.sha256_hex(payload)
-            return self._upload(key, io.BytesIO(payload), len(payload), sha256, write, None)
-        with tempfile.SpooledTemporaryFile(max_size=self.chunk_size) as spool:
-            digest = integrity.Digest()
-            for chunk in digest.passing(integrity.chunks(data)):
-                spool.write(chunk)
-            return self._upload(key, spool, digest.size, digest.hexdigest(), write, None)
+    def _put(self, key: str, data: bytes | IO[bytes], write: Write) -> ObjectInfo:
+        with transfer.rewindable(data, self.chunk_size) as (file, digest):
+            return self._upload(key, file, digest.size, digest.hexdigest(), write, None)
 
-    def upload_file(
-        self,
-        path: str | Path,
-        key: str,
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        progress: Progress | None = None,
+    def _upload_file(
+        self, path: Path, key: str, write: Write, progress: Progress | None
     ) -> ObjectInfo:
-        key = validate.key("key", key)
-        source = transfer.readable_file(path)
-        meta = self._write_checks(create_only, if_match, metadata, None)
-        write = _Write(create_only, if_match, meta, None)
-        with source.open("rb") as file:
+        with transfer.source_file(path) as file:
             digest = transfer.digest_of(file)
             return self._upload(key, file, digest.size, digest.hexdigest(), write, progress)
-
-    def _write_checks(
-        self,
-        create_only: bool,
-        if_match: str | None,
-        metadata: Mapping[str, str] | None,
-        retain_until: float | None,
-    ) -> dict[str, str]:
-        """Everything a write sends besides the bytes, checked before any request."""
-        if create_only and if_match is not None:
-            raise InvalidInput("if_match", "cannot be combined with create_only")
-        if if_match is not None:
-            validate.version("if_match", if_match)
-        meta = _metadata(metadata)
-        if retain_until is not None:
-            until = validate.finite_non_negative("retain_until", retain_until)
-            if not self.capabilities.retention:
-                raise Unsupported(
-                    f"GcsBucket {self.bucket} was not declared with object retention "
-                    "(retention=True on a bucket created with it enabled)"
-                )
-            if until <= time.time():
-                raise InvalidInput("retain_until", "must be in the future")
-        return meta
 
     def _upload(
         self,
@@ -292,7 +223,7 @@ class GcsBucket(BackupBucket):
         file: IO[bytes],
         size: int,
         sha256: str,
-        write: _Write,
+        write: Write,
         progress: Progress | None,
     ) -> ObjectInfo:
         generation = 0 if write.create_only else None
@@ -386,15 +317,10 @@ class GcsBucket(BackupBucket):
             raise NotFound(f"{key} does not exist")
         return blob
 
-    def head(self, key: str) -> ObjectInfo:
-        return self._info(self._blob(validate.key("key", key)))
+    def _head(self, key: str) -> ObjectInfo:
+        return self._info(self._blob(key))
 
-    def get(self, key: str) -> bytes:
-        return b"".join(self.stream(key))
-
-    def stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        key = validate.key("key", key)
-        chunk_size = validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+    def _stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
         response = self._media(key)
         expected = response.headers.get(_SHA256_HEADER)
         return integrity.verified(self._pieces(response, chunk_size), expected, key)
@@ -448,12 +374,8 @@ class GcsBucket(BackupBucket):
             metadata=metadata,
         )
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """GCS lists in UTF-8 byte order, which is code point order; listings carry metadata."""
-        prefix = validate.prefix("prefix", prefix)
-        return self._list(prefix)
-
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """GCS lists in UTF-8 byte order, which is code point order; listings carry metadata."""
         blobs = self._client.list_blobs(
             self._bucket,
             prefix=prefix or None,
@@ -467,16 +389,8 @@ class GcsBucket(BackupBucket):
 
     # ------------------------------------------------------------------ delete
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
-        key = validate.key("key", key)
-        generation = None
-        if if_match is not None:
-            validate.version("if_match", if_match)
-            if not self.capabilities.conditional_delete:
-                raise Unsupported(
-                    f"bucket {self.bucket}: this backend ignores ifGenerationMatch on delete"
-                )
-            generation = _generation(if_match)
+    def _delete(self, key: str, if_match: str | None) -> None:
+        generation = None if if_match is None else _generation(if_match)
         if self._guarded:
             self._refuse_retained(key)
         with translated("objects.delete"):
@@ -486,14 +400,8 @@ class GcsBucket(BackupBucket):
 
     # ------------------------------------------------------------------ download
 
-    def download_file(
-        self, key: str, path: str | Path, *, progress: Progress | None = None
-    ) -> ObjectInfo:
-        """Streams into a temporary file beside ``path``, renamed into place once verified."""
-        key = validate.key("key", key)
-        target = Path(path)
-        if not target.parent.is_dir():
-            raise InvalidInput("path", f"directory {str(target.parent)!r} does not exist")
+    def _download_file(self, key: str, target: Path, progress: Progress | None) -> ObjectInfo:
+        """Streams into a temporary file beside ``target``, renamed into place once verified."""
         response = self._media(key)
         expected = response.headers.get(_SHA256_HEADER)
         size = 0

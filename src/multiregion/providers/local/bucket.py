@@ -32,7 +32,7 @@ import struct
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -47,6 +47,7 @@ from multiregion.errors import (
     Unavailable,
 )
 from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
+from multiregion.interfaces.bucket import Write
 from multiregion.model import ObjectInfo
 
 MAX_SEGMENT_BYTES = 253
@@ -78,10 +79,6 @@ def _mapped(subject: str) -> Iterator[None]:
 
 def _segments(key: str) -> list[str]:
     """The key's path segments, or ``InvalidInput`` if the key cannot name a file safely."""
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput("key", "must be valid Unicode text (no lone surrogates)") from None
     if "\\" in key:
         raise InvalidInput("key", "must not contain a backslash")
     segments = key.split("/")
@@ -197,7 +194,7 @@ class LocalBucket(BackupBucket):
 
     def object_path(self, key: str) -> Path:
         """The file that holds ``key`` (whether or not it exists yet)."""
-        *dirs, name = _segments(validate.key("key", key))
+        *dirs, name = _segments(validate.key("key", key, utf8=True))
         return self.root.joinpath(*(f"{_DIR}.{d}" for d in dirs), f"{_OBJECT}.{name}")
 
     # ----------------------------------------------------------------------- reads
@@ -211,11 +208,11 @@ class LocalBucket(BackupBucket):
         except OSError as exc:
             raise _os_error(exc, key) from exc
 
-    def head(self, key: str) -> ObjectInfo:
+    def _head(self, key: str) -> ObjectInfo:
         with self._open(key) as f, _mapped(key):
             return _read_info(f, key)
 
-    def get(self, key: str) -> bytes:
+    def _get(self, key: str) -> bytes:
         with self._open(key) as f, _mapped(key):
             info = _read_info(f, key)
             f.seek(0)
@@ -224,8 +221,7 @@ class LocalBucket(BackupBucket):
             raise CorruptData(f"{key}: content does not match its SHA-256; refusing the bytes")
         return data
 
-    def stream(self, key: str, chunk_size: int = integrity.DEFAULT_CHUNK) -> Iterator[bytes]:
-        validate.int_range("chunk_size", chunk_size, 1, 1 << 30)
+    def _stream(self, key: str, chunk_size: int) -> Iterator[bytes]:
         return self._verified(key, chunk_size)[1]
 
     def _verified(self, key: str, chunk_size: int) -> tuple[ObjectInfo, Iterator[bytes]]:
@@ -252,10 +248,6 @@ class LocalBucket(BackupBucket):
                     raise CorruptData(f"{info.key}: the object file ended early")
                 left -= len(piece)
                 yield piece
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        validate.prefix("prefix", prefix)
-        return self._list(prefix)
 
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         for key, path in self._walk(self.root, "", prefix):
@@ -334,62 +326,27 @@ class LocalBucket(BackupBucket):
             raise PreconditionFailed(f"{key}: under retention until {current.retain_until:.0f}")
         return current
 
-    def put(
-        self,
-        key: str,
-        data: bytes | IO[bytes],
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        retain_until: float | None = None,
-    ) -> ObjectInfo:
+    def _put(self, key: str, data: bytes | IO[bytes], write: Write) -> ObjectInfo:
         path = self.object_path(key)
-        source = validate.data(data)
-        meta = validate.metadata("metadata", metadata)
-        validate.write_conditions(create_only, if_match)
-        until = _retain_until(retain_until)
-        pieces = integrity.chunks(source, integrity.DEFAULT_CHUNK)
-        return self._write(key, path, pieces, create_only, if_match, meta, until, None)
+        return self._write(key, path, integrity.chunks(data), write, None)
 
-    def upload_file(
-        self,
-        path: str | Path,
-        key: str,
-        *,
-        create_only: bool = False,
-        if_match: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        progress: Progress | None = None,
+    def _upload_file(
+        self, path: Path, key: str, write: Write, progress: Progress | None
     ) -> ObjectInfo:
-        source = validate.file_path("path", path)
         target = self.object_path(key)
-        meta = validate.metadata("metadata", metadata)
-        validate.write_conditions(create_only, if_match)
-        validate.progress(progress)
-        try:
-            f = open(source, "rb")  # noqa: SIM115
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise InvalidInput("path", f"{source} is not a readable file") from exc
-        except OSError as exc:
-            raise _os_error(exc, str(source)) from exc
-        with f:
-            pieces = integrity.chunks(f, self.part_size)
-            return self._write(key, target, pieces, create_only, if_match, meta, None, progress)
+        with transfer.source_file(path) as f:
+            return self._write(key, target, integrity.chunks(f, self.part_size), write, progress)
 
     def _write(
         self,
         key: str,
         path: Path,
         pieces: Iterable[bytes],
-        create_only: bool,
-        if_match: str | None,
-        metadata: dict[str, str],
-        retain_until: float | None,
+        write: Write,
         progress: Progress | None,
     ) -> ObjectInfo:
         # Fail fast before streaming; checked again under the lock, where it counts.
-        self._admit(key, create_only=create_only, if_match=if_match, deleting=False)
+        self._admit(key, create_only=write.create_only, if_match=write.if_match, deleting=False)
         with _mapped(key):
             fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=_TMP_PREFIX)
         try:
@@ -404,15 +361,17 @@ class LocalBucket(BackupBucket):
                     out.flush()
                     os.fsync(out.fileno())
                 with self._locked():
-                    self._admit(key, create_only=create_only, if_match=if_match, deleting=False)
+                    self._admit(
+                        key, create_only=write.create_only, if_match=write.if_match, deleting=False
+                    )
                     info = ObjectInfo(
                         key=key,
                         size=digest.size,
                         version=uuid.uuid4().hex,
                         sha256=digest.hexdigest(),
                         updated_at=time.time(),
-                        metadata=metadata,
-                        retain_until=retain_until,
+                        metadata=write.metadata,
+                        retain_until=write.retain_until,
                     )
                     with _mapped(key):
                         out.write(_trailer(info))
@@ -426,9 +385,8 @@ class LocalBucket(BackupBucket):
             raise
         return info
 
-    def delete(self, key: str, *, if_match: str | None = None) -> None:
+    def _delete(self, key: str, if_match: str | None) -> None:
         path = self.object_path(key)
-        validate.write_conditions(False, if_match)
         with self._locked():
             self._admit(key, create_only=False, if_match=if_match, deleting=True)
             with _mapped(key):
@@ -441,16 +399,8 @@ class LocalBucket(BackupBucket):
                     break  # not empty: it holds other keys
                 parent = parent.parent
 
-    def download_file(
-        self, key: str, path: str | Path, *, progress: Progress | None = None
-    ) -> ObjectInfo:
-        target = validate.file_path("path", path)
-        self.object_path(key)  # validates the key before any I/O
-        validate.progress(progress)
-        if target.is_dir():
-            raise InvalidInput("path", f"{target} is a directory")
-        if not target.parent.is_dir():
-            raise InvalidInput("path", f"{target.parent} is not an existing directory")
+    def _download_file(self, key: str, target: Path, progress: Progress | None) -> ObjectInfo:
+        self.object_path(key)  # the key's segments checked before any I/O
         with transfer.replacing(target, guard=lambda: _mapped(str(target))) as out:
             info, chunks = self._verified(key, self.part_size)
             for piece in chunks:
