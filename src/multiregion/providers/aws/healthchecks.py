@@ -273,18 +273,16 @@ class Route53Probe(HealthProbe):
         }
 
     def _find(self, name: str) -> dict[str, Any]:
-        found = self._owned().get(validate.endpoint_name("name", name))
+        found = self._owned().get(name)
         if found is None:
             raise NotFound(f"no Route 53 health check named {name!r} in {self.namespace!r}")
         return found
 
     # ------------------------------------------------------------------ the interface
 
-    def ensure(self, target: ProbeTarget) -> str:
+    def _ensure(self, target: ProbeTarget) -> str:
         """Creates the check, updates it in place, or (when its type or interval changes,
         which Route 53 cannot update) replaces it with a new one under a new id."""
-        if not isinstance(target, ProbeTarget):
-            raise InvalidInput("target", "must be a ProbeTarget")
         config = check_config(target.address, target.check, private_ok=self._private_ok)
         existing = self._owned().get(target.name)
         if existing is None:
@@ -320,7 +318,7 @@ class Route53Probe(HealthProbe):
         }
         return create_check(self._route53, self._prefix, name, config, tags)
 
-    def status(self, name: str) -> EndpointHealth:
+    def _status(self, name: str) -> EndpointHealth:
         check = self._find(name)
         with translated("GetHealthCheckStatus"):
             observations = self._route53.get_health_check_status(HealthCheckId=check["Id"])[
@@ -328,11 +326,11 @@ class Route53Probe(HealthProbe):
             ]
         return verdict(name, observations)
 
-    def list(self) -> list[str]:
-        return sorted(self._owned())
+    def _list(self) -> list[str]:
+        return list(self._owned())
 
-    def delete(self, name: str) -> None:
+    def _delete(self, name: str) -> None:
         delete_check(self._route53, self._find(name)["Id"])
 
-    def expected_detection_s(self, check: HealthCheck) -> float:
+    def _expected_detection_s(self, check: HealthCheck) -> float:
         return expected_detection_s(check)

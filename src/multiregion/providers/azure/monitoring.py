@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from multiregion import validate
-from multiregion.errors import InvalidInput, NotFound
+from multiregion.errors import NotFound
 from multiregion.interfaces import HealthProbe, ProbeCapabilities
 from multiregion.model import PROTOCOLS, EndpointHealth, HealthCheck, ProbeTarget
 from multiregion.providers.azure import profiles as tm
@@ -57,9 +57,7 @@ class TrafficManagerProbe(HealthProbe):
     def __repr__(self) -> str:
         return f"TrafficManagerProbe(resource_group={self._group!r})"
 
-    def ensure(self, target: ProbeTarget) -> str:
-        if not isinstance(target, ProbeTarget):
-            raise InvalidInput("target", "must be a ProbeTarget")
+    def _ensure(self, target: ProbeTarget) -> str:
         monitor = tm.monitor_config(target.check)
         name = tm.profile_name("probe", target.name)
         body = {
@@ -87,7 +85,7 @@ class TrafficManagerProbe(HealthProbe):
             profile = self._client.profiles.create_or_update(self._group, name, body)
         return str(profile.id)
 
-    def status(self, name: str) -> EndpointHealth:
+    def _status(self, name: str) -> EndpointHealth:
         profile = self._profile(name)
         endpoints = profile["properties"].get("endpoints") or []
         if not endpoints:
@@ -95,25 +93,24 @@ class TrafficManagerProbe(HealthProbe):
         status = tm.monitor_status(endpoints[0])
         return EndpointHealth(name=name, state=tm.health_of(status), detail=status)
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         with translated("list checks"):
             found = self._client.profiles.list_by_resource_group(self._group)
             names = [(p.tags or {}).get(PROBE_TAG) for p in found]
-        return sorted(n for n in names if n)
+        return [n for n in names if n]
 
-    def delete(self, name: str) -> None:
+    def _delete(self, name: str) -> None:
         self._profile(name)
         with translated(f"delete check {name}"):
             self._client.profiles.delete(self._group, tm.profile_name("probe", name))
 
-    def expected_detection_s(self, check: HealthCheck) -> float:
+    def _expected_detection_s(self, check: HealthCheck) -> float:
         return tm.detection_s(check)
 
     def close(self) -> None:
         self._client.close()
 
     def _profile(self, name: str) -> dict[str, Any]:
-        name = validate.endpoint_name("name", name)
         profile = tm.read_profile(
             self._client, self._group, tm.profile_name("probe", name), f"read check {name}"
         )

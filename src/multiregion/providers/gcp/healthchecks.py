@@ -173,9 +173,7 @@ class ComputeHealthProbe(HealthProbe):
             self._dns_name = str(self._apis.zone(self._zone_name)["dnsName"])
         return f"{check_name}.{PROBE_LABEL}.{self._dns_name}"
 
-    def ensure(self, target: ProbeTarget) -> str:
-        if not isinstance(target, ProbeTarget):
-            raise InvalidInput("target", "must be a ProbeTarget")
+    def _ensure(self, target: ProbeTarget) -> str:
         name = self.check_name(target.name)
         try:
             address = ipaddress.ip_address(target.address)
@@ -219,8 +217,6 @@ class ComputeHealthProbe(HealthProbe):
         return described
 
     def _get(self, target_name: str) -> dict[str, Any]:
-        if not isinstance(target_name, str):
-            raise InvalidInput("name", "must be the target's name")
         name = self.check_name(target_name)
         stored: dict[str, Any] = self._apis.call(
             self._apis.compute.healthChecks().get(project=self._apis.project, healthCheck=name),
@@ -230,7 +226,7 @@ class ComputeHealthProbe(HealthProbe):
             raise NotFound(f"{name} is not a check this probe manages")
         return stored
 
-    def status(self, name: str) -> EndpointHealth:
+    def _status(self, name: str) -> EndpointHealth:
         stored = self._get(name)
         described = self._described(stored) or {}
         if not self.capabilities.reports_status:
@@ -244,7 +240,7 @@ class ComputeHealthProbe(HealthProbe):
         state = HealthState[verdict.get("state", "UNKNOWN")]
         return EndpointHealth(name, state, detail=str(verdict.get("detail", "")))
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         request = self._apis.compute.healthChecks().list(project=self._apis.project)
         names: list[str] = []
         while request is not None:
@@ -254,15 +250,13 @@ class ComputeHealthProbe(HealthProbe):
                 if described is not None:
                     names.append(str(described["target"]))
             request = self._apis.compute.healthChecks().list_next(request, page)
-        return sorted(names)
+        return names
 
-    def delete(self, name: str) -> None:
+    def _delete(self, name: str) -> None:
         stored = self._get(name)
         record = self._apis.rrsets(self._zone_name, self._record_name(stored["name"]))
         self._apis.change(self._zone_name, [], record)
         delete_check(self._apis, stored["name"])
 
-    def expected_detection_s(self, check: HealthCheck) -> float:
-        if not isinstance(check, HealthCheck):
-            raise InvalidInput("health_check", "must be a HealthCheck")
+    def _expected_detection_s(self, check: HealthCheck) -> float:
         return check.expected_detection_s()

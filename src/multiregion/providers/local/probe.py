@@ -29,43 +29,21 @@ class LocalProbe(HealthProbe):
             raise InvalidInput("ssl_context", "must be an ssl.SSLContext")
         self._scheduler = ProbeScheduler(ssl_context=ssl_context)
 
-    def ensure(self, target: ProbeTarget) -> str:
-        if not isinstance(target, ProbeTarget):
-            raise InvalidInput("target", "must be a ProbeTarget")
-        self._validate(target.check)
+    def _ensure(self, target: ProbeTarget) -> str:
         self._scheduler.add(target.name, target)
         return target.name
 
-    def status(self, name: str) -> EndpointHealth:
-        return self._scheduler.health(self._name(name))
+    def _status(self, name: str) -> EndpointHealth:
+        return self._scheduler.health(name)
 
-    def list(self) -> list[str]:
+    def _list(self) -> list[str]:
         return self._scheduler.keys()
 
-    def delete(self, name: str) -> None:
-        self._scheduler.remove(self._name(name))
+    def _delete(self, name: str) -> None:
+        self._scheduler.remove(name)
 
-    def expected_detection_s(self, check: HealthCheck) -> float:
-        self._validate(check)
+    def _expected_detection_s(self, check: HealthCheck) -> float:
         return check.expected_detection_s()
 
     def close(self) -> None:
         self._scheduler.close()
-
-    def _validate(self, check: object) -> None:
-        if not isinstance(check, HealthCheck):
-            raise InvalidInput("health_check", "must be a HealthCheck")
-        caps = self.capabilities
-        if check.protocol not in caps.protocols:
-            raise InvalidInput("health_check.protocol", f"{check.protocol!r} is not supported")
-        if check.interval_s < caps.min_interval_s:
-            raise InvalidInput(
-                "health_check.interval_s",
-                f"{check.interval_s:g}s is below the minimum of {caps.min_interval_s:g}s",
-            )
-
-    @staticmethod
-    def _name(name: object) -> str:
-        if not isinstance(name, str):
-            raise InvalidInput("name", "must be a string")
-        return name
