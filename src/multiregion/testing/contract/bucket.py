@@ -332,14 +332,16 @@ class BucketContract:
 
     def test_invalid_keys(self, bucket_harness: BucketHarness) -> None:
         bucket = bucket_harness.bucket
-        bad: tuple[Any, ...] = ("", 123, None, "tab\there", "x" * 1025)
+        bad: tuple[Any, ...] = ("", 123, None, "tab\there", "x" * 1025, "lone \ud800")
         for key in bad:
             _invalid("key", bucket.put, key, b"x")
             _invalid("key", bucket.get, key)
+            _invalid("key", bucket.stream, key)
             _invalid("key", bucket.head, key)
             _invalid("key", bucket.delete, key)
         number: Any = 42
         _invalid("prefix", lambda: list(bucket.list(number)))
+        _invalid("prefix", bucket.list, "lone \ud800")
         assert _keys(bucket) == []
 
     def test_invalid_metadata_writes_nothing(self, bucket_harness: BucketHarness) -> None:
@@ -353,6 +355,7 @@ class BucketContract:
             {"n": "caf\u00e9"},
             {"n": "line\nbreak"},
             {"multiregion-sha256": "0" * 64},
+            {"multiregion-other": "names starting multiregion- are the library's"},
             {"big": "x" * 10_000},
         ]
         for metadata in bad:
@@ -371,5 +374,43 @@ class BucketContract:
         tomorrow: Any = "tomorrow"
         _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=tomorrow))
         _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=math.nan))
+        # in the past: refused as such, whether or not the bucket has retention
+        _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=time.time() - 60))
+        yes: Any = "yes"
+        _invalid("create_only", lambda: bucket.put("d", b"x", create_only=yes))
         _invalid("path", lambda: bucket.upload_file(tmp_path / "missing", "d"))
         assert _keys(bucket) == []
+
+    def test_metadata_up_to_the_declared_limit(self, bucket_harness: BucketHarness) -> None:
+        """``max_metadata_bytes`` is what the service really holds: that much is stored and
+        read back, one byte more is refused before anything is sent."""
+        bucket = bucket_harness.bucket
+        limit = bucket.capabilities.max_metadata_bytes
+        fits = {"m": "x" * (limit - 1)}
+        bucket.put("meta", b"kept", metadata=fits)
+        assert dict(bucket.head("meta").metadata) == fits
+        _invalid("metadata", bucket.put, "meta", b"lost", metadata={"m": "x" * limit})
+        assert bucket.get("meta") == b"kept"
+
+    def test_invalid_file_arguments_touch_nothing(
+        self, bucket_harness: BucketHarness, tmp_path: Path
+    ) -> None:
+        bucket = bucket_harness.bucket
+        source = tmp_path / "source.bin"
+        source.write_bytes(b"data")
+        folder = tmp_path / "restore"
+        folder.mkdir()
+        not_callable: Any = 42
+        _invalid("path", bucket.upload_file, folder, "d")
+        _invalid("path", bucket.upload_file, "nul\0byte", "d")
+        _invalid("key", bucket.upload_file, source, "lone \ud800")
+        _invalid("progress", bucket.upload_file, source, "d", progress=not_callable)
+        assert _keys(bucket) == []
+        stored = bucket.put("d", b"data")
+        _invalid("path", bucket.download_file, "d", folder)
+        _invalid("path", bucket.download_file, "d", tmp_path / "missing" / "out")
+        _invalid("path", bucket.download_file, "d", "nul\0byte")
+        _invalid("progress", bucket.download_file, "d", folder / "out", progress=not_callable)
+        assert list(folder.iterdir()) == []
+        _invalid("if_match", bucket.delete, "d", if_match="")
+        assert bucket.head("d").version == stored.version

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from typing import Any
 
 import attrs
 import pytest
@@ -42,6 +43,21 @@ def _target(harness: ProbeHarness, protocol: str) -> ProbeTarget:
     endpoint = harness.serve(protocol)
     check = harness.check(protocol, endpoint.port)
     return ProbeTarget(name=_name(), address=endpoint.address, check=check)
+
+
+def _unrunnable_intervals(probe: HealthProbe) -> list[float]:
+    """Intervals the probe's capabilities exclude (none where it declares no limit)."""
+    caps = probe.capabilities
+    bad: list[float] = []
+    if caps.intervals_s is not None:
+        bad.append(next(v for v in (1.0, 7.0, 45.0, 3600.0) if v not in caps.intervals_s))
+    if caps.min_interval_s > 0:
+        bad.append(caps.min_interval_s / 2)
+    return bad
+
+
+def _with_interval(check: HealthCheck, interval: float) -> HealthCheck:
+    return attrs.evolve(check, interval_s=interval, timeout_s=min(check.timeout_s, interval))
 
 
 def _wait_for(harness: ProbeHarness, name: str, state: HealthState) -> float:
@@ -112,25 +128,41 @@ class ProbeContract:
 
     def test_interval_the_provider_cannot_run_is_refused(self, probe_harness: ProbeHarness) -> None:
         probe = probe_harness.probe
-        caps = probe.capabilities
         target = _target(probe_harness, _protocol(probe_harness))
-        bad: list[float] = []
-        if caps.intervals_s is not None:
-            bad.append(next(v for v in (1.0, 7.0, 45.0, 3600.0) if v not in caps.intervals_s))
-        if caps.min_interval_s > 0:
-            bad.append(caps.min_interval_s / 2)
+        bad = _unrunnable_intervals(probe)
         if not bad:  # no limits declared: any valid interval must be taken, even an hour
             probe.ensure(attrs.evolve(target, check=attrs.evolve(target.check, interval_s=3600)))
             assert target.name in probe.list()
             return
         for interval in bad:
-            check = attrs.evolve(
-                target.check, interval_s=interval, timeout_s=min(target.check.timeout_s, interval)
-            )
+            check = _with_interval(target.check, interval)
             with pytest.raises(InvalidInput) as excinfo:
                 probe.ensure(attrs.evolve(target, check=check))
             assert excinfo.value.field == "health_check.interval_s"
+            with pytest.raises(InvalidInput) as excinfo:
+                probe.expected_detection_s(check)
+            assert excinfo.value.field == "health_check.interval_s"
         assert target.name not in probe.list()
+
+    def test_bad_names_and_checks_are_refused_before_anything_changes(
+        self, probe_harness: ProbeHarness
+    ) -> None:
+        probe = probe_harness.probe
+        target = _target(probe_harness, _protocol(probe_harness))
+        probe.ensure(target)
+        before = probe.list()
+        bad: tuple[Any, ...] = ("", "not a name", "x" * 64, 5, None, target)
+        for name in bad:
+            for call in (probe.status, probe.delete):
+                with pytest.raises(InvalidInput) as excinfo:
+                    call(name)
+                assert excinfo.value.field == "name", f"{call.__name__}({name!r})"
+        not_checks: tuple[Any, ...] = ("http", None, target)
+        for check in not_checks:
+            with pytest.raises(InvalidInput) as excinfo:
+                probe.expected_detection_s(check)
+            assert excinfo.value.field == "health_check"
+        assert probe.list() == before
 
     # ------------------------------------------------------------------ verdicts
 
