@@ -71,8 +71,7 @@ class _UnconfirmedStore(LocalStore):
     def _confirm(self, target: str, fence: Any, states: Any) -> int:
         return int(replication.fencing.read(self._dbs.get(target)).committed.epoch)
 
-    def _recheck(self, conn: Any, target: str, epoch: int, fence: Any) -> Any:
-        state = replication.fencing.read(conn)
+    def _recheck(self, state: Any, target: str, epoch: int, fence: Any) -> Any:
         return state.committed, state.committed.epoch
 
 

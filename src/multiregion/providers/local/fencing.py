@@ -85,13 +85,29 @@ def initialise(conn: sqlite3.Connection, write_region: str) -> None:
     )
 
 
+COLUMNS = (
+    "(SELECT value FROM meta WHERE name = 'committed'), "
+    "(SELECT value FROM meta WHERE name = 'pending'), "
+    "(SELECT value FROM meta WHERE name = 'synced')"
+)
+"""The voter's state as three columns, so that other reads can take it in the same statement
+(``state`` turns them into a VoterState)."""
+_READ = "SELECT " + COLUMNS
+
+
 def read(conn: sqlite3.Connection) -> VoterState:
-    values = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-    pending = values.get("pending")
+    committed, pending, synced = conn.execute(_READ).fetchone()
+    return state(committed, pending, synced)
+
+
+@functools.lru_cache(maxsize=64)
+def state(committed: str, pending: str | None, synced: str) -> VoterState:
+    """The state that ``COLUMNS`` read: it is read before every write and rarely changes, so
+    each combination is parsed once."""
     return VoterState(
-        Record.loads(values["committed"]),
+        Record.loads(committed),
         None if pending is None else Record.loads(pending),
-        int(values["synced"]),
+        int(synced),
     )
 
 

@@ -26,8 +26,13 @@ from multiregion.model import ConflictPolicy, Item, Merge
 Clock = dict[str, int]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys, as every replica stores it (so equal content is equal
+    text); one encoder for all, since building one per call costs as much as a small value."""
+    return _ENCODER.encode(value)
 
 
 @attrs.frozen
