@@ -22,7 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from benches.sides import bucket_crud, store_batch, store_crud
+from benches.sides import bucket_crud, in_modes, store_batch, store_crud
+from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.aws.dynamodb import DynamoStore
 from multiregion.providers.aws.s3 import S3Bucket
 from multiregion.testing.emulators.aws import CREDENTIALS_ENV, MotoServer
@@ -71,14 +72,30 @@ def main(n: int = 20, batch: int = 50) -> dict[str, Any]:
         config = Config(retries={"max_attempts": 1})
         dynamodb = boto3.client("dynamodb", REGION, endpoint_url=moto.url, config=config)
         s3 = boto3.client("s3", REGION, endpoint_url=moto.url, config=config)
-        table = f"bench-{uuid.uuid4().hex[:8]}"
+
+        def open_store(**settings: Any) -> DynamoStore:
+            table = f"bench-{uuid.uuid4().hex[:8]}"
+            return DynamoStore(
+                table=table,
+                regions=[REGION],
+                create=True,
+                endpoint_url=moto.url,
+                **ONE_ATTEMPT,
+                **settings,
+            )
+
+        def crud(mode: str, store: ReplicatedStore) -> dict[str, Any]:
+            assert isinstance(store, DynamoStore)
+            raw = RawDynamo(dynamodb, store.table)
+            return store_crud(f"DynamoDB ({mode})", store, raw, n=n)
+
+        figures["dynamodb"] = in_modes(open_store, crud)
         store = DynamoStore(
-            table=table, regions=[REGION], create=True, endpoint_url=moto.url, **ONE_ATTEMPT
-        )
-        figures["dynamodb"] = store_crud("DynamoDB", store, RawDynamo(dynamodb, table), n=n)
-        store.close()
-        store = DynamoStore(
-            table=table, regions=[BATCH_REGION], create=True, endpoint_url=moto.url, **ONE_ATTEMPT
+            table=f"bench-{uuid.uuid4().hex[:8]}",
+            regions=[BATCH_REGION],
+            create=True,
+            endpoint_url=moto.url,
+            **ONE_ATTEMPT,
         )
         figures["dynamodb"]["batch"] = store_batch("DynamoDB", store, n=batch)
         store.close()

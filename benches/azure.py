@@ -26,7 +26,8 @@ from azure.storage.blob import BlobServiceClient
 from urllib3.exceptions import InsecureRequestWarning
 
 from benches.measure import compare, show
-from benches.sides import bucket_crud, random_file, store_all, upload_file
+from benches.sides import bucket_crud, in_modes, random_file, store_all, upload_file
+from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.azure.blob import BlobBucket
 from multiregion.providers.azure.cosmos import CosmosStore
 from multiregion.testing.emulators.azure import (
@@ -79,15 +80,6 @@ def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     logging.getLogger("azure.cosmos.LocationCache").setLevel(logging.ERROR)
     with CosmosServer() as server:
-        store = CosmosStore(
-            server.url,
-            DATABASE,
-            f"bench-{uuid.uuid4().hex[:8]}",
-            [REGION],
-            key=COSMOS_KEY,
-            region_endpoints={REGION: server.url},
-            retries=0,
-        )
         client = CosmosClient(
             server.url,
             credential=COSMOS_KEY,
@@ -95,9 +87,26 @@ def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
             enable_endpoint_discovery=False,
             retry_total=0,
         )
-        container = client.get_database_client(DATABASE).get_container_client(store._container_name)
-        figures: dict[str, Any] = store_all("Cosmos", store, RawCosmos(container), n=n, batch=batch)
-        store.close()
+        database = client.get_database_client(DATABASE)
+
+        def open_store(**settings: Any) -> CosmosStore:
+            return CosmosStore(
+                server.url,
+                DATABASE,
+                f"bench-{uuid.uuid4().hex[:8]}",
+                [REGION],
+                key=COSMOS_KEY,
+                region_endpoints={REGION: server.url},
+                retries=0,
+                **settings,
+            )
+
+        def measure(mode: str, store: ReplicatedStore) -> dict[str, Any]:
+            assert isinstance(store, CosmosStore)
+            raw = RawCosmos(database.get_container_client(store._container_name))
+            return store_all(f"Cosmos ({mode})", store, raw, n=n, batch=batch)
+
+        figures = in_modes(open_store, measure)
         client.close()
     return figures
 

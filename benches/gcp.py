@@ -21,8 +21,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 
-from benches.sides import bucket_crud, random_file, store_all, upload_file
+from benches.sides import bucket_crud, in_modes, random_file, store_all, upload_file
 from multiregion.errors import Unavailable
+from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.gcp.firestore import FirestoreStore
 from multiregion.providers.gcp.storage import GcsBucket
 from multiregion.testing.emulators.gcp import FakeGcsServer, FirestoreEmulator, firestore_script
@@ -67,13 +68,20 @@ def firestore_figures(n: int, batch: int) -> dict[str, Any]:
         print(f"  Firestore skipped: {exc}")
         return {"skipped": str(exc)}
     with FirestoreEmulator(project=PROJECT) as emulator:
-        collection = f"bench-{uuid.uuid4().hex[:8]}"
-        store = FirestoreStore(project=PROJECT, collection=collection, emulator_host=emulator.host)
         client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
         client._emulator_host = emulator.host
-        raw = RawFirestore(client.collection(f"{collection}-raw"))
-        figures: dict[str, Any] = store_all("Firestore", store, raw, n=n, batch=batch)
-        store.close()
+
+        def open_store(**settings: Any) -> FirestoreStore:
+            collection = f"bench-{uuid.uuid4().hex[:8]}"
+            return FirestoreStore(
+                project=PROJECT, collection=collection, emulator_host=emulator.host, **settings
+            )
+
+        def measure(mode: str, store: ReplicatedStore) -> dict[str, Any]:
+            raw = RawFirestore(client.collection(f"bench-{uuid.uuid4().hex[:8]}-raw"))
+            return store_all(f"Firestore ({mode})", store, raw, n=n, batch=batch)
+
+        figures = in_modes(open_store, measure)
         client.close()
     return figures
 

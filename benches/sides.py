@@ -20,6 +20,10 @@ from multiregion.interfaces import BackupBucket, ReplicatedStore
 VALUE: dict[str, Any] = {"name": "bench", "n": 1, "tags": ["a", "b"], "note": "x" * 100}
 """A small document, as a session or an order would be."""
 
+MODES: dict[str, dict[str, Any]] = {"strict": {}, "lease": {"lease_s": 10.0}}
+"""The fencing modes compared: a check per write, and a write lease long enough to outlast a
+round (the fencing record read once per lease)."""
+
 
 class RawStore(Protocol):
     def put(self, key: str, value: dict[str, Any]) -> object: ...
@@ -65,6 +69,21 @@ def store_crud(
         "delete": (store.delete, raw.delete),
     }
     return _crud(title, calls, n)
+
+
+def in_modes(
+    open_store: Callable[..., ReplicatedStore],
+    measure: Callable[[str, ReplicatedStore], dict[str, Any]],
+) -> dict[str, Any]:
+    """``measure(mode, store)`` for a store opened in each fencing mode, by mode."""
+    figures: dict[str, Any] = {}
+    for mode, settings in MODES.items():
+        store = open_store(**settings)
+        try:
+            figures[mode] = measure(mode, store)
+        finally:
+            store.close()
+    return figures
 
 
 def store_batch(title: str, store: ReplicatedStore, *, n: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from urllib3.exceptions import InsecureRequestWarning
 
-from benches.sides import store_batch
+from benches.sides import in_modes, store_batch
 from multiregion.errors import Unavailable
 from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.aws.dynamodb import DynamoStore
@@ -34,19 +34,9 @@ from multiregion.testing.emulators.aws import CREDENTIALS_ENV, MotoServer
 from multiregion.testing.emulators.azure import COSMOS_KEY, CosmosServer
 from multiregion.testing.emulators.gcp import FirestoreEmulator, firestore_script
 
-MODES: dict[str, dict[str, Any]] = {"strict": {}, "lease": {"lease_s": 10.0}}
-"""The fencing modes compared; a lease long enough to outlast a round."""
-
 
 def _modes(title: str, open_store: Callable[..., ReplicatedStore], n: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    for mode, settings in MODES.items():
-        store = open_store(**settings)
-        try:
-            figures[mode] = store_batch(f"{title} ({mode})", store, n=n)
-        finally:
-            store.close()
-    return figures
+    return in_modes(open_store, lambda mode, store: store_batch(f"{title} ({mode})", store, n=n))
 
 
 def dynamodb(n: int) -> dict[str, Any]:
