@@ -32,9 +32,21 @@ from multiregion.errors import (
 from multiregion.interfaces import BackupBucket
 from multiregion.model import ObjectInfo
 from multiregion.testing.contract.harness import BucketHarness
+from multiregion.testing.contract.hooks import hooks_blocked
 
 PAGED_OBJECTS = 1050
 """More than one page of a cloud listing (1000), so adapters must follow continuation."""
+HOOKS = (
+    "_put",
+    "_get",
+    "_stream",
+    "_head",
+    "_list",
+    "_delete",
+    "_upload_file",
+    "_download_file",
+)
+"""The adapter's side of ``BackupBucket``: every service call happens in one of these."""
 CLOCK_SKEW_S = 300.0
 """How far an emulator's or service's ``updated_at`` may be from this machine's clock."""
 
@@ -58,9 +70,12 @@ class _ReadOnly:
         return self._source.read(self._piece if size < 0 else min(size, self._piece))
 
 
-def _invalid(field: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """``call(*args, **kwargs)`` raises ``InvalidInput`` naming ``field``."""
-    with pytest.raises(InvalidInput) as caught:
+def _invalid(
+    bucket: BackupBucket, field: str, call: Callable[..., Any], *args: Any, **kwargs: Any
+) -> None:
+    """``call(*args, **kwargs)`` raises ``InvalidInput`` naming ``field``, before any hook of
+    ``bucket`` runs."""
+    with hooks_blocked(bucket, HOOKS), pytest.raises(InvalidInput) as caught:
         call(*args, **kwargs)
     assert caught.value.field == field, f"expected the error to name {field!r}: {caught.value}"
 
@@ -185,7 +200,7 @@ class BucketContract:
         v1 = bucket.put("cd", b"v1")
         v2 = bucket.put("cd", b"v2")
         if not bucket.capabilities.conditional_delete:
-            with pytest.raises(Unsupported):
+            with hooks_blocked(bucket, HOOKS), pytest.raises(Unsupported):
                 bucket.delete("cd", if_match=v2.version)
             assert bucket.get("cd") == b"v2"
             return
@@ -238,7 +253,7 @@ class BucketContract:
         assert len(chunks) >= 3
         assert all(0 < len(c) <= 1000 for c in chunks)
         assert b"".join(chunks) == data
-        _invalid("chunk_size", lambda: list(bucket.stream("s", chunk_size=0)))
+        _invalid(bucket, "chunk_size", lambda: list(bucket.stream("s", chunk_size=0)))
 
     def test_upload_and_download_file_in_parts(
         self, bucket_harness: BucketHarness, tmp_path: Path
@@ -311,7 +326,7 @@ class BucketContract:
         bucket = bucket_harness.bucket
         until = math.floor(time.time()) + 3600
         if not bucket.capabilities.retention:
-            with pytest.raises(Unsupported):
+            with hooks_blocked(bucket, HOOKS), pytest.raises(Unsupported):
                 bucket.put("kept", b"x", retain_until=until)
             with pytest.raises(NotFound):
                 bucket.head("kept")
@@ -334,14 +349,14 @@ class BucketContract:
         bucket = bucket_harness.bucket
         bad: tuple[Any, ...] = ("", 123, None, "tab\there", "x" * 1025, "lone \ud800")
         for key in bad:
-            _invalid("key", bucket.put, key, b"x")
-            _invalid("key", bucket.get, key)
-            _invalid("key", bucket.stream, key)
-            _invalid("key", bucket.head, key)
-            _invalid("key", bucket.delete, key)
+            _invalid(bucket, "key", bucket.put, key, b"x")
+            _invalid(bucket, "key", bucket.get, key)
+            _invalid(bucket, "key", bucket.stream, key)
+            _invalid(bucket, "key", bucket.head, key)
+            _invalid(bucket, "key", bucket.delete, key)
         number: Any = 42
-        _invalid("prefix", lambda: list(bucket.list(number)))
-        _invalid("prefix", bucket.list, "lone \ud800")
+        _invalid(bucket, "prefix", lambda: list(bucket.list(number)))
+        _invalid(bucket, "prefix", bucket.list, "lone \ud800")
         assert _keys(bucket) == []
 
     def test_invalid_metadata_writes_nothing(self, bucket_harness: BucketHarness) -> None:
@@ -359,7 +374,7 @@ class BucketContract:
             {"big": "x" * 10_000},
         ]
         for metadata in bad:
-            _invalid("metadata", bucket.put, "meta", b"x", metadata=metadata)
+            _invalid(bucket, "metadata", bucket.put, "meta", b"x", metadata=metadata)
         assert _keys(bucket) == []
 
     def test_invalid_data_and_options_write_nothing(
@@ -368,17 +383,19 @@ class BucketContract:
         bucket = bucket_harness.bucket
         bad: tuple[Any, ...] = ("text", 42, None, io.StringIO("text"))
         for data in bad:
-            _invalid("data", bucket.put, "d", data)
-        _invalid("if_match", lambda: bucket.put("d", b"x", if_match=""))
-        _invalid("if_match", lambda: bucket.put("d", b"x", create_only=True, if_match="v"))
+            _invalid(bucket, "data", bucket.put, "d", data)
+        _invalid(bucket, "if_match", lambda: bucket.put("d", b"x", if_match=""))
+        _invalid(bucket, "if_match", lambda: bucket.put("d", b"x", create_only=True, if_match="v"))
         tomorrow: Any = "tomorrow"
-        _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=tomorrow))
-        _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=math.nan))
+        _invalid(bucket, "retain_until", lambda: bucket.put("d", b"x", retain_until=tomorrow))
+        _invalid(bucket, "retain_until", lambda: bucket.put("d", b"x", retain_until=math.nan))
         # in the past: refused as such, whether or not the bucket has retention
-        _invalid("retain_until", lambda: bucket.put("d", b"x", retain_until=time.time() - 60))
+        _invalid(
+            bucket, "retain_until", lambda: bucket.put("d", b"x", retain_until=time.time() - 60)
+        )
         yes: Any = "yes"
-        _invalid("create_only", lambda: bucket.put("d", b"x", create_only=yes))
-        _invalid("path", lambda: bucket.upload_file(tmp_path / "missing", "d"))
+        _invalid(bucket, "create_only", lambda: bucket.put("d", b"x", create_only=yes))
+        _invalid(bucket, "path", lambda: bucket.upload_file(tmp_path / "missing", "d"))
         assert _keys(bucket) == []
 
     def test_metadata_up_to_the_declared_limit(self, bucket_harness: BucketHarness) -> None:
@@ -389,7 +406,7 @@ class BucketContract:
         fits = {"m": "x" * (limit - 1)}
         bucket.put("meta", b"kept", metadata=fits)
         assert dict(bucket.head("meta").metadata) == fits
-        _invalid("metadata", bucket.put, "meta", b"lost", metadata={"m": "x" * limit})
+        _invalid(bucket, "metadata", bucket.put, "meta", b"lost", metadata={"m": "x" * limit})
         assert bucket.get("meta") == b"kept"
 
     def test_invalid_file_arguments_touch_nothing(
@@ -401,16 +418,18 @@ class BucketContract:
         folder = tmp_path / "restore"
         folder.mkdir()
         not_callable: Any = 42
-        _invalid("path", bucket.upload_file, folder, "d")
-        _invalid("path", bucket.upload_file, "nul\0byte", "d")
-        _invalid("key", bucket.upload_file, source, "lone \ud800")
-        _invalid("progress", bucket.upload_file, source, "d", progress=not_callable)
+        _invalid(bucket, "path", bucket.upload_file, folder, "d")
+        _invalid(bucket, "path", bucket.upload_file, "nul\0byte", "d")
+        _invalid(bucket, "key", bucket.upload_file, source, "lone \ud800")
+        _invalid(bucket, "progress", bucket.upload_file, source, "d", progress=not_callable)
         assert _keys(bucket) == []
         stored = bucket.put("d", b"data")
-        _invalid("path", bucket.download_file, "d", folder)
-        _invalid("path", bucket.download_file, "d", tmp_path / "missing" / "out")
-        _invalid("path", bucket.download_file, "d", "nul\0byte")
-        _invalid("progress", bucket.download_file, "d", folder / "out", progress=not_callable)
+        _invalid(bucket, "path", bucket.download_file, "d", folder)
+        _invalid(bucket, "path", bucket.download_file, "d", tmp_path / "missing" / "out")
+        _invalid(bucket, "path", bucket.download_file, "d", "nul\0byte")
+        _invalid(
+            bucket, "progress", bucket.download_file, "d", folder / "out", progress=not_callable
+        )
         assert list(folder.iterdir()) == []
-        _invalid("if_match", bucket.delete, "d", if_match="")
+        _invalid(bucket, "if_match", bucket.delete, "d", if_match="")
         assert bucket.head("d").version == stored.version

@@ -24,7 +24,10 @@ from multiregion.errors import InvalidInput, NotFound
 from multiregion.interfaces import HealthProbe
 from multiregion.model import PROTOCOLS, HealthCheck, HealthState, ProbeTarget
 from multiregion.testing.contract.harness import ProbeHarness
+from multiregion.testing.contract.hooks import hooks_blocked
 
+HOOKS = ("_ensure", "_status", "_list", "_delete", "_expected_detection_s")
+"""The adapter's side of ``HealthProbe``: every service call happens in one of these."""
 _POLL_S = 0.02
 _NOT_PROBING = "this backend never probes (probes_run=False): verdicts cannot change"
 
@@ -123,8 +126,10 @@ class ProbeContract:
         assert probe.list().count(target.name) == 1
 
     def test_ensure_refuses_what_is_not_a_target(self, probe_harness: ProbeHarness) -> None:
-        with pytest.raises(InvalidInput):
-            probe_harness.probe.ensure("http://127.0.0.1/")  # type: ignore[arg-type]
+        probe = probe_harness.probe
+        with hooks_blocked(probe, HOOKS), pytest.raises(InvalidInput) as excinfo:
+            probe.ensure("http://127.0.0.1/")  # type: ignore[arg-type]
+        assert excinfo.value.field == "target"
 
     def test_interval_the_provider_cannot_run_is_refused(self, probe_harness: ProbeHarness) -> None:
         probe = probe_harness.probe
@@ -136,10 +141,10 @@ class ProbeContract:
             return
         for interval in bad:
             check = _with_interval(target.check, interval)
-            with pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(probe, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 probe.ensure(attrs.evolve(target, check=check))
             assert excinfo.value.field == "health_check.interval_s"
-            with pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(probe, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 probe.expected_detection_s(check)
             assert excinfo.value.field == "health_check.interval_s"
         assert target.name not in probe.list()
@@ -152,16 +157,17 @@ class ProbeContract:
         probe.ensure(target)
         before = probe.list()
         bad: tuple[Any, ...] = ("", "not a name", "x" * 64, 5, None, target)
-        for name in bad:
-            for call in (probe.status, probe.delete):
-                with pytest.raises(InvalidInput) as excinfo:
-                    call(name)
-                assert excinfo.value.field == "name", f"{call.__name__}({name!r})"
         not_checks: tuple[Any, ...] = ("http", None, target)
-        for check in not_checks:
-            with pytest.raises(InvalidInput) as excinfo:
-                probe.expected_detection_s(check)
-            assert excinfo.value.field == "health_check"
+        with hooks_blocked(probe, HOOKS):
+            for name in bad:
+                for call in (probe.status, probe.delete):
+                    with pytest.raises(InvalidInput) as excinfo:
+                        call(name)
+                    assert excinfo.value.field == "name", f"{call.__name__}({name!r})"
+            for check in not_checks:
+                with pytest.raises(InvalidInput) as excinfo:
+                    probe.expected_detection_s(check)
+                assert excinfo.value.field == "health_check"
         assert probe.list() == before
 
     # ------------------------------------------------------------------ verdicts
@@ -173,7 +179,7 @@ class ProbeContract:
         probe = probe_harness.probe
         target = _target(probe_harness, protocol)
         if protocol not in probe.capabilities.protocols:
-            with pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(probe, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 probe.ensure(target)
             assert excinfo.value.field == "health_check.protocol"
             assert target.name not in probe.list()
