@@ -271,16 +271,19 @@ def test_bad_drills_are_refused(tmp_path: Path, router: LocalRouter) -> None:
         StoreOutage(LocalBucket(tmp_path / "b"), "region-a")  # type: ignore[arg-type]
 
 
+PREDICTED = Route(
+    name="lease.drill.test",
+    endpoints=[Endpoint("a", "region-a", "127.0.0.2"), Endpoint("b", "region-b", "127.0.0.3")],
+    policy=Failover("a", ["b"]),
+    ttl=1,
+    health_check=HealthCheck("http", 8080, interval_s=1, timeout_s=0.5, failure_threshold=2),
+)
+
+
 def test_a_write_lease_delays_the_predicted_promotion(tmp_path: Path) -> None:
     from multiregion.drill.phases import Effects, predict
 
-    route = Route(
-        name="lease.drill.test",
-        endpoints=[Endpoint("a", "region-a", "127.0.0.2"), Endpoint("b", "region-b", "127.0.0.3")],
-        policy=Failover("a", ["b"]),
-        ttl=1,
-        health_check=HealthCheck("http", 8080, interval_s=1, timeout_s=0.5, failure_threshold=2),
-    )
+    route = PREDICTED
     with LocalRouter(tmp_path / "dns", serve=False) as router:
         outage = Effects(health_sees=True, requests_hang=True)
         strict = predict(router, route, outage, 0.05, confirm=2)
@@ -291,3 +294,19 @@ def test_a_write_lease_delays_the_predicted_promotion(tmp_path: Path) -> None:
     assert strict["first_request"] is not None
     assert leased["first_request"] > strict["first_request"]
     assert leased["dns_switch"] == strict["dns_switch"]
+
+
+def test_predictions_follow_the_clock_the_checks_run_on(tmp_path: Path) -> None:
+    """Fakes that run a provider's probes at a fraction of real time (``time_scale``) detect
+    and switch that much sooner; the client's cache (the TTL) is real time still."""
+    from multiregion.drill.phases import Effects, predict
+
+    outage = Effects(health_sees=True)  # requests reaching the region still succeed
+    with LocalRouter(tmp_path / "dns", serve=False) as router:
+        real = predict(router, PREDICTED, outage, 0.05, confirm=1)
+        fast = predict(router, PREDICTED, outage, 0.05, confirm=1, time_scale=0.1)
+    for phase in ("detection", "dns_switch"):
+        assert fast[phase] == pytest.approx(real[phase] * 0.1)  # type: ignore[operator]
+    assert fast["client_cache"] == real["client_cache"] == PREDICTED.ttl / 2
+    with pytest.raises(InvalidInput, match="time_scale"):
+        DrillSettings(time_scale=0)

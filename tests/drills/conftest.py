@@ -66,8 +66,6 @@ class Setup:
     health: HealthSource
     store: ReplicatedStore
     endpoints: list[ProxiedEndpoint]
-    dns_follows_health: bool = True
-    """False where the router never probes (Route 53 on moto): only overrides move DNS."""
     replicates: bool = True
     """False where the store's regions never converge (moto has no global tables)."""
 
@@ -357,7 +355,7 @@ def _aws(request: pytest.FixtureRequest, tmp_path: Path, cleanups: Cleanups) -> 
     health = probe_health(probe, attrs.evolve(route, health_check=quick))
     return Setup(
         "aws", router, route.name, *regions, health, store, endpoints,
-        dns_follows_health=False, replicates=False,
+        replicates=False,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from dnslib import QTYPE, DNSError, DNSRecord
 
 from multiregion.deployment import Deployment, DeploymentSpec, load
 from multiregion.errors import MultiregionError
+from multiregion.faultproxy.spec import emulated
 
 LIVENESS_TIMEOUT_S = 0.5
 
@@ -54,8 +55,9 @@ def announced_data_plane(router_settings: Mapping[str, Any]) -> tuple[str, int] 
 
 
 def open_deployment(config: str | Path, *, needs_dns: bool) -> Deployment:
-    """The deployment in ``config``, its local router (if any) set up as described above."""
-    spec = load(config)
+    """The deployment in ``config``, its local router (if any) set up as described above, on
+    the emulators ``multiregion faultproxy --emulators`` runs for it, if it does."""
+    spec = emulated(load(config))
     router = dict(spec.settings["router"])
     if not uses_local_router(spec) or "serve" in router:
         return Deployment(spec)

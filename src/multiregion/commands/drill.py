@@ -4,21 +4,29 @@ The faults are listed in ``FAULTS`` (and in ``--help``). Those that fail a regio
 outage does go through the fault proxy in front of the region's app (``multiregion
 faultproxy``); their toxics hold a lease the drill renews, so a killed drill leaves no fault
 behind. Ctrl-C aborts the drill and leaves routing and the write region as they were.
+
+A cloud spec whose emulators ``multiregion faultproxy --emulators`` runs is drilled the same
+way: its store replicas are behind the proxy too (where the emulator serves regions apart),
+the drill predicts on the fakes' clock, and where the provider's checks never probe (Route 53
+on moto) the library's own probes are the controller's health source.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
 from rich.console import Console
 from rich.table import Table
 
+from multiregion import registry
 from multiregion.commands.connection import open_deployment
 from multiregion.commands.output import add_json
 from multiregion.deployment import Deployment, load
@@ -31,34 +39,42 @@ from multiregion.drill.faults import (
     StoreOutage,
     Together,
 )
-from multiregion.drill.phases import LABELS
+from multiregion.drill.phases import LABELS, Effects
 from multiregion.drill.report import DrillReport
 from multiregion.drill.runner import ROLLBACKS, Drill, DrillSettings
 from multiregion.errors import InvalidInput, NotFound, Unsupported
-from multiregion.failover.controller import probe_health
+from multiregion.failover.controller import HealthSource, probe_health
 from multiregion.faultproxy import command as faultproxy_command
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.client import DEFAULT_LEASE_S, ControlClient
 from multiregion.faultproxy.toxics import Blackhole, HttpErrors, Latency, Toxic
-from multiregion.model import Failover, Weighted
+from multiregion.interfaces import ReplicatedStore
+from multiregion.model import Failover, Route, Weighted
+
+if TYPE_CHECKING:
+    from multiregion.testing.emulators.clouds import Emulation
 
 FAULTS = {
     "region-outage": "the region's app blackholed through the fault proxy (connections accepted,"
     " never answered: health probes time out) and its store replica failed where the store can"
-    " (local); the controller must detect it, promote the standby and DNS must move (on a"
+    " (local) or blackholed (moto, cosmosdb-server under --emulators); the controller must"
+    " detect it, promote the standby and DNS must move (on a"
     " weighted route: DNS must stop answering the region, and replicas converge after healing)",
     "brownout": "the region's app slowed (--latency, --jitter) and a share of its HTTP requests"
     " answered 503 (--error-rate), through the fault proxy; health checks may or may not see it",
     "partition": "the store's replication and fencing links between the region and the others"
-    " cut while users still reach it (local store only): its writes stop, since its side is a"
-    " minority, and health checks see nothing; the report shows what users saw",
+    " cut while users still reach it (local store only: no cloud emulator replicates between"
+    " regions): its writes stop, since its side is a minority, and health checks see"
+    " nothing; the report shows what users saw",
     "force-down": "the region forced out of DNS answers by the router's own override (any"
     " provider); nothing tells the controller, so the write region stays",
-    "store-outage": "the region's store replica failed (local store only); its app keeps"
-    " answering, so health checks see nothing",
+    "store-outage": "the region's store replica failed (local store) or blackholed through the"
+    " proxy (moto, cosmosdb-server under --emulators); its app keeps answering, so health"
+    " checks see nothing",
 }
 PROXIED = ("region-outage", "brownout")
 EXIT_FAILED = 1
+NO_REPLICA_WAIT_S = 0.2
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -212,24 +228,58 @@ def _fault_lines() -> list[tuple[str, str]]:
     return lines
 
 
-def _fault(args: argparse.Namespace, deployment: Deployment, region: str) -> Fault:
+def _fault(
+    args: argparse.Namespace, deployment: Deployment, region: str, emulation: Emulation | None
+) -> Fault:
     route = deployment.spec.route.name
     if args.fault == "force-down":
         return ForceDown(deployment.router, route, region)
-    if args.fault == "store-outage":
-        return StoreOutage(deployment.store, region)
     if args.fault == "partition":
+        if emulation is not None and emulation.partition:
+            raise Unsupported(
+                f"a partition on {emulation.provider}'s emulators: {emulation.partition}"
+            )
         return Partition(deployment.store, region)
+    if args.fault == "store-outage" and emulation is None:
+        return StoreOutage(deployment.store, region)
     client = _proxy(args, deployment)
+    replica = _replica_outage(args, deployment.store, region, client, emulation)
+    if args.fault == "store-outage":
+        if replica is None:
+            assert emulation is not None
+            raise Unsupported(
+                f"a store outage on {emulation.provider}: {emulation.no_store_listener}"
+            )
+        return replica
     if args.fault == "brownout":
         toxics: list[Toxic] = [Latency(args.latency, args.jitter), HttpErrors(args.error_rate)]
         text = f"brownout of {region}: +{args.latency:g}s latency, {args.error_rate:.0%} 503s"
         return ProxyFault(client, region, toxics, text, lease_s=args.lease)
     app = ProxyFault(client, region, [Blackhole()], f"{region} blackholed", lease_s=args.lease)
-    try:
-        return Together([app, StoreOutage(deployment.store, region)])
-    except Unsupported:
-        return app  # a store that cannot fail a region on purpose: the app's outage alone
+    return app if replica is None else Together([app, replica])
+
+
+def _replica_outage(
+    args: argparse.Namespace,
+    store: ReplicatedStore,
+    region: str,
+    client: ControlClient,
+    emulation: Emulation | None,
+) -> Fault | None:
+    """The region's store replica out: blackholed through its proxy listener on emulators that
+    serve regions apart, failed by the store's own lever elsewhere (local); None where neither
+    can be done (the app's outage alone)."""
+    if emulation is None:
+        try:
+            return StoreOutage(store, region)
+        except Unsupported:
+            return None
+    listener = emulation.store_listeners.get(region)
+    if listener is None:
+        return None
+    text = f"{region}'s store replica blackholed"
+    # alone it fails writes, not health: nothing to predict from
+    return ProxyFault(client, listener, [Blackhole()], text, lease_s=args.lease, effects=Effects())
 
 
 def _proxy(args: argparse.Namespace, deployment: Deployment) -> ControlClient:
@@ -247,7 +297,10 @@ def _proxy(args: argparse.Namespace, deployment: Deployment) -> ControlClient:
 
 def run_drill(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
-    with open_deployment(args.config, needs_dns=True) as deployment:
+    with (
+        open_deployment(args.config, needs_dns=True) as deployment,
+        contextlib.ExitStack() as closing,
+    ):
         spec = deployment.spec
         route = spec.route
         if not isinstance(route.policy, Failover | Weighted):
@@ -260,20 +313,18 @@ def run_drill(args: argparse.Namespace) -> int:
             raise NotFound(f"{route.name} is not applied: run `multiregion apply` first") from exc
         first = route.policy.primary if isinstance(route.policy, Failover) else None
         region = args.region or (spec.region_of(first) if first else spec.region_names[0])
+        emulation = proxied.emulation_of(spec)
+        if emulation is not None and emulation.no_store_listener and args.fault == "region-outage":
+            console.print(f"note: only the app is blackholed: {emulation.no_store_listener}")
         drill = Drill(
             deployment.router,
             route.name,
-            fault=_fault(args, deployment, region),
+            fault=_fault(args, deployment, region, emulation),
             region=region,
-            health=probe_health(deployment.probe, route),
+            health=_health(deployment, route, emulation, closing),
             store=deployment.store if spec.settings["store"] else None,
             objectives=spec.objectives,
-            settings=DrillSettings(
-                steady_s=args.steady,
-                timeout_s=args.timeout,
-                confirm_s=min(3.0, args.steady),
-                rollback="never" if args.no_failback else args.rollback,
-            ),
+            settings=_settings(args, route, emulation),
             on_event=lambda at, text: console.print(f"[dim]{at:7.2f}s[/] {text}"),
         )
         if args.dry_run:
@@ -294,6 +345,44 @@ def run_drill(args: argparse.Namespace) -> int:
         report.show(console)
         console.print(f"timeline: {svg}" + (f"; report kept in {kept}" if kept else ""))
     return 0 if report.passed else EXIT_FAILED
+
+
+def _settings(args: argparse.Namespace, route: Route, emulation: Emulation | None) -> DrillSettings:
+    settings = DrillSettings(
+        steady_s=args.steady,
+        timeout_s=args.timeout,
+        confirm_s=min(3.0, args.steady),
+        rollback="never" if args.no_failback else args.rollback,
+    )
+    if emulation is None or route.health_check is None:
+        return settings
+    settings = attrs.evolve(
+        settings,
+        time_scale=emulation.time_scale,  # the fakes' clock; a client gives up as they do
+        request_timeout_s=emulation.scaled(route.health_check.timeout_s),
+    )
+    if emulation.replicates:
+        return settings
+    # moto's replicas never catch up: waiting long for them says no more than waiting briefly,
+    # and failing back must pass the guard rail that wants them caught up
+    return attrs.evolve(settings, catch_up_s=NO_REPLICA_WAIT_S, force_failback=True)
+
+
+def _health(
+    deployment: Deployment,
+    route: Route,
+    emulation: Emulation | None,
+    closing: contextlib.ExitStack,
+) -> HealthSource:
+    """The controller's health: the provider's checks, or the library's own probes at the
+    fakes' clock where the provider's never probe on its emulator (Route 53 on moto)."""
+    if emulation is None or not emulation.library_probes or route.health_check is None:
+        return probe_health(deployment.probe, route)
+    from multiregion.testing.emulators.clouds import scaled_check
+
+    probe = closing.enter_context(contextlib.closing(registry.probe("local")))
+    check = scaled_check(route.health_check, emulation)
+    return probe_health(probe, attrs.evolve(route, health_check=check))
 
 
 def _show_plan(plan: dict[str, Any], console: Console, *, as_json: bool) -> int:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from http.server import ThreadingHTTPServer
 
-from multiregion.deployment import Deployment
+from multiregion.deployment import Deployment, load
 from multiregion.errors import InvalidInput, MultiregionError
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.command import host_port
@@ -44,7 +44,7 @@ def main(doc: str | None, start: Start, argv: Sequence[str] | None = None) -> in
     )
     args = parser.parse_args(argv)
     try:
-        with Deployment.from_file(args.config) as deployment:
+        with Deployment(proxied.emulated(load(args.config))) as deployment:
             listen = args.listen
             if args.behind_proxy:
                 listen = proxied.app_address(deployment.spec, args.region)

@@ -34,7 +34,9 @@ class Fault(Protocol):
 
 
 class ProxyFault:
-    """``toxics`` on ``listener`` of a running fault proxy, each held under a renewed lease."""
+    """``toxics`` on ``listener`` of a running fault proxy, each held under a renewed lease.
+    ``effects`` are read from the toxics unless given (a listener in front of a store replica:
+    no health check sees it)."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class ProxyFault:
         description: str,
         *,
         lease_s: float = DEFAULT_LEASE_S,
+        effects: Effects | None = None,
     ) -> None:
         if not toxics:
             raise InvalidInput("toxics", "give at least one toxic")
@@ -56,7 +59,7 @@ class ProxyFault:
         cut = any(isinstance(t, Blackhole | Refuse | ResetAfter) for t in toxics) or any(
             isinstance(t, HttpErrors) and t.rate >= 1 for t in toxics
         )
-        self.effects = Effects(
+        self.effects = effects or Effects(
             health_sees=cut,
             requests_fail=cut or any(isinstance(t, HttpErrors) for t in toxics),
             requests_hang=any(isinstance(t, Blackhole) for t in toxics),

@@ -92,11 +92,15 @@ def predict(
     confirm: int | None = 1,
     request_timeout_s: float | None = None,
     promote_delay_s: float = 0.0,
+    time_scale: float = 1.0,
 ) -> dict[str, float | None]:
     """Each phase's predicted end (a mean), None where the fault gives no basis for one.
 
     ``promote_delay_s``: how long the store's promote waits before the new write region takes
     writes (a write lease running out), added to the promotion and to what waits for it.
+
+    ``time_scale``: the health checks run on a clock that fraction of real time (the fakes'),
+    so every duration they make is scaled; the TTL is not.
 
     ``tick_s`` is how often the drill's client and controller act; the controller decides after
     ``confirm`` unhealthy observations, one a tick. ``confirm=None``: no controller (an
@@ -111,17 +115,19 @@ def predict(
         return found
     if not effects.health_sees or check is None:
         return found
-    detection = (check.expected_detection_s(), check.worst_detection_s())
+    k = time_scale
+    detection = (check.expected_detection_s() * k, check.worst_detection_s() * k)
     # The router's data plane: its mean and worst, from which an even spread follows.
-    dns_mean = router.expected_failover_s(route) - route.ttl / 2
-    dns_worst = router.worst_failover_s(route) - route.ttl
+    dns_mean = (router.expected_failover_s(route) - route.ttl / 2) * k
+    dns_worst = (router.worst_failover_s(route) - route.ttl) * k
     dns = (max(0.0, 2 * dns_mean - dns_worst), max(dns_mean, dns_worst))
     own = (2 * detection[0] - detection[1], detection[1])
     found["detection"] = detection[0]
     found["dns_switch"] = dns_mean
     # A client caught in a hanging request when the switch comes waits out its timeout.
-    client_timeout = check.timeout_s if request_timeout_s is None else request_timeout_s
-    waits = min(client_timeout, check.timeout_s) / 2 if effects.requests_hang else tick_s / 2
+    probe_timeout = check.timeout_s * k
+    client_timeout = probe_timeout if request_timeout_s is None else request_timeout_s
+    waits = min(client_timeout, probe_timeout) / 2 if effects.requests_hang else tick_s / 2
     if confirm is None:
         found["first_request"] = dns_mean + waits + cache
         return found

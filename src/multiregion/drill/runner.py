@@ -60,6 +60,9 @@ class DrillSettings:
     catch_up_s: float = 2.0
     """How long the controller waits for a reachable old write region's replica to catch up
     before moving without it (stores whose promote does not catch up by itself)."""
+    time_scale: float = 1.0
+    """The clock the health checks run on, a fraction of real time (fakes with a
+    ``time_scale``): the predictions are scaled to it; the TTL is not."""
 
     def __attrs_post_init__(self) -> None:
         validate.seconds("steady_s", self.steady_s, 0, 600)
@@ -68,6 +71,8 @@ class DrillSettings:
         validate.seconds("tick_s", self.tick_s, 0, 10)
         validate.member("rollback", self.rollback, ROLLBACKS)
         validate.seconds("catch_up_s", self.catch_up_s, 0, 600)
+        if not 0 < validate.finite_non_negative("time_scale", self.time_scale) <= 1:
+            raise InvalidInput("time_scale", "must be above 0 and at most 1")
         if self.request_timeout_s is not None:
             validate.seconds("request_timeout_s", self.request_timeout_s, 0, 600)
 
@@ -669,6 +674,7 @@ class Drill:
             confirm,
             settings.request_timeout_s,
             promote_delay_s=0.0 if self.store is None else self.store.promote_delay_s,
+            time_scale=settings.time_scale,
         )
 
     def _phases(self) -> list[Phase]:

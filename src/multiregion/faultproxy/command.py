@@ -5,11 +5,19 @@
 listens on each region's endpoint address and the health check's port, forwards to the app
 behind it (``--app-port``, by default the health check's port + 10000), serves the control API
 on loopback and announces it next to the spec for ``multiregion drill``. Ctrl-C stops it.
+
+    multiregion faultproxy --config examples/active_passive/deploy.aws.toml --emulators
+
+does the same for a cloud spec on this machine: it also runs the cloud's emulators and fakes
+(``multiregion.testing.emulators.clouds``), a listener in front of each region's store replica,
+and announces where the spec's parts connect, which every command and app then uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import threading
 from typing import Any
 
@@ -46,22 +54,55 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="HOST:PORT",
         help="the HTTP control API, on loopback (default: a free port, announced)",
     )
+    parser.add_argument(
+        "--emulators",
+        action="store_true",
+        help="a cloud spec: also run its cloud's emulators and fakes, each region's store"
+        " behind the proxy too, and point every command and app at them (docs/drills.md)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="SCALE",
+        help="with --emulators: the fakes' clock, a fraction of real time (default per cloud)",
+    )
     parser.set_defaults(handler=run_faultproxy)
+
+
+def _stopped_by_sigterm() -> threading.Event:
+    """An event SIGTERM sets, as Ctrl-C would stop us: the emulators and the announcement are
+    cleaned up either way (the emulators run in process groups of their own)."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    return stop
 
 
 def run_faultproxy(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     console = Console()
+    stop = stop or _stopped_by_sigterm()
     spec = load(args.config)
-    plan = proxied.listeners(spec, args.app_port)
-    with FaultProxy() as proxy:
-        for region, (listen, upstream) in plan.items():
+    with FaultProxy() as proxy, contextlib.ExitStack() as emulators:
+        emulation = None
+        if args.emulators:
+            from multiregion.testing.emulators import clouds
+
+            console.print(f"starting the {spec.providers['router']} emulators and fakes ...")
+            emulation, stack = clouds.start(spec, proxy, time_scale=args.time_scale)
+            emulators.enter_context(stack)
+            spec = clouds.overlay(spec, emulation)
+        port = args.app_port if emulation is None else emulation.app_port
+        for region, (listen, upstream) in proxied.listeners(spec, port).items():
             proxy.add_listener(region, listen, upstream)
             console.print(f"{region}: {listen[0]}:{listen[1]} -> {upstream[0]}:{upstream[1]}")
+        for entry in proxy.listeners():
+            if entry["name"].endswith(".store"):
+                console.print(f"{entry['name']}: {entry['listen']} -> {entry['upstream']}")
         url = proxy.serve_control(*args.control)
-        path = proxied.announce(spec, url)
+        path = proxied.announce(spec, url, emulation)
         console.print(f"control API on {url} (announced in {path}); Ctrl-C stops", highlight=False)
         try:
-            (stop or threading.Event()).wait()
+            stop.wait()
         finally:
             proxied.withdraw(spec)
     return 0

@@ -7,7 +7,9 @@ listener per region, named after the region.
 
 ``multiregion faultproxy --config F`` announces its control API in ``state/`` next to the spec
 (``state/faultproxy.<file stem>.json``), which ``multiregion drill`` reads; an announcement
-whose proxy does not answer counts as none.
+whose proxy does not answer counts as none. With ``--emulators`` (a cloud spec) it also
+announces where the spec's parts connect on this machine (``Emulation``), which ``emulated``
+applies for every command and app that opens the spec.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from multiregion import validate
 from multiregion.deployment import DeploymentSpec
 from multiregion.errors import InvalidInput, MultiregionError
 from multiregion.faultproxy.client import ControlClient
 from multiregion.faultproxy.listener import Address
+
+if TYPE_CHECKING:
+    from multiregion.testing.emulators.clouds import Emulation
 
 APP_PORT_OFFSET = 10000
 
@@ -51,7 +57,10 @@ def listeners(spec: DeploymentSpec, port: int | None = None) -> dict[str, tuple[
 
 
 def app_address(spec: DeploymentSpec, region: str, port: int | None = None) -> Address:
-    """Where ``region``'s app listens behind the proxy."""
+    """Where ``region``'s app listens behind the proxy (by default the announced port, if any)."""
+    if port is None:
+        emulation = emulation_of(spec)
+        port = None if emulation is None else emulation.app_port
     found = listeners(spec, port)
     if region not in found:
         raise InvalidInput("region", f"{region!r} is not one of {', '.join(found)}")
@@ -63,10 +72,13 @@ def announcement(spec: DeploymentSpec) -> Path:
     return source.parent / "state" / f"faultproxy.{source.stem}.json"
 
 
-def announce(spec: DeploymentSpec, url: str) -> Path:
+def announce(spec: DeploymentSpec, url: str, emulation: Emulation | None = None) -> Path:
     path = announcement(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"control": url}) + "\n", encoding="utf-8")
+    data: dict[str, Any] = {"control": url}
+    if emulation is not None:
+        data["emulated"] = emulation.to_dict()
+    path.write_text(json.dumps(data) + "\n", encoding="utf-8")
     return path
 
 
@@ -75,12 +87,38 @@ def withdraw(spec: DeploymentSpec) -> None:
         announcement(spec).unlink()
 
 
-def announced(spec: DeploymentSpec) -> ControlClient | None:
-    """The control API of the proxy running for ``spec``, if one announced itself and answers."""
+def _announced(spec: DeploymentSpec) -> tuple[ControlClient, dict[str, Any]] | None:
     try:
-        url = json.loads(announcement(spec).read_text(encoding="utf-8"))["control"]
-        client = ControlClient(url)
+        data = json.loads(announcement(spec).read_text(encoding="utf-8"))
+        client = ControlClient(data["control"])
         client.listeners()
     except (OSError, ValueError, KeyError, TypeError, MultiregionError):
         return None
-    return client
+    return client, data
+
+
+def announced(spec: DeploymentSpec) -> ControlClient | None:
+    """The control API of the proxy running for ``spec``, if one announced itself and answers."""
+    found = _announced(spec)
+    return None if found is None else found[0]
+
+
+def emulation_of(spec: DeploymentSpec) -> Emulation | None:
+    """Where ``spec``'s parts connect on this machine, if a running proxy announced emulators."""
+    found = _announced(spec)
+    if found is None or "emulated" not in found[1]:
+        return None
+    from multiregion.testing.emulators.clouds import Emulation
+
+    return Emulation.from_dict(found[1]["emulated"])
+
+
+def emulated(spec: DeploymentSpec) -> DeploymentSpec:
+    """``spec`` connected to the emulators a running ``multiregion faultproxy --emulators``
+    announced for it; ``spec`` itself when none did."""
+    emulation = emulation_of(spec)
+    if emulation is None:
+        return spec
+    from multiregion.testing.emulators.clouds import overlay
+
+    return overlay(spec, emulation)
