@@ -35,6 +35,8 @@ BENCHES: dict[str, list[str] | None] = {
     "gcp": None,
     "probe_round": None,
     "safety_trials": ["--trials", "10"],
+    "drill_outage": ["--runs", "10"],
+    "drill_clouds": None,
 }
 """What ``make bench`` runs (``benches.<name>.main``), with the arguments that size each to
 finish in a few minutes together (None: its defaults)."""

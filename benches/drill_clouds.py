@@ -46,7 +46,7 @@ def drill(config: Path, workdir: Path, fault: str) -> dict[str, Any]:
             ]
         )
     if not out.getvalue().strip():
-        return {"fault": fault, "exit_code": code, "refused": err.getvalue().strip()}
+        return {"exit_code": code, "refused": err.getvalue().strip()}
     report: dict[str, Any] = json.loads(out.getvalue())
     phases = {
         name: {"measured_s": p["measured_s"], "predicted_s": p["predicted_s"], "ratio": p["ratio"]}
@@ -69,14 +69,14 @@ def one_spec(provider: str, faults: list[str]) -> list[dict[str, Any]]:
         with contextlib.redirect_stdout(quiet), behind_proxy(workdir, provider) as config:
             assert cli.main(["apply", "--config", str(config)]) == 0
             for fault in faults:
-                row = {"provider": provider, **drill(config, workdir, fault)}
+                row = {"provider": provider, "drill": fault, **drill(config, workdir, fault)}
                 print(_line(row), file=sys.stderr, flush=True)  # stdout is quietened
                 rows.append(row)
     return rows
 
 
 def _line(row: dict[str, Any]) -> str:
-    head = f"  {row['provider']:6} {row['fault']:14}"
+    head = f"  {row['provider']:6} {row['drill']:14}"
     if "refused" in row:
         return f"{head} refused: {row['refused'].splitlines()[-1]}"
     rto = "never" if row["rto_s"] is None else f"{row['rto_s']:.2f} s"
