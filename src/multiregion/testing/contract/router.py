@@ -38,6 +38,7 @@ from multiregion.model import (
 )
 from multiregion.planning import UnsafePlan
 from multiregion.testing.contract.harness import RouterHarness
+from multiregion.testing.contract.hooks import hooks_blocked
 
 UP, DOWN, AUTO = EndpointStatus.UP, EndpointStatus.DOWN, EndpointStatus.AUTO
 BAD_NAMES: list[Any] = ["", "nodots", "bad name.example.test", "-x.example.test", 5, None]
@@ -104,18 +105,6 @@ def _answers(name: str) -> Callable[[Answer], bool]:
     return lambda answer: answer.endpoints == (name,)
 
 
-def _block_hooks(
-    monkeypatch: pytest.MonkeyPatch, router: TrafficRouter, hooks: Sequence[str] = HOOKS
-) -> None:
-    """Fail the test if the interface calls any of ``hooks`` from now on."""
-    for hook in hooks:
-
-        def called(*_args: object, hook: str = hook, **_kwargs: object) -> None:
-            raise AssertionError(f"{hook} was called")
-
-        monkeypatch.setattr(router, hook, called)
-
-
 def _beyond(router: TrafficRouter, route: Route) -> list[tuple[str, Route]]:
     """Variants of ``route`` past the limits ``router`` declares, and the field each breaks."""
     capabilities, names = router.capabilities, [e.name for e in route.endpoints]
@@ -161,7 +150,7 @@ class RouterContract:
         assert router_harness.router.get(route.name) == route
 
     def test_plan_lists_creates_then_nothing_once_applied(
-        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
+        self, router_harness: RouterHarness
     ) -> None:
         router = router_harness.router
         servers, endpoints = _endpoints(router_harness, 2)
@@ -181,8 +170,7 @@ class RouterContract:
         applied = router.apply(route)
         assert applied.changes == plan.changes
         assert not router.plan(route)
-        with monkeypatch.context() as patched:
-            _block_hooks(patched, router, ["_apply"])  # an empty plan changes nothing
+        with hooks_blocked(router, ["_apply"]):  # an empty plan changes nothing
             assert not router.apply(route)
         assert router.get(route.name) == route
 
@@ -245,7 +233,7 @@ class RouterContract:
         assert [n for n in listed if n in mine] == sorted(mine)
 
     def test_an_unsafe_plan_is_refused_before_any_change_unless_forced(
-        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
+        self, router_harness: RouterHarness
     ) -> None:
         """octoDNS-style change safety: shrinking five endpoints to one needs ``force``."""
         router = router_harness.router
@@ -255,10 +243,8 @@ class RouterContract:
         route = Route(_name(router_harness, "shrink"), five, Weighted({e.name: 1 for e in five}))
         router.apply(route)
         one = Route(route.name, five[:1], Weighted({"e0": 1}))
-        with monkeypatch.context() as patched:
-            _block_hooks(patched, router, ["_apply"])  # refused before the adapter changes a thing
-            with pytest.raises(UnsafePlan):
-                router.apply(one)
+        with hooks_blocked(router, ["_apply"]), pytest.raises(UnsafePlan):
+            router.apply(one)  # refused before the adapter changes a thing
         assert router.get(route.name) == route
         assert router.apply(one, force=True)
         assert router.get(route.name) == one
@@ -316,7 +302,7 @@ class RouterContract:
         assert answer.ttl == 45
 
     def test_bad_input_is_refused_before_the_adapter_is_called(
-        self, router_harness: RouterHarness, monkeypatch: pytest.MonkeyPatch
+        self, router_harness: RouterHarness
     ) -> None:
         """Every provider refuses bad arguments the same way: ``InvalidInput`` naming the
         field, raised by the interface before any hook, so before any service call."""
@@ -349,9 +335,8 @@ class RouterContract:
                 ("name", functools.partial(router.set_endpoint_status, bad, "primary", DOWN)),
             ]
         calls += [(f, functools.partial(router.apply, r)) for f, r in _beyond(router, route)]
-        _block_hooks(monkeypatch, router)
         for field, call in calls:
-            with pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(router, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 call()
             assert excinfo.value.field == field, (field, excinfo.value)
 
