@@ -161,13 +161,10 @@ def prefix(field: str, value: object) -> str:
     return value if not value else key(field, value)
 
 
-def document(
-    field: str, value: object, max_bytes: int | None = None, *, holder: str | None = None
-) -> dict[str, Any]:
+def document(field: str, value: object, max_bytes: int | None = None) -> dict[str, Any]:
     """A JSON object; returned as a deep copy so that later changes by the caller cannot leak in.
 
-    With ``max_bytes``, also at most that many bytes as ``document_size`` counts them; ``holder``
-    names what holds that many in the refusal (e.g. ``"Cosmos DB items"``)."""
+    With ``max_bytes``, also at most that many bytes as ``document_size`` counts them."""
     if not isinstance(value, Mapping):
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
     depth(field, value)
@@ -179,9 +176,7 @@ def document(
     if max_bytes is not None:
         size = document_size(copied)
         if size > max_bytes:
-            if holder is None:
-                raise InvalidInput(field, f"is {size} bytes as JSON; at most {max_bytes} allowed")
-            raise InvalidInput(field, f"is {size} bytes as JSON; {holder} hold {max_bytes}")
+            raise InvalidInput(field, f"is {size} bytes as JSON; at most {max_bytes} allowed")
     return copied
 
 
