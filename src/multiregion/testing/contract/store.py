@@ -8,7 +8,6 @@ two regions skip, saying so, when the setup has one.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import random
 import time
@@ -28,6 +27,7 @@ from multiregion.errors import (
 from multiregion.interfaces import ReplicatedStore
 from multiregion.model import FencingToken, LastWriterWins
 from multiregion.testing.contract.harness import StoreHarness
+from multiregion.testing.contract.hooks import hooks_blocked
 
 BAD_KEYS: list[Any] = [5, None, b"bytes", "", "k" * 1025, "tab\there", "nul\x00"]
 BAD_VALUES: list[Any] = [
@@ -58,23 +58,6 @@ HOOKS = tuple(
     if name.startswith("_") and not name.startswith("__") and inspect.isfunction(member)
 )
 """What a store adapter implements; the interface calls them only with checked arguments."""
-
-
-@contextlib.contextmanager
-def _hooks_blocked(store: ReplicatedStore) -> Iterator[None]:
-    """Every adapter hook of ``store`` fails the test while this lasts: what is refused inside
-    was refused by the interface, before the adapter (and so any request) was reached."""
-
-    def reached(*_args: Any, **_kwargs: Any) -> None:
-        pytest.fail("an adapter hook ran for input the interface should have refused")
-
-    for name in HOOKS:
-        setattr(store, name, reached)
-    try:
-        yield
-    finally:
-        for name in HOOKS:
-            delattr(store, name)
 
 
 class StoreContract:
@@ -250,14 +233,14 @@ class StoreContract:
             lambda: store.put(key, {"n": 1}),
             lambda: store.delete(key),
         ):
-            with _hooks_blocked(store), pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(store, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 call()
             assert _field(excinfo) == "key"
 
     @pytest.mark.parametrize("value", BAD_VALUES)
     def test_non_json_value_is_refused(self, store_harness: StoreHarness, value: Any) -> None:
         store = store_harness.store
-        with _hooks_blocked(store), pytest.raises(InvalidInput) as excinfo:
+        with hooks_blocked(store, HOOKS), pytest.raises(InvalidInput) as excinfo:
             store.put("bad", value)
         assert _field(excinfo) == "value"
         with pytest.raises(NotFound):
@@ -283,7 +266,7 @@ class StoreContract:
             lambda: store.scan(region="nowhere-9"),
             lambda: store.promote("nowhere-9"),
         ):
-            with _hooks_blocked(store), pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(store, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 call()
             assert _field(excinfo) == "region"
 
@@ -318,7 +301,7 @@ class StoreContract:
             ("force", lambda: untyped.promote(token.region, force="yes")),
         ]
         for field, call in cases:
-            with _hooks_blocked(store), pytest.raises(InvalidInput) as excinfo:
+            with hooks_blocked(store, HOOKS), pytest.raises(InvalidInput) as excinfo:
                 call()
             assert _field(excinfo) == field, excinfo.value
         assert [(item.key, item.version) for item in store.scan()] == [("kept", kept.version)]
