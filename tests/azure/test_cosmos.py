@@ -306,15 +306,19 @@ def test_replication_lag_is_a_heartbeat_read_through_each_region(
         _copy(raws["eastus"], raws["westus"], HEARTBEAT_ID)
         assert store.replication_lag("westus") >= 0.4  # a new heartbeat, not yet there
 
-        def lagging_replica() -> None:  # a region 0.3 s behind
-            time.sleep(0.3)
+        old = raws["eastus"].read_item(HEARTBEAT_ID, partition_key=HEARTBEAT_ID)["t"]
+
+        def lagging_replica() -> None:  # a region 0.6 s behind the new heartbeat
+            while raws["eastus"].read_item(HEARTBEAT_ID, partition_key=HEARTBEAT_ID)["t"] == old:
+                time.sleep(0.02)
+            time.sleep(0.6)
             _copy(raws["eastus"], raws["westus"], HEARTBEAT_ID)
 
         copier = threading.Thread(target=lagging_replica)
         copier.start()
         lag = patient.replication_lag("westus")
         copier.join()
-        assert 0.25 <= lag < 10
+        assert 0.5 <= lag < 10
         assert list(store.scan(region="eastus")) == []
     finally:
         store.close()
