@@ -19,7 +19,7 @@ from multiregion.errors import (
     Unavailable,
 )
 from multiregion.model import LastWriterWins
-from multiregion.providers.aws.dynamodb import DynamoStore
+from multiregion.providers.aws.dynamodb import HEARTBEAT_KEY, DynamoStore
 from multiregion.testing.contract.harness import StoreHarness
 from multiregion.testing.contract.store import StoreContract
 from multiregion.testing.emulators.aws import MotoServer
@@ -379,16 +379,25 @@ class TestGlobalTable:
         _replicate(raws["us-east-1"], raws["eu-west-1"], table)
         assert store.replication_lag("eu-west-1") >= 0.4  # a new heartbeat, not yet there
 
-        def lagging_replica() -> None:  # a replica 0.3 s behind
-            time.sleep(0.3)
+        def heartbeat() -> str:
+            key = {"k": {"S": HEARTBEAT_KEY}}
+            found = raws["us-east-1"].get_item(TableName=table, Key=key, ConsistentRead=True)
+            return str(found["Item"]["t"]["N"])
+
+        old = heartbeat()
+
+        def lagging_replica() -> None:  # a replica 0.6 s behind the new heartbeat
+            while heartbeat() == old:
+                time.sleep(0.02)
+            time.sleep(0.6)
             _replicate(raws["us-east-1"], raws["eu-west-1"], table)
 
+        patient = open_store(lag_wait_s=20)
         copier = threading.Thread(target=lagging_replica)
         copier.start()
-        patient = open_store(lag_wait_s=20)
         lag = patient.replication_lag("eu-west-1")
         copier.join()
-        assert 0.25 <= lag < 10
+        assert 0.5 <= lag < 10
         assert [item.key for item in store.scan(region="eu-west-1")] == []
 
     def test_every_region_takes_writes_and_the_latest_wins(
