@@ -169,12 +169,12 @@ def document(field: str, value: object, max_bytes: int | None = None) -> dict[st
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
     depth(field, value)
     try:
-        text = json.dumps(value, allow_nan=False, sort_keys=True)
+        text = json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"is not JSON-serialisable: {shown(str(exc))}") from None
     copied: dict[str, Any] = json.loads(text)
     if max_bytes is not None:
-        size = document_size(copied)
+        size = len(text)  # document_size(copied): compact, sorted and (ASCII) one byte a char
         if size > max_bytes:
             raise InvalidInput(field, f"is {size} bytes as JSON; at most {max_bytes} allowed")
     return copied
@@ -196,6 +196,9 @@ def depth(field: str, value: object) -> None:
         if seen > MAX_NODES:
             raise InvalidInput(field, f"holds more than {MAX_NODES} values")
         children: Iterable[object]
+        kind = type(node)
+        if kind is str or kind is int or kind is float or kind is bool or node is None:
+            continue  # the leaves, told apart first: an ABC's isinstance is slow
         if isinstance(node, Mapping):
             children = node.values()
         elif isinstance(node, list | tuple):

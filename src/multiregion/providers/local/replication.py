@@ -149,14 +149,35 @@ _SELECT = "SELECT key, value, version, updated_at, region, writes FROM items"
 
 def _version(found: tuple[Any, ...]) -> Version:
     key, value, version, updated_at, region, writes = found
+    document = None if value is None else json.loads(value)
+    stored = json.loads(writes)
+    if isinstance(stored, dict):  # one write, the row's own (see ``_writes``)
+        write = Write(document, version, updated_at, region, stored["clock"], stored["epoch"])
+        return Version(key, (write,), document, version, updated_at, region)
     return Version(
         key,
-        tuple(Write.from_json(w) for w in json.loads(writes)),
-        None if value is None else json.loads(value),
+        tuple(Write.from_json(w) for w in stored),
+        document,
         version,
         updated_at,
         region,
     )
+
+
+def _writes(version: Version) -> str:
+    """The ``writes`` column: a JSON list of the siblings, or for the usual single write that
+    is the row's own value, version, time and region, only its clock and epoch (an object),
+    so that a row holds its document once."""
+    if len(version.writes) == 1:
+        (write,) = version.writes
+        if (write.value, write.version, write.updated_at, write.region) == (
+            version.value,
+            version.version,
+            version.updated_at,
+            version.region,
+        ):
+            return dumps({"clock": write.clock, "epoch": write.epoch})
+    return dumps([w.to_json() for w in version.writes])
 
 
 def read_version(conn: sqlite3.Connection, key: str) -> Version | None:
@@ -245,7 +266,7 @@ def _store(conn: sqlite3.Connection, version: Version) -> None:
             version.version,
             version.updated_at,
             version.region,
-            dumps([w.to_json() for w in version.writes]),
+            _writes(version),
         ),
     )
 
@@ -287,10 +308,10 @@ def read_for_write(conn: sqlite3.Connection, key: str) -> Current:
     return Current(state, last, bool(live), version, updated_at, clock)
 
 
-def merged_clock_of(writes: list[dict[str, Any]]) -> Clock:
-    """The clock of stored writes (as JSON), without building them."""
-    if len(writes) == 1:
-        return dict(writes[0]["clock"])
+def merged_clock_of(writes: list[dict[str, Any]] | dict[str, Any]) -> Clock:
+    """The clock of a ``writes`` column, without building the writes."""
+    if isinstance(writes, dict):
+        return dict(writes["clock"])
     clock: Clock = {}
     for write in writes:
         for region, count in write["clock"].items():
@@ -307,7 +328,7 @@ def write_local(
     version: str,
     current: Current,
     *,
-    logged: bool = True,
+    unlogged: BlockSequence | None = None,
 ) -> tuple[Item | None, int]:
     """A write accepted by ``region`` (inside the caller's transaction): store it and log it.
 
@@ -315,30 +336,66 @@ def write_local(
     a write that has seen another wins over it under last-writer-wins even if clocks step back.
     Returns the item written (None for a delete) and the write's oplog sequence number. The
     value is serialised once, and the write's JSON (as ``Write.to_json`` would give it) is
-    built around it. ``logged=False`` (a store of one region: nobody would ever pull it) takes
-    the sequence number without the oplog entry, which trimming would drop right away.
+    built around it. With ``unlogged`` (a store of one region: nobody would ever pull the
+    oplog), the write's number comes from that sequence and no oplog entry is written.
     """
     now = time.time()
-    seq = current.last_seq + 1
+    writer = actor(region, epoch)
+    seq = current.last_seq + 1 if unlogged is None else unlogged.take(conn, current, writer)
     clock = dict(current.clock)
-    clock[actor(region, epoch)] = seq
+    clock[writer] = seq
     updated_at = now if current.version is None else max(now, current.updated_at + 1e-6)
     text = None if value is None else dumps(value)
-    head = dumps({"clock": clock, "epoch": epoch, "region": region, "updated_at": updated_at})
-    write = f'{head[:-1]},"value":{text or "null"},"version":{dumps(version)}}}'
-    conn.execute(_STORE, (key, text, version, updated_at, region, f"[{write}]"))
-    if logged:
+    head = dumps({"clock": clock, "epoch": epoch})
+    conn.execute(_STORE, (key, text, version, updated_at, region, head))
+    if unlogged is None:
+        write = (
+            f'{head[:-1]},"region":{dumps(region)},"updated_at":{updated_at!r},'
+            f'"value":{text or "null"},"version":{dumps(version)}}}'
+        )
         conn.execute(
             "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES (?, ?, ?, ?, ?)",
             (seq, key, write, epoch, now),
         )
-    elif not conn.execute(
-        "UPDATE sqlite_sequence SET seq = ? WHERE name = 'oplog'", (seq,)
-    ).rowcount:
-        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('oplog', ?)", (seq,))
     if value is None:
         return None, seq
     return stored_item(key, value, version, updated_at, region), seq
+
+
+class BlockSequence:
+    """Write numbers of a region that logs no writes (a store of one region), reserved from the
+    oplog's counter a block at a time: one write to the counter per block, not per write.
+
+    Numbers stay unique across handles and processes (a block is reserved inside a write
+    transaction, above every number reserved before) and grow along each key's chain of
+    writes, which is all a clock needs where no other region compares them: a write whose
+    next number is not above the key's takes a new block.
+    """
+
+    BLOCK = 1000
+
+    def __init__(self) -> None:
+        self._next = 1
+        self._end = 0
+
+    def take(self, conn: sqlite3.Connection, current: Current, writer: str) -> int:
+        """Inside the write's transaction, with ``current`` read there."""
+        seq = self._next
+        if seq > self._end or seq <= current.clock.get(writer, 0):
+            seq = current.last_seq + 1
+            self._end = seq + self.BLOCK - 1
+            if not conn.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'oplog'", (self._end,)
+            ).rowcount:
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('oplog', ?)", (self._end,)
+                )
+        self._next = seq + 1
+        return seq
+
+    def reset(self) -> None:
+        """After a transaction that may have reserved a block rolled back: reserve anew."""
+        self._end = 0
 
 
 def _next_seq(conn: sqlite3.Connection) -> int:

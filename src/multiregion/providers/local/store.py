@@ -109,7 +109,7 @@ class LocalStore(ReplicatedStore):
         self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
         self._leases: dict[str, tuple[int, float]] = {}
         self._confirmed: tuple[str, fencing.Record] | None = None
-        self._logged = len(self._regions) > 1
+        self._unlogged = rep.BlockSequence() if len(self._regions) == 1 else None
         """Writes go to the oplog only where another region pulls them."""
         """The write region and its record as this handle's last write found them there."""
         self._home: str | None = None
@@ -448,10 +448,12 @@ class LocalStore(ReplicatedStore):
                                 value,
                                 _new_version(),
                                 current,
-                                logged=self._logged,
+                                unlogged=self._unlogged,
                             )
-                except _Moved:
-                    if again and cached:
+                except BaseException as exc:
+                    if self._unlogged is not None:
+                        self._unlogged.reset()
+                    if isinstance(exc, _Moved) and again and cached:
                         continue
                     raise
                 if writes:
