@@ -2,8 +2,12 @@
 
 The raw side is what an application would write by hand on one SQLite file with the store's
 own settings (WAL, ``synchronous=NORMAL``, autocommit): one statement per operation, the
-document as JSON and a fresh version beside it. The store is one region, so nothing
-replicates; what it costs beyond the raw side is its own bookkeeping.
+document as JSON and a fresh version beside it. The main comparison is a store of one region,
+so nothing replicates; what it costs beyond the raw side is its own bookkeeping. Then the
+fencing modes side by side: a store of three regions (replicator off, so that only the write
+path is timed: the fencing confirmation and the oplog) in strict mode, where each write reads
+the two other voters' fencing records, and with a write lease, where it reads them once per
+lease; and the one-region store with a lease.
 
     python -m benches.local_store [--n 500] [--batch 1000]
 """
@@ -18,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benches.sides import store_all
+from benches.sides import store_all, store_crud
 from multiregion.errors import NotFound
 from multiregion.providers.local.store import LocalStore
 
@@ -51,11 +55,28 @@ class RawSqlite:
             raise NotFound(key)
 
 
+LEASE_S = 5.0
+"""Longer than any round, so the lease is confirmed once per round at most."""
+VARIANTS: dict[str, dict[str, Any]] = {
+    "lease": {"regions": [REGION], "lease_s": LEASE_S},
+    "three_regions_strict": {"regions": [REGION, "region-b", "region-c"], "replicate": False},
+    "three_regions_lease": {
+        "regions": [REGION, "region-b", "region-c"],
+        "replicate": False,
+        "lease_s": LEASE_S,
+    },
+}
+"""The fencing modes beside the main comparison (a store of one region, strict mode)."""
+
+
 def main(n: int = 500, batch: int = 1000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         raw = RawSqlite(Path(tmp) / "raw.sqlite")
         with LocalStore(Path(tmp) / "store", [REGION]) as store:
             figures: dict[str, Any] = store_all("local store", store, raw, n=n, batch=batch)
+        for name, settings in VARIANTS.items():
+            with LocalStore(Path(tmp) / name, **settings) as store:
+                figures[name] = store_crud(f"local store {name}", store, raw, n=n)
         raw.conn.close()
     return figures
 

@@ -161,6 +161,10 @@ def prefix(field: str, value: object) -> str:
     return value if not value else key(field, value)
 
 
+_DOCUMENT_JSON = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds an encoder per call."""
+
+
 def document(field: str, value: object, max_bytes: int | None = None) -> dict[str, Any]:
     """A JSON object; returned as a deep copy so that later changes by the caller cannot leak in.
 
@@ -169,7 +173,7 @@ def document(field: str, value: object, max_bytes: int | None = None) -> dict[st
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
     depth(field, value)
     try:
-        text = json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
+        text = _DOCUMENT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"is not JSON-serialisable: {shown(str(exc))}") from None
     copied: dict[str, Any] = json.loads(text)

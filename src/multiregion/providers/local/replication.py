@@ -346,7 +346,7 @@ def write_local(
     clock[writer] = seq
     updated_at = now if current.version is None else max(now, current.updated_at + 1e-6)
     text = None if value is None else dumps(value)
-    head = dumps({"clock": clock, "epoch": epoch})
+    head = _clock_and_epoch(clock, epoch)
     conn.execute(_STORE, (key, text, version, updated_at, region, head))
     if unlogged is None:
         write = (
@@ -360,6 +360,13 @@ def write_local(
     if value is None:
         return None, seq
     return stored_item(key, value, version, updated_at, region), seq
+
+
+def _clock_and_epoch(clock: Clock, epoch: int) -> str:
+    """``dumps({"clock": clock, "epoch": epoch})``, formatted directly: clock entries are
+    region names (lowercase letters, digits and -), a slash and a number, nothing to escape."""
+    entries = ",".join(f'"{entry}":{count}' for entry, count in sorted(clock.items()))
+    return f'{{"clock":{{{entries}}},"epoch":{epoch}}}'
 
 
 class BlockSequence:
