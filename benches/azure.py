@@ -28,6 +28,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from benches.measure import compare, show
 from benches.sides import bucket_crud, in_modes, random_file, store_all, upload_file
 from multiregion.interfaces import ReplicatedStore
+from multiregion.providers.azure import loopback_tls
 from multiregion.providers.azure.blob import BlobBucket
 from multiregion.providers.azure.cosmos import CosmosStore
 from multiregion.testing.emulators.azure import (
@@ -86,6 +87,7 @@ def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
             consistency_level="Session",
             enable_endpoint_discovery=False,
             retry_total=0,
+            transport=loopback_tls.transport(),  # as the adapter's: one TLS context
         )
         database = client.get_database_client(DATABASE)
 

@@ -16,6 +16,7 @@ from multiregion import registry
 from multiregion.errors import InvalidInput, PreconditionFailed, Unavailable, Unsupported
 from multiregion.model import Merge
 from multiregion.providers.azure.cosmos import HEARTBEAT_ID, LWW_PATH, META_ID, CosmosStore
+from multiregion.providers.azure.loopback_tls import transport
 from multiregion.testing.emulators.azure import COSMOS_KEY, CosmosServer, RegionProxy
 from tests.azure.conftest import fresh_name
 from tests.azure.test_cosmos_contract import DATABASE, opener
@@ -31,7 +32,7 @@ def store(region_proxies: dict[str, RegionProxy]) -> Iterator[CosmosStore]:
 @pytest.fixture
 def raw(cosmos_server: CosmosServer, store: CosmosStore) -> Iterator[ContainerProxy]:
     """The store's container through a plain client on the server itself."""
-    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY)
+    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY, transport=transport())
     yield client.get_database_client(DATABASE).get_container_client(store._container_name)
     client.close()
 
@@ -214,7 +215,7 @@ def test_a_leased_writer_reads_the_meta_document_once_per_lease(
         timeout_s=2,
         retries=1,
     )
-    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY)
+    client = CosmosClient(cosmos_server.url, credential=COSMOS_KEY, transport=transport())
     raw = client.get_database_client(DATABASE).get_container_client(leased._container_name)
     try:
         assert (strict.promote_delay_s, leased.promote_delay_s) == (0.0, 0.65)
@@ -262,7 +263,10 @@ def two_regions(cosmos_server: CosmosServer) -> Iterator[TwoRegions]:
     with CosmosServer() as replica:
         container = fresh_name("two-")
         urls = {"eastus": cosmos_server.url, "westus": replica.url}
-        clients = {region: CosmosClient(url, credential=COSMOS_KEY) for region, url in urls.items()}
+        clients = {
+            region: CosmosClient(url, credential=COSMOS_KEY, transport=transport())
+            for region, url in urls.items()
+        }
         raws = {
             region: client.create_database_if_not_exists(DATABASE).create_container_if_not_exists(
                 container, partition_key=PartitionKey(path="/pk")

@@ -44,7 +44,8 @@ from multiregion.errors import (
 )
 from multiregion.interfaces import ReplicatedStore, StoreCapabilities
 from multiregion.model import ConflictPolicy, FencingToken, Item, LastWriterWins
-from multiregion.providers.azure.credentials import endpoint_url, token_credential
+from multiregion.providers.azure import loopback_tls
+from multiregion.providers.azure.credentials import endpoint_url, is_loopback, token_credential
 from multiregion.providers.azure.errors import translated
 
 MAX_ITEM_BYTES = 2 * 1024 * 1024 - 64 * 1024
@@ -176,9 +177,11 @@ class CosmosStore(ReplicatedStore):
             if client is None:
                 preferred = [region, *(r for r in self._regions if r != region)]
                 pinned = region in self._region_endpoints
+                url = self._region_endpoints.get(region, self._endpoint)
+                extra = {"transport": loopback_tls.transport()} if is_loopback(url) else {}
                 with translated(f"connect to Cosmos DB in {region}"):
                     client = CosmosClient(
-                        self._region_endpoints.get(region, self._endpoint),
+                        url,
                         # An explicit regional endpoint is used as given, not rediscovered.
                         enable_endpoint_discovery=not pinned,
                         credential=self._credential,
@@ -190,6 +193,7 @@ class CosmosStore(ReplicatedStore):
                         retry_connect=self._retries,
                         retry_read=self._retries,
                         retry_backoff_max=2,
+                        **extra,
                     )
                 self._clients[region] = client
             return client
