@@ -9,7 +9,7 @@ path is timed: the fencing confirmation and the oplog) in strict mode, where eac
 the two other voters' fencing records, and with a write lease, where it reads them once per
 lease; and the one-region store with a lease.
 
-    python -m benches.local_store [--n 500] [--batch 1000]
+    python -m benches.local_store [--n 2000] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 """The fencing modes beside the main comparison (a store of one region, strict mode)."""
 
 
-def main(n: int = 500, batch: int = 1000) -> dict[str, Any]:
+def main(n: int = 2000, batch: int = 1000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         raw = RawSqlite(Path(tmp) / "raw.sqlite")
         with LocalStore(Path(tmp) / "store", [REGION]) as store:
@@ -83,7 +83,7 @@ def main(n: int = 500, batch: int = 1000) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
     main(args.n, args.batch)

@@ -527,9 +527,10 @@ class LocalStore(ReplicatedStore):
         answered = 1
         cuts = None
         for voter in self._voters:
-            if voter == target or self._topology.is_down(voter):
+            conn = None if voter == target else self._dbs.up(voter)
+            if conn is None:
                 continue
-            state = self._read_voter(voter)
+            state = fencing.read(conn)
             if state.committed.rank > record.rank or state.top_epoch > record.epoch:
                 return None
             if cuts is None:
