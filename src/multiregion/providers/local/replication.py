@@ -217,16 +217,17 @@ def read_at_writer(conn: sqlite3.Connection, key: str) -> tuple[str, Item | None
 def stored_item(key: str, value: dict[str, Any], version: str, at: float, region: str) -> Item:
     """An Item of what this store wrote, built without validating it again: the document was
     validated on its way in, and re-walking it on every read would cost as much as the read."""
-    item: Item = object.__new__(Item)
-    for name, field in (
-        ("key", key),
-        ("value", value),
-        ("version", version),
-        ("updated_at", at),
-        ("region", region),
-    ):
-        object.__setattr__(item, name, field)
+    item: Item = _new_item(Item)
+    _set(item, "key", key)
+    _set(item, "value", value)
+    _set(item, "version", version)
+    _set(item, "updated_at", at)
+    _set(item, "region", region)
     return item
+
+
+_new_item = object.__new__
+_set = object.__setattr__
 
 
 def read_concurrent(conn: sqlite3.Connection) -> list[Version]:
