@@ -272,9 +272,10 @@ def _store(conn: sqlite3.Connection, version: Version) -> None:
     )
 
 
-@attrs.frozen
+@attrs.define(frozen=False)
 class Current:
-    """What a write needs to know of its key in the write region, and of the region."""
+    """What a write needs to know of its key in the write region, and of the region (not
+    frozen: built on every write, and a frozen class's constructor costs twice as much)."""
 
     state: fencing.VoterState
     last_seq: int

@@ -388,7 +388,8 @@ class LocalStore(ReplicatedStore):
                 raise AlreadyExists(f"item {key!r} already exists")
             _check_version(key, current, if_version)
 
-        stored = self._write(region, fence, [(key, document)], check)
+        conditional = create_only or if_version is not None
+        stored = self._write(region, fence, [(key, document)], check if conditional else None)
         assert stored is not None
         return stored
 
