@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from multiregion.errors import CorruptData
-from multiregion.transfer import HashingSink
+from multiregion.transfer import READ_BACK, HashingSink
 
 
 def test_pieces_in_any_order_from_many_threads_hash_like_the_whole(tmp_path: Path) -> None:
@@ -40,3 +40,21 @@ def test_seek_and_write_as_an_sdk_does(tmp_path: Path) -> None:
         sink.check(hashlib.sha256(b"abcdefghi").hexdigest(), "out")
         with pytest.raises(CorruptData, match="does not match"):
             sink.check(hashlib.sha256(b"other").hexdigest(), "out")
+
+
+def test_a_piece_over_hashed_bytes_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "out").open("w+b") as out:
+        sink = HashingSink(out.fileno())
+        sink.write_at(b"abcdef", 0)
+        with pytest.raises(ValueError, match="rewrites"):
+            sink.write_at(b"cd", 2)
+
+
+def test_a_piece_ahead_larger_than_the_read_back_buffer(tmp_path: Path) -> None:
+    data = os.urandom(3 * READ_BACK + 123)
+    half = len(data) // 2
+    with (tmp_path / "out").open("w+b") as out:
+        sink = HashingSink(out.fileno())
+        sink.write_at(data[half:], half)
+        sink.write_at(data[:half], 0)
+        sink.check(hashlib.sha256(data).hexdigest(), "out")

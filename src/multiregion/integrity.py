@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, TypeVar
 
 from multiregion.errors import CorruptData, InvalidInput
+
+_Bytes = TypeVar("_Bytes", bytes, memoryview)
 
 METADATA_KEY = "multiregion-sha256"
 METADATA_ENTRY_BYTES = len(METADATA_KEY) + 64
@@ -44,7 +46,7 @@ class Digest:
         self._hash = hashlib.sha256()
         self.size = 0
 
-    def update(self, chunk: bytes) -> bytes:
+    def update(self, chunk: _Bytes) -> _Bytes:
         self._hash.update(chunk)
         self.size += len(chunk)
         return chunk

@@ -76,11 +76,16 @@ def replacing(
         raise
 
 
+READ_BACK = 1 << 20
+"""Bytes read back at a time to hash a piece that was written ahead of a gap."""
+
+
 class HashingSink:
     """A write-only, seekable view of an open file that hashes the bytes in offset order as
     they are written, however they arrive: concurrent ranged downloads write pieces out of
     order. A piece written ahead of a gap is hashed once the gap fills, read back from the page
-    cache, so memory stays bounded; nothing is read back when pieces arrive in order.
+    cache, so memory stays bounded; nothing is read back, or copied, when pieces arrive in
+    order.
 
     Writes go straight to the file descriptor (``os.pwrite``): no Python buffer to flush, and
     no ``fsync``: the caller's atomic rename publishes the file, durability is the OS's."""
@@ -92,6 +97,7 @@ class HashingSink:
         self._position = 0
         self._hashed = 0
         self._ahead: dict[int, int] = {}
+        self._buffer = bytearray(READ_BACK)
         self.digest = integrity.Digest()
 
     # the file API the SDKs call (azure-storage-blob's readinto: seek, tell, write)
@@ -123,17 +129,27 @@ class HashingSink:
             done += os.pwrite(self._fd, view[done:], offset + done)
         with self._lock:
             if offset == self._hashed:
-                self.digest.update(bytes(view))
+                self.digest.update(view)
                 self._hashed += len(view)
                 while self._hashed in self._ahead:
-                    length = self._ahead.pop(self._hashed)
-                    self.digest.update(os.pread(self._fd, length, self._hashed))
-                    self._hashed += length
+                    self._catch_up(self._ahead.pop(self._hashed))
             elif offset > self._hashed:
                 self._ahead[offset] = len(view)
             else:
                 raise ValueError(f"a piece at {offset} rewrites bytes already hashed")
         return len(view)
+
+    def _catch_up(self, length: int) -> None:
+        """Hashes ``length`` bytes written ahead at the hashed offset, read back from the page
+        cache in pieces into one reused buffer: no allocation the size of a part."""
+        view = memoryview(self._buffer)
+        end = self._hashed + length
+        while self._hashed < end:
+            got = os.preadv(self._fd, [view[: end - self._hashed]], self._hashed)
+            if not got:
+                raise CorruptData(f"the download ended at {self._hashed}, before {end}")
+            self.digest.update(view[:got])
+            self._hashed += got
 
     def check(self, expected: str | None, key: str) -> None:
         """``CorruptData`` unless every byte arrived, without gaps, and hashes to ``expected``."""
