@@ -4,28 +4,34 @@ Each store is opened twice on its emulator (moto, cosmosdb-server, the Firestore
 with the per-write fencing check (strict, the default) and with a write lease (``lease_s``),
 where a single ``put`` is one plain request, so the loop it is compared with is as fast as
 it gets. The ratio is the batch's items per second over the loop's (above 1: the batch wins).
-cosmosdb-server closes every connection, so each Cosmos request pays a TLS handshake and a
-fresh SSL context on the client: the loop there is bound by this machine's CPU and the Cosmos
-figures run fewer items. moto deep-copies the table for every transaction (strict DynamoDB
-writes), so that loop slows as the table grows: DynamoDB runs fewer items too.
+cosmosdb-server closes every connection, so each Cosmos request pays a TLS handshake: on
+loopback every request is bound by this machine's CPU, and the batch's concurrent requests
+have no waiting to overlap. ``--cosmos-latency-ms`` runs Cosmos once more through a
+``multiregion.faultproxy`` listener that delays every transfer from the server by that much,
+as a network does. moto deep-copies the table for every transaction (strict DynamoDB writes),
+so that loop slows as the table grows: DynamoDB runs fewer items.
 
     python -m benches.store_batches [--n 500] [--dynamodb-n 100] [--cosmos-n 60]
+                                    [--cosmos-latency-ms 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from urllib3.exceptions import InsecureRequestWarning
 
 from benches.sides import in_modes, store_batch
 from multiregion.errors import Unavailable
+from multiregion.faultproxy.proxy import FaultProxy
+from multiregion.faultproxy.toxics import Latency
 from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.aws.dynamodb import DynamoStore
 from multiregion.providers.azure.cosmos import CosmosStore
@@ -57,24 +63,37 @@ def dynamodb(n: int) -> dict[str, Any]:
         return _modes("DynamoDB", open_store, n)
 
 
-def cosmos(n: int) -> dict[str, Any]:
+@contextlib.contextmanager
+def _delayed(server: CosmosServer, latency_ms: float) -> Iterator[str]:
+    """The server's URL, or with ``latency_ms`` a proxy's that delays what the server sends."""
+    if not latency_ms:
+        yield server.url
+        return
+    with FaultProxy() as proxy:
+        host, port = proxy.add_listener("cosmos", ("127.0.0.1", 0), ("127.0.0.1", server.port))
+        with proxy.toxic("cosmos", Latency(latency_ms / 1000)):
+            yield f"https://{host}:{port}/"
+
+
+def cosmos(n: int, latency_ms: float = 0.0) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     logging.getLogger("azure.cosmos.LocationCache").setLevel(logging.ERROR)
-    with CosmosServer() as server:
+    with CosmosServer() as server, _delayed(server, latency_ms) as url:
 
         def open_store(**settings: Any) -> CosmosStore:
             return CosmosStore(
-                server.url,
+                url,
                 "multiregion-bench",
                 f"batch-{uuid.uuid4().hex[:8]}",
                 ["eastus"],
                 key=COSMOS_KEY,
-                region_endpoints={"eastus": server.url},
+                region_endpoints={"eastus": url},
                 retries=0,
                 **settings,
             )
 
-        return _modes("Cosmos", open_store, n)
+        title = f"Cosmos +{latency_ms:g} ms" if latency_ms else "Cosmos"
+        return _modes(title, open_store, n)
 
 
 def firestore(n: int) -> dict[str, Any]:
@@ -96,8 +115,13 @@ def firestore(n: int) -> dict[str, Any]:
         return _modes("Firestore", open_store, n)
 
 
-def main(n: int = 500, dynamodb_n: int = 100, cosmos_n: int = 60) -> dict[str, Any]:
-    return {"dynamodb": dynamodb(dynamodb_n), "cosmos": cosmos(cosmos_n), "firestore": firestore(n)}
+def main(
+    n: int = 500, dynamodb_n: int = 100, cosmos_n: int = 60, cosmos_latency_ms: float = 0.0
+) -> dict[str, Any]:
+    figures = {"dynamodb": dynamodb(dynamodb_n), "cosmos": cosmos(cosmos_n)}
+    if cosmos_latency_ms:
+        figures["cosmos_latency"] = cosmos(cosmos_n, cosmos_latency_ms)
+    return {**figures, "firestore": firestore(n)}
 
 
 if __name__ == "__main__":
@@ -105,5 +129,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--dynamodb-n", type=int, default=100)
     parser.add_argument("--cosmos-n", type=int, default=60)
+    parser.add_argument("--cosmos-latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    main(args.n, args.dynamodb_n, args.cosmos_n)
+    main(args.n, args.dynamodb_n, args.cosmos_n, args.cosmos_latency_ms)
