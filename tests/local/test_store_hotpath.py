@@ -117,3 +117,34 @@ def test_a_handle_that_wrote_before_a_promote_elsewhere_writes_under_the_new_epo
         store.put("k", {"n": 1}, fence=old)
     assert store.put("k", {"n": 2}).region == new.region
     assert store.put("k", {"n": 3}, fence=new).value == {"n": 3}
+
+
+class _TrustingStore(LocalStore):
+    """Writes on what its last write confirmed, without reading the other voters."""
+
+    def _still_agreed(self, wanted: str | None, fence: Any) -> tuple[str, int] | None:
+        if self._confirmed is None:
+            return None
+        target, record = self._confirmed
+        return target, record.epoch
+
+
+@pytest.mark.parametrize("kind", [LocalStore, _TrustingStore])
+def test_a_handle_cut_off_after_its_last_write_learns_of_the_promote_from_the_voters(
+    tmp_path: Path, kind: type[LocalStore]
+) -> None:
+    """The write region itself never hears of the promote: only the other voters' records,
+    read before each write, stop the handle (a store that skips them is caught here)."""
+    regions = ["a", "b", "c"]
+    with (
+        kind(tmp_path / "s", regions, replicate=False) as store,
+        LocalStore(tmp_path / "s", regions, replicate=False) as operator,
+    ):
+        store.put("k", {"n": 0})
+        operator.partition(["a"], ["b", "c"])
+        operator.promote("b")
+        if kind is LocalStore:
+            with pytest.raises(PreconditionFailed, match="a is not the write region"):
+                store.put("k", {"n": 1}, region="a")
+        else:
+            assert store.put("k", {"n": 1}, region="a").region == "a"  # the stale write
