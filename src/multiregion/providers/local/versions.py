@@ -1,8 +1,9 @@
 """Concurrent versions of one item and how replicas combine them.
 
 Every write is stamped with a vector clock. Its entry for the writer (the region at the epoch it
-wrote in) is the write's sequence number in that region's oplog, so no two writes share a stamp,
-and the writes one writer made to one key form a chain that every replica holds a prefix of:
+wrote in) is the write's sequence number in that region's oplog (in a store of one region,
+which logs nothing, a number from the oplog's counter), so no two writes share a stamp, and the
+writes one writer made to one key form a chain that every replica holds a prefix of:
 writes fenced by a promote are the cut-off end of a chain, never a hole in it. An item holds
 the writes that no other write it holds has seen (its siblings): one after ordinary writes,
 several after concurrent writes in a multi-writer store. Combining two replicas' versions
