@@ -331,22 +331,24 @@ class LocalStore(ReplicatedStore):
 
     def _get(self, key: str, *, region: str | None) -> Item:
         with self._guard():
+            home = self._home
+            if region is None and home is not None and (conn := self._dbs.up(home)) is not None:
+                writer, found = rep.read_at_writer(conn, key)  # the usual read: one statement
+                if writer == home:
+                    if found is None:
+                        raise NotFound(f"no item {key!r} in {home}")
+                    return found
             found, region = self._read_item(key, region)
         if found is None:
             raise NotFound(f"no item {key!r} in {region}")
         return found
 
     def _read_item(self, key: str, region: str | None) -> tuple[Item | None, str]:
-        """From ``region``, or from the write region this handle last saw if that region still
-        says it is (checked in the same read), else from the write region read afresh."""
+        """From ``region``, or from the write region read afresh (``_get`` first tries the
+        write region this handle last saw, if that region still says it is, in the same read)."""
         if region is not None:
             conn = self._dbs.get(region)
             return rep.read_item(conn, key), region
-        home = self._home
-        if home is not None and (at_home := self._dbs.up(home)) is not None:
-            writer, found = rep.read_at_writer(at_home, key)
-            if writer == home:
-                return found, home
         self._home = self.write_region
         return rep.read_item(self._dbs.get(self._home), key), self._home
 
