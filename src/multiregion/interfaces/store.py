@@ -41,6 +41,8 @@ class StoreCapabilities:
 
 
 RECONCILE_ACTIONS = frozenset({"replay", "discard"})
+_NO_LAG = "cannot measure replication lag"
+_NO_DIVERGENCE_LOG = "keeps no divergence log"
 
 
 class ReplicatedStore(abc.ABC):
@@ -223,7 +225,7 @@ class ReplicatedStore(abc.ABC):
         """Seconds of writes that ``region`` has not received yet, where
         ``capabilities.replication_lag`` (else ``Unsupported``)."""
         if not self.capabilities.replication_lag:
-            raise Unsupported(f"{type(self).__name__} cannot measure replication lag")
+            raise _unsupported(self, _NO_LAG)
         return self._replication_lag(validate.member("region", region, self.regions))
 
     def conflicts(self) -> list[tuple[Item, ...]]:
@@ -232,7 +234,7 @@ class ReplicatedStore(abc.ABC):
         store that can take writes in several regions (``capabilities.multi_writer``) has any;
         elsewhere ``Unsupported``."""
         if not self.capabilities.multi_writer:
-            raise Unsupported(f"{type(self).__name__} takes writes in one region: no conflicts")
+            raise _unsupported(self, "takes writes in one region: no conflicts")
         return self._conflicts()
 
     def divergence(self, *, include_resolved: bool = False) -> list[DivergentWrite]:
@@ -256,15 +258,15 @@ class ReplicatedStore(abc.ABC):
 
     def _replication_lag(self, region: str) -> float:
         """``region`` is one of ``regions``; called only where ``capabilities.replication_lag``."""
-        raise Unsupported(f"{type(self).__name__} cannot measure replication lag")
+        raise _unsupported(self, _NO_LAG)
 
     def _conflicts(self) -> list[tuple[Item, ...]]:
         """Called only where ``capabilities.multi_writer``."""
-        raise Unsupported(f"{type(self).__name__} keeps no conflict log")
+        raise _unsupported(self, "keeps no conflict log")
 
     def _divergence(self, *, include_resolved: bool) -> list[DivergentWrite]:
         """``include_resolved`` a bool; called only where ``capabilities.divergence_log``."""
-        raise Unsupported(f"{type(self).__name__} keeps no divergence log")
+        raise _unsupported(self, _NO_DIVERGENCE_LOG)
 
     def _reconcile(
         self, write_id: str, action: str, *, fence: FencingToken | None
@@ -272,7 +274,7 @@ class ReplicatedStore(abc.ABC):
         """``write_id`` a non-empty string (``NotFound`` if the log has no such write),
         ``action`` one of ``RECONCILE_ACTIONS``, ``fence`` as for ``_put``; called only where
         ``capabilities.divergence_log``."""
-        raise Unsupported(f"{type(self).__name__} keeps no divergence log")
+        raise _unsupported(self, _NO_DIVERGENCE_LOG)
 
     def close(self) -> None:  # noqa: B027
         """Release connections and background work."""
@@ -301,4 +303,8 @@ def _document(store: ReplicatedStore, value: object) -> dict[str, Any]:
 
 def _require_divergence_log(store: ReplicatedStore) -> None:
     if not store.capabilities.divergence_log:
-        raise Unsupported(f"{type(store).__name__} keeps no divergence log")
+        raise _unsupported(store, _NO_DIVERGENCE_LOG)
+
+
+def _unsupported(store: ReplicatedStore, what: str) -> Unsupported:
+    return Unsupported(f"{type(store).__name__} {what}")
