@@ -30,7 +30,9 @@ def test_trials_with_faults_find_no_violation(tmp_path: Path, name: str) -> None
     results = []
     for seed in range(1 if settings.processes else 3):
         results.append(run_trial(settings, tmp_path / str(seed), seed))
-    while settings.processes and not results[-1].acknowledged and len(results) < 3:
+    while settings.processes and not (results[-1].acknowledged and results[-1].promotes):
+        if len(results) == 3:
+            break
         # Worker processes start slowly on a loaded machine: try another seed.
         results.append(run_trial(settings, tmp_path / str(len(results)), len(results)))
     assert [r.violations for r in results] == [()] * len(results)
@@ -56,13 +58,25 @@ def test_the_checker_names_each_violation() -> None:
     assert sorted(v.kind for v in found) == ["duplicate epoch", "silent loss", "stale write"]
 
 
+def _violations_within(tmp_path: Path, trials: int, wanted: set[str]) -> set[str]:
+    """The wanted kinds of violation found by up to ``trials`` seeded trials, stopping at the
+    first that finds one: how often a fault lands in the window it needs depends on the
+    machine's load, not on the store."""
+    for seed in range(trials):
+        found = {
+            v.kind
+            for v in run_trial(TrialSettings(lag_s=0.2), tmp_path / str(seed), seed).violations
+        }
+        if found & wanted:
+            return found & wanted
+    return set()
+
+
 def test_a_store_that_drops_fenced_writes_silently_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replication, "_diverged", lambda *args: None)
-    results = [run_trial(TrialSettings(lag_s=0.2), tmp_path / str(s), s) for s in range(5)]
-    kinds = {v.kind for r in results for v in r.violations}
-    assert "silent loss" in kinds
+    assert "silent loss" in _violations_within(tmp_path, 15, {"silent loss"})
 
 
 class _UnconfirmedStore(LocalStore):
@@ -79,6 +93,4 @@ def test_a_write_region_that_does_not_confirm_its_epoch_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("multiregion.testing.safety.trial.LocalStore", _UnconfirmedStore)
-    results = [run_trial(TrialSettings(lag_s=0.2), tmp_path / str(s), s) for s in range(5)]
-    kinds = {v.kind for r in results for v in r.violations}
-    assert kinds & {"stale write", "silent loss"}
+    assert _violations_within(tmp_path, 15, {"stale write", "silent loss"})
