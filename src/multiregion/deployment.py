@@ -46,6 +46,7 @@ from typing import Any
 import attrs
 
 from multiregion import redact, registry, specfile, validate
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput
 from multiregion.interfaces import BackupBucket, HealthProbe, ReplicatedStore, TrafficRouter
 from multiregion.model import (
@@ -244,7 +245,7 @@ def load(path: str | Path) -> DeploymentSpec:
     return parse(data, source=str(path), base=path.parent)
 
 
-class Deployment:
+class Deployment(Closing):
     """A spec with its parts connected on first use; ``close()`` releases them."""
 
     def __init__(self, spec: DeploymentSpec) -> None:
@@ -299,9 +300,3 @@ class Deployment:
         parts, self._parts = self._parts, {}
         for part in parts.values():
             part.close()
-
-    def __enter__(self) -> Deployment:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

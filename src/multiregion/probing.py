@@ -17,10 +17,10 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 
 import attrs
 
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput, NotFound, Unavailable
 from multiregion.model import EndpointHealth, HealthCheck, HealthState, ProbeTarget
 
@@ -220,7 +220,7 @@ class _Entry:
     removed: bool = False
 
 
-class ProbeScheduler:
+class ProbeScheduler(Closing):
     """Probes registered targets at their checks' intervals on one background thread.
 
     Every method is thread-safe. ``on_change(key, health)`` is called from the scheduler's
@@ -307,17 +307,6 @@ class ProbeScheduler:
         self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join()
         self._loop.close()
-
-    def __enter__(self) -> ProbeScheduler:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ scheduler thread
 

@@ -27,13 +27,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import attrs
 
 import multiregion
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.demo.report import DemoReport, first_success_after, rpo_seconds
 from multiregion.demo.traffic import OrderClient, StubResolver
 from multiregion.demo.view import RegionState, Snapshot, View
@@ -111,7 +111,7 @@ class Milestones:
     recovered: float | None = None
 
 
-class Demo:
+class Demo(Closing):
     """One run. Use as a context manager: leaving it stops every process and removes the files."""
 
     def __init__(self, config: DemoConfig, view: View) -> None:
@@ -140,17 +140,6 @@ class Demo:
         self.dns_port = 0
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> Demo:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def store(self) -> LocalStore:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.errors import AuthError, InvalidInput
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class ApprovalTokens:
 # --------------------------------------------------------------------------- the webhook
 
 
-class ApprovalInbox:
+class ApprovalInbox(Closing):
     """An HTTP endpoint on loopback taking ``POST /approvals`` with a token as the body.
 
     A token whose signature or expiry fails is answered 403 and dropped; a good one 202 and
@@ -227,12 +228,6 @@ class ApprovalInbox:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> ApprovalInbox:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ApprovalInbox({self.url})"

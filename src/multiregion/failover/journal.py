@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import attrs
 
+from multiregion.closing import Closing
 from multiregion.errors import CorruptData, InvalidInput, PreconditionFailed
 
 KINDS = frozenset(
@@ -103,7 +103,7 @@ def read_records(path: str | os.PathLike[str]) -> list[Record]:
     return _parse(raw, journal)
 
 
-class OpenJournal(abc.ABC):
+class OpenJournal(Closing):
     """A journal open for writing: its records so far, and ``append`` to add one durably."""
 
     name: str
@@ -137,17 +137,6 @@ class OpenJournal(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class JournalLocation(Protocol):

@@ -17,6 +17,7 @@ from typing import IO
 import attrs
 
 from multiregion import integrity, validate
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput, Unsupported
 from multiregion.model import ObjectInfo
 
@@ -56,7 +57,7 @@ class Write:
     retain_until: float | None = None
 
 
-class BackupBucket(abc.ABC):
+class BackupBucket(Closing):
     """Object storage for backups, with an end-to-end SHA-256 verified on every read."""
 
     capabilities: BucketCapabilities
@@ -147,7 +148,7 @@ class BackupBucket(abc.ABC):
             )
         return self._download_file(key, target, progress)
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Release connections."""
 
     def _checked_write(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import attrs
 
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput
 from multiregion.model import EndpointHealth, HealthCheck, ProbeTarget
 
@@ -30,7 +31,7 @@ class ProbeCapabilities:
     then answers UNKNOWN, and callers should not wait for a verdict."""
 
 
-class HealthProbe(abc.ABC):
+class HealthProbe(Closing):
     """Health checks on regional endpoints, run by this process or by the provider.
 
     A check the capabilities exclude (its protocol, its interval) is refused with
@@ -64,7 +65,7 @@ class HealthProbe(abc.ABC):
         self._supported(check)
         return self._expected_detection_s(check)
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Stop probing and release connections."""
 
     def _supported(self, check: HealthCheck) -> None:

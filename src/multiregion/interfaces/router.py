@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput, Unsupported
 from multiregion.model import Answer, EndpointStatus, Plan, Policy, Route, Weighted
 from multiregion.planning import ChangeSafety
@@ -33,7 +34,7 @@ class RouterCapabilities:
     """The most endpoints one route may have (None: no limit)."""
 
 
-class TrafficRouter(abc.ABC):
+class TrafficRouter(Closing):
     """Declarative routing of one DNS name to regional endpoints."""
 
     capabilities: RouterCapabilities
@@ -145,7 +146,7 @@ class TrafficRouter(abc.ABC):
         validate.instance("route", route, Route)
         return self._worst_failover_s(route)
 
-    def close(self) -> None:  # noqa: B027 - a no-op is right for routers holding nothing
+    def close(self) -> None:
         """Release connections and background work."""
 
     # ------------------------------------------------------------------ hooks

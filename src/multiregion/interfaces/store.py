@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput, Unsupported
 from multiregion.model import ConflictPolicy, DivergentWrite, FencingToken, Item
 
@@ -45,7 +46,7 @@ _NO_LAG = "cannot measure replication lag"
 _NO_DIVERGENCE_LOG = "keeps no divergence log"
 
 
-class ReplicatedStore(abc.ABC):
+class ReplicatedStore(Closing):
     """A document store replicated across regions, with versions and fencing.
 
     The public methods check and normalise their arguments (``InvalidInput`` naming the
@@ -276,7 +277,7 @@ class ReplicatedStore(abc.ABC):
         ``capabilities.divergence_log``."""
         raise _unsupported(self, _NO_DIVERGENCE_LOG)
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Release connections and background work."""
 
 

@@ -22,9 +22,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from multiregion.closing import Closing
 from multiregion.errors import InvalidInput, Unavailable, Unsupported
 from multiregion.model import PROTOCOLS
 
@@ -120,7 +120,7 @@ def _bind(address: str, port: int) -> socket.socket:
 # --------------------------------------------------------------------------- the endpoint
 
 
-class LoopbackEndpoint:
+class LoopbackEndpoint(Closing):
     """A server on ``address:port`` for ``protocol`` "http", "https" or "tcp"; listens at once.
 
     HTTP(S) answers every request with 200 (or ``respond(method, path)``), or 503 after
@@ -245,17 +245,6 @@ class LoopbackEndpoint:
     def close(self) -> None:
         self.stop()
         self._closed = True
-
-    def __enter__(self) -> LoopbackEndpoint:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "listening" if self.listening else "stopped"

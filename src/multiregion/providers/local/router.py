@@ -168,12 +168,6 @@ class LocalRouter(TrafficRouter):
             self._plane.close()
             self._plane = None
 
-    def __enter__(self) -> LocalRouter:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     def _query(self, name: str, record_type: str) -> Any:
         """One query over a connected UDP socket, so that a closed port fails at once."""
         question = DNSRecord.question(name, record_type)
