@@ -4,10 +4,10 @@ The raw side is what an application would write by hand on one SQLite file with 
 own settings (WAL, ``synchronous=NORMAL``, autocommit): one statement per operation, the
 document as JSON and a fresh version beside it. The main comparison is a store of one region,
 so nothing replicates; what it costs beyond the raw side is its own bookkeeping. Then the
-fencing modes side by side: a store of three regions (replicator off, so that only the write
-path is timed: the fencing confirmation and the oplog) in strict mode, where each write reads
-the two other voters' fencing records, and with a write lease, where it reads them once per
-lease; and the one-region store with a lease.
+fencing modes (``benches.sides.MODES``) side by side: the one-region store with a write lease,
+and a store of three regions (replicator off, so that only the write path is timed: the
+fencing confirmation and the oplog) in strict mode, where each write reads the two other
+voters' fencing records, and with a lease, where it reads them once per lease.
 
     python -m benches.local_store [--n 2000] [--batch 1000]
 """
@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benches.sides import store_all, store_crud
+from benches.sides import MODES, in_modes, store_all, store_crud
 from multiregion.errors import NotFound
 from multiregion.providers.local.store import LocalStore
 
@@ -55,18 +55,7 @@ class RawSqlite:
             raise NotFound(key)
 
 
-LEASE_S = 5.0
-"""Longer than any round, so the lease is confirmed once per round at most."""
-VARIANTS: dict[str, dict[str, Any]] = {
-    "lease": {"regions": [REGION], "lease_s": LEASE_S},
-    "three_regions_strict": {"regions": [REGION, "region-b", "region-c"], "replicate": False},
-    "three_regions_lease": {
-        "regions": [REGION, "region-b", "region-c"],
-        "replicate": False,
-        "lease_s": LEASE_S,
-    },
-}
-"""The fencing modes beside the main comparison (a store of one region, strict mode)."""
+THREE = [REGION, "region-b", "region-c"]
 
 
 def main(n: int = 2000, batch: int = 1000) -> dict[str, Any]:
@@ -74,9 +63,17 @@ def main(n: int = 2000, batch: int = 1000) -> dict[str, Any]:
         raw = RawSqlite(Path(tmp) / "raw.sqlite")
         with LocalStore(Path(tmp) / "store", [REGION]) as store:
             figures: dict[str, Any] = store_all("local store", store, raw, n=n, batch=batch)
-        for name, settings in VARIANTS.items():
-            with LocalStore(Path(tmp) / name, **settings) as store:
-                figures[name] = store_crud(f"local store {name}", store, raw, n=n)
+        with LocalStore(Path(tmp) / "leased", [REGION], **MODES["lease"]) as store:
+            figures["lease"] = store_crud("local store lease", store, raw, n=n)
+
+        def three_regions(**settings: Any) -> LocalStore:
+            folder = tempfile.mkdtemp(dir=tmp)
+            return LocalStore(folder, THREE, replicate=False, **settings)
+
+        figures["three_regions"] = in_modes(
+            three_regions,
+            lambda mode, store: store_crud(f"local store 3 regions {mode}", store, raw, n=n),
+        )
         raw.conn.close()
     return figures
 

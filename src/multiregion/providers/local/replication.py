@@ -272,7 +272,7 @@ def _store(conn: sqlite3.Connection, version: Version) -> None:
     )
 
 
-@attrs.define(frozen=False)
+@attrs.define
 class Current:
     """What a write needs to know of its key in the write region, and of the region (not
     frozen: built on every write, and a frozen class's constructor costs twice as much)."""

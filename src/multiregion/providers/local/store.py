@@ -109,9 +109,9 @@ class LocalStore(ReplicatedStore):
         self.promote_delay_s = 0.0 if self._lease_s is None else self._lease_s + drift
         self._leases: dict[str, tuple[int, float]] = {}
         self._confirmed: tuple[str, fencing.Record] | None = None
-        self._unlogged = rep.BlockSequence() if len(self._regions) == 1 else None
-        """Writes go to the oplog only where another region pulls them."""
         """The write region and its record as this handle's last write found them there."""
+        self._unlogged = rep.BlockSequence() if len(self._regions) == 1 else None
+        """Write numbers of a one-region store, whose writes go to no oplog (nobody pulls)."""
         self._home: str | None = None
         """The write region as this handle last read it (reads go there)."""
         self._lag_s = validate.finite_non_negative("lag_s", lag_s)
