@@ -220,3 +220,40 @@ def test_the_interfaces_with_sample_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     with registry.store("local", path=tmp_path / "state" / "store", regions=REGIONS) as store:
         assert store.get("order/1").value == {"total": 12}
+
+
+def _sample(page: str, marker: str) -> str:
+    return next(c for p, _, c in samples() if p == page and marker in c)
+
+
+def _run(code: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_active_active_samples_run(tmp_path: Path) -> None:
+    spec = (ROOT / "examples" / "active_active" / "deploy.local.toml").read_text()
+    (tmp_path / "deploy.local.toml").write_text(re.sub(r"\ndns_port = \d+", "", spec))
+    printed = _run(_sample("docs/active-active.md", "ActiveActiveController"), tmp_path)
+    assert printed == "{'region-a': 1.0, 'region-b': 0.0}\n"
+    merge = _sample("docs/active-active.md", "Merge(union)")
+    _run(merge + "store.put('t', {'tags': ['a']})\nstore.close()\n", tmp_path)
+
+
+def test_the_backups_sample_runs(tmp_path: Path) -> None:
+    given = """
+import os
+from multiregion.providers.local.bucket import LocalBucket
+from multiregion.providers.local.store import LocalStore
+bucket = LocalBucket("bucket")
+store = LocalStore("store", ["region-a", "region-b"], replication="sync")
+other_store = LocalStore("other", ["region-a", "region-b"])
+secret_32_bytes = os.urandom(32)
+store.put("order/1", {"total": 12})
+"""
+    check = "\nprint(other_store.get('order/1').value, later.backup_id != manifest.backup_id)\n"
+    printed = _run(given + _sample("docs/backups.md", "EnvelopeKey") + check, tmp_path)
+    assert printed == "{'total': 12} True\n"
