@@ -257,3 +257,45 @@ store.put("order/1", {"total": 12})
     check = "\nprint(other_store.get('order/1').value, later.backup_id != manifest.backup_id)\n"
     printed = _run(given + _sample("docs/backups.md", "EnvelopeKey") + check, tmp_path)
     assert printed == "{'total': 12} True\n"
+
+
+def _exists(dotted: str) -> bool:
+    """``multiregion.a.b`` (or ``multiregion.a:b``) names a module or something in one."""
+    parts = dotted.replace(":", ".").split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+NOT_FILES = {"tests/test_my_store_contract.py", "multiregion/events"}
+"""A user's own file in a sample; the serverless ledger's key prefix."""
+
+
+def test_paths_and_dotted_names_in_the_docs_exist() -> None:
+    path = re.compile(r"(?<![\w/.-])((?:tests|benches|examples|src|docs|multiregion)/[\w./-]*\w)")
+    dotted = re.compile(r"(?<![\w/.-])(multiregion(?:\.[A-Za-z_]\w*)+(?::\w+)?)")
+    wrong = []
+    for page in PAGES:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            where = f"{page.relative_to(ROOT)}:{number}"
+            for found in path.finditer(line):
+                name = found.group(1)
+                places = [ROOT / name, ROOT / "src" / name, page.parent / name]
+                if name in NOT_FILES:
+                    continue
+                if not any(place.exists() for place in places):
+                    wrong.append(f"{where}: no file {name}")
+            wrong += [
+                f"{where}: no {n.group(1)}"
+                for n in dotted.finditer(line)
+                if not _exists(n.group(1))
+            ]
+    assert wrong == []
