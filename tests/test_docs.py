@@ -31,8 +31,6 @@ PRELUDE = {
     "registry": "multiregion:registry",
     "ProbeTarget": "multiregion:ProbeTarget",
     "HealthCheck": "multiregion:HealthCheck",
-    "TrafficManagerRouter": "multiregion.providers.azure.trafficmanager:TrafficManagerRouter",
-    "CloudDnsRouter": "multiregion.providers.gcp.clouddns:CloudDnsRouter",
     "Policy": "multiregion.serverless:Policy",
     "Rule": "multiregion.serverless:Rule",
     "BucketJournal": "multiregion.failover.shared_journal:BucketJournal",
