@@ -13,22 +13,25 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from multiregion import cli, registry
+from multiregion import cli, deployment, registry, specfile
 
 ROOT = Path(__file__).parent.parent
 PAGES = sorted(
     [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "examples").glob("*/README.md")]
 )
 
+ROUTE_TYPES = ("Route", "Endpoint", "Failover", "Weighted", "Latency", "Geo")
 # Names the samples use without importing them (the page says where they come from).
 PRELUDE = {
     "registry": "multiregion:registry",
+    **{name: f"multiregion:{name}" for name in ROUTE_TYPES},
     "ProbeTarget": "multiregion:ProbeTarget",
     "HealthCheck": "multiregion:HealthCheck",
     "Policy": "multiregion.serverless:Policy",
@@ -297,3 +300,17 @@ def test_paths_and_dotted_names_in_the_docs_exist() -> None:
                 if not _exists(n.group(1))
             ]
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "table"), [pytest.param(*s, id=f"{s[0]}:{s[1]}") for s in samples("toml")]
+)
+def test_spec_samples_are_valid_specs(page: str, line: int, table: str) -> None:
+    """A spec excerpt, put in place of the same tables of the example's spec, passes the
+    checks of `multiregion validate`."""
+    example = ROOT / "examples" / "active_passive" / "deploy.local.toml"
+    spec = {**tomllib.loads(example.read_text()), **tomllib.loads(table)}
+    try:
+        deployment.parse(spec, source=f"{page}:{line}")
+    except specfile.SpecError as exc:
+        pytest.fail(str(exc))
