@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from multiregion.errors import InvalidInput, NotFound
-from multiregion.faultproxy import Blackhole, ControlClient, FaultProxy, Latency
+from multiregion.faultproxy import Blackhole, ControlClient, Engage, FaultProxy, Latency
 from tests.faultproxy.conftest import Proxied
 
 TIMEOUT_S = 0.3
@@ -130,3 +130,30 @@ def test_kill_9_of_the_process_holding_a_fault_leaves_no_fault_once_the_lease_ra
     assert time.monotonic() - killed <= lease_s + 1.5
     assert took > 0  # measured, not assumed
     assert client.listeners()[0]["toxics"] == []
+
+
+def test_a_lever_runs_its_fault_in_the_proxy_under_a_lease(
+    proxied: Proxied, client: ControlClient
+) -> None:
+    """A fault that is not TCP (``add_lever``): engaged and released by the proxy's process,
+    released by itself when its lease runs out, and only ``Engage`` switches it."""
+    calls: list[str] = []
+    proxied.proxy.add_lever(
+        "db.down", lambda: calls.append("engage"), lambda: calls.append("release"), "db down"
+    )
+    assert {"name": "db.down", "lever": "db down", "toxics": []} in client.listeners()
+    with pytest.raises(InvalidInput, match=r"toxic\.kind"):
+        client.install("db.down", Blackhole(), lease_s=5)
+    with pytest.raises(InvalidInput, match=r"toxic\.kind"):
+        client.install("app", Engage(), lease_s=5)
+    client.install("db.down", Engage(), lease_s=5)
+    client.install("db.down", Engage(), lease_s=5)  # replaced: not engaged twice
+    assert calls == ["engage"]
+    client.remove("db.down", "engage")
+    assert calls == ["engage", "release"]
+    client.install("db.down", Engage(), lease_s=0.3)
+    deadline = time.monotonic() + 3
+    while calls[-1] != "release":
+        assert time.monotonic() < deadline, "the lease never ran out"
+        time.sleep(0.02)
+    assert calls == ["engage", "release", "engage", "release"]

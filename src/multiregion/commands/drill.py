@@ -20,7 +20,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 from rich.console import Console
@@ -47,8 +47,7 @@ from multiregion.failover.controller import HealthSource, probe_health
 from multiregion.faultproxy import command as faultproxy_command
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.client import DEFAULT_LEASE_S, ControlClient
-from multiregion.faultproxy.toxics import Blackhole, HttpErrors, Latency, Toxic
-from multiregion.interfaces import ReplicatedStore
+from multiregion.faultproxy.toxics import Blackhole, Engage, HttpErrors, Latency, Toxic
 from multiregion.model import Failover, Route, Weighted
 
 if TYPE_CHECKING:
@@ -232,6 +231,7 @@ def _fault(
     args: argparse.Namespace, deployment: Deployment, region: str, emulation: Emulation | None
 ) -> Fault:
     route = deployment.spec.route.name
+    store = deployment.store
     if args.fault == "force-down":
         return ForceDown(deployment.router, route, region)
     if args.fault == "partition":
@@ -239,54 +239,65 @@ def _fault(
             raise Unsupported(
                 f"a partition on {emulation.provider}'s emulators: {emulation.partition}"
             )
-        return Partition(deployment.store, region)
-    if args.fault == "store-outage" and emulation is None:
-        return StoreOutage(deployment.store, region)
-    client = _proxy(args, deployment)
-    replica = _replica_outage(args, deployment.store, region, client, emulation)
+        lever = _on_proxy(args, _proxy(args, deployment, needed=False), f"{region}.partition")
+        return lever or Partition(store, region)
     if args.fault == "store-outage":
-        if replica is None:
-            assert emulation is not None
+        replica = _on_proxy(args, _proxy(args, deployment, needed=False), f"{region}.store")
+        if replica is not None:
+            return replica
+        if emulation is not None:
             raise Unsupported(
                 f"a store outage on {emulation.provider}: {emulation.no_store_listener}"
             )
-        return replica
+        return StoreOutage(store, region)
+    client = _proxy(args, deployment)
     if args.fault == "brownout":
         toxics: list[Toxic] = [Latency(args.latency, args.jitter), HttpErrors(args.error_rate)]
         text = f"brownout of {region}: +{args.latency:g}s latency, {args.error_rate:.0%} 503s"
         return ProxyFault(client, region, toxics, text, lease_s=args.lease)
     app = ProxyFault(client, region, [Blackhole()], f"{region} blackholed", lease_s=args.lease)
+    replica = _on_proxy(args, client, f"{region}.store")
+    if replica is None and emulation is None:
+        with contextlib.suppress(Unsupported):  # a store that cannot: the app's outage alone
+            replica = StoreOutage(store, region)
     return app if replica is None else Together([app, replica])
 
 
-def _replica_outage(
-    args: argparse.Namespace,
-    store: ReplicatedStore,
-    region: str,
-    client: ControlClient,
-    emulation: Emulation | None,
-) -> Fault | None:
-    """The region's store replica out: blackholed through its proxy listener on emulators that
-    serve regions apart, failed by the store's own lever elsewhere (local); None where neither
-    can be done (the app's outage alone)."""
-    if emulation is None:
-        try:
-            return StoreOutage(store, region)
-        except Unsupported:
-            return None
-    listener = emulation.store_listeners.get(region)
-    if listener is None:
+def _on_proxy(args: argparse.Namespace, client: ControlClient | None, name: str) -> Fault | None:
+    """A store fault held on the proxy under the drill's lease, if the proxy has ``name``: a
+    listener in front of the region's replica (on emulators that serve regions apart), which
+    it blackholes, or a lever (the local store's own faults, engaged by the proxy's process).
+    Either reverts by itself if the drill dies. Alone it fails writes, not health checks."""
+    if client is None:
         return None
-    text = f"{region}'s store replica blackholed"
-    # alone it fails writes, not health: nothing to predict from
-    return ProxyFault(client, listener, [Blackhole()], text, lease_s=args.lease, effects=Effects())
+    entry = next((e for e in client.listeners() if e["name"] == name), None)
+    if entry is None:
+        return None
+    if "lever" in entry:
+        toxic: Toxic = Engage()
+        text = str(entry["lever"])
+    else:
+        toxic, text = Blackhole(), f"{name.rpartition('.')[0]}'s store replica blackholed"
+    return ProxyFault(client, name, [toxic], text, lease_s=args.lease, effects=Effects())
 
 
-def _proxy(args: argparse.Namespace, deployment: Deployment) -> ControlClient:
+@overload
+def _proxy(args: argparse.Namespace, deployment: Deployment) -> ControlClient: ...
+
+
+@overload
+def _proxy(
+    args: argparse.Namespace, deployment: Deployment, *, needed: bool
+) -> ControlClient | None: ...
+
+
+def _proxy(
+    args: argparse.Namespace, deployment: Deployment, *, needed: bool = True
+) -> ControlClient | None:
     if args.proxy:
         return ControlClient(args.proxy)
     client = proxied.announced(deployment.spec)
-    if client is None:
+    if client is None and needed:
         raise InvalidInput(
             "--fault",
             f"{args.fault} fails the region through the fault proxy: run `multiregion faultproxy"

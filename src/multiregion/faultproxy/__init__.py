@@ -5,6 +5,7 @@ from multiregion.faultproxy.proxy import FaultProxy
 from multiregion.faultproxy.toxics import (
     Bandwidth,
     Blackhole,
+    Engage,
     HttpErrors,
     Latency,
     Refuse,
@@ -17,6 +18,7 @@ __all__ = [
     "Bandwidth",
     "Blackhole",
     "ControlClient",
+    "Engage",
     "FaultProxy",
     "Held",
     "HttpErrors",

@@ -21,9 +21,10 @@ import signal
 import threading
 from typing import Any
 
+import attrs
 from rich.console import Console
 
-from multiregion.deployment import load
+from multiregion.deployment import Deployment, DeploymentSpec, load
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.proxy import FaultProxy
 
@@ -78,26 +79,45 @@ def _stopped_by_sigterm() -> threading.Event:
     return stop
 
 
+def _store_levers(proxy: FaultProxy, spec: DeploymentSpec, stack: contextlib.ExitStack) -> None:
+    """The local store's own faults (a replica failed, a region partitioned) behind levers
+    (``<region>.store``, ``<region>.partition``), so that a drill holds them under a lease."""
+    from multiregion.drill.faults import Partition, StoreOutage
+
+    if spec.providers["store"] != "local" or not spec.settings["store"]:
+        return
+    settings = {**spec.settings, "store": {**spec.settings["store"], "replicate": False}}
+    store = stack.enter_context(Deployment(attrs.evolve(spec, settings=settings))).store
+    for region in spec.region_names:
+        for name, fault in (
+            (f"{region}.store", StoreOutage(store, region)),
+            (f"{region}.partition", Partition(store, region)),
+        ):
+            proxy.add_lever(name, fault.inject, fault.revert, fault.description)
+
+
 def run_faultproxy(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     console = Console()
     stop = stop or _stopped_by_sigterm()
     spec = load(args.config)
-    with FaultProxy() as proxy, contextlib.ExitStack() as emulators:
+    # the proxy closes first: its levers are released while the store they act on is open
+    with contextlib.ExitStack() as behind, FaultProxy() as proxy:
         emulation = None
         if args.emulators:
             from multiregion.testing.emulators import clouds
 
             console.print(f"starting the {spec.providers['router']} emulators and fakes ...")
             emulation, stack = clouds.start(spec, proxy, time_scale=args.time_scale)
-            emulators.enter_context(stack)
+            behind.enter_context(stack)
             spec = clouds.overlay(spec, emulation)
+        else:
+            _store_levers(proxy, spec, behind)
         port = args.app_port if emulation is None else emulation.app_port
         for region, (listen, upstream) in proxied.listeners(spec, port).items():
             proxy.add_listener(region, listen, upstream)
-            console.print(f"{region}: {listen[0]}:{listen[1]} -> {upstream[0]}:{upstream[1]}")
         for entry in proxy.listeners():
-            if entry["name"].endswith(".store"):
-                console.print(f"{entry['name']}: {entry['listen']} -> {entry['upstream']}")
+            where = entry.get("lever") or f"{entry['listen']} -> {entry['upstream']}"
+            console.print(f"{entry['name']}: {where}", highlight=False)
         url = proxy.serve_control(*args.control)
         path = proxied.announce(spec, url, emulation)
         console.print(f"control API on {url} (announced in {path}); Ctrl-C stops", highlight=False)

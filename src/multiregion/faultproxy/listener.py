@@ -15,10 +15,11 @@ import socket
 import struct
 from typing import TypeVar
 
-from multiregion.errors import Unavailable
+from multiregion.errors import InvalidInput, Unavailable
 from multiregion.faultproxy.toxics import (
     Bandwidth,
     Blackhole,
+    Engage,
     HttpErrors,
     Latency,
     Refuse,
@@ -230,6 +231,13 @@ class Listener:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+    def check(self, toxic: Toxic) -> None:
+        if isinstance(toxic, Engage):
+            raise InvalidInput("toxic.kind", f"{self.name} is a listener: engage is for levers")
+
+    def describe(self) -> dict[str, str]:
+        return {"listen": "{}:{}".format(*self.listen), "upstream": "{}:{}".format(*self.upstream)}
 
     async def set(self, toxic: Toxic) -> None:
         self.toxics[toxic.kind] = toxic

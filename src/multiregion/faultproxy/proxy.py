@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from multiregion import validate
 from multiregion.errors import AlreadyExists, InvalidInput, NotFound
 from multiregion.faultproxy.lease import Lease, Leases
+from multiregion.faultproxy.lever import Lever
 from multiregion.faultproxy.listener import Address, Listener
 from multiregion.faultproxy.toxics import Toxic, to_dict
 
@@ -36,7 +37,7 @@ class FaultProxy:
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="multiregion-faultproxy", daemon=True
         )
-        self._listeners: dict[str, Listener] = {}
+        self._listeners: dict[str, Listener | Lever] = {}
         self._leases = Leases()
         self._reaper: asyncio.Task[None] | None = None
         self._control: Any = None
@@ -90,6 +91,14 @@ class FaultProxy:
         self._call(self._add(listener))
         return listener.listen
 
+    def add_lever(
+        self, name: str, engage: Callable[[], None], release: Callable[[], None], what: str
+    ) -> None:
+        """A fault that is not TCP (``engage``/``release`` run in this process), switched on by
+        the toxic ``Engage()`` on ``name``, under a lease like any toxic: ``lever.py``."""
+        name = validate.endpoint_name("name", name)
+        self._call(self._add(Lever(name, engage, release, what)))
+
     def remove_listener(self, name: str) -> None:
         listener = self._listener(name)
         self._call(self._drop(listener))
@@ -142,7 +151,7 @@ class FaultProxy:
             raise InvalidInput("proxy", "the proxy is not started (use start() or `with`)")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(CALL_TIMEOUT_S)
 
-    def _listener(self, name: str) -> Listener:
+    def _listener(self, name: str) -> Listener | Lever:
         try:
             return self._listeners[name]
         except KeyError:
@@ -160,7 +169,10 @@ class FaultProxy:
                     await listener.remove(lease.kind)
             await asyncio.sleep(REAP_EVERY_S)
 
-    async def _set(self, listener: Listener, toxic: Toxic, lease_s: float | None) -> Lease | None:
+    async def _set(
+        self, listener: Listener | Lever, toxic: Toxic, lease_s: float | None
+    ) -> Lease | None:
+        listener.check(toxic)
         lease = None
         if lease_s is None:
             self._leases.forget(listener.name, toxic.kind)
@@ -169,7 +181,7 @@ class FaultProxy:
         await listener.set(toxic)
         return lease
 
-    async def _remove(self, listener: Listener, kind: str) -> None:
+    async def _remove(self, listener: Listener | Lever, kind: str) -> None:
         self._leases.forget(listener.name, kind)
         await listener.remove(kind)
 
@@ -197,23 +209,16 @@ class FaultProxy:
                         "expires_in_s": round(lease.expires_at - now, 3),
                     }
                 toxics.append(entry)
-            found.append(
-                {
-                    "name": listener.name,
-                    "listen": "{}:{}".format(*listener.listen),
-                    "upstream": "{}:{}".format(*listener.upstream),
-                    "toxics": toxics,
-                }
-            )
+            found.append({"name": listener.name, **listener.describe(), "toxics": toxics})
         return found
 
-    async def _add(self, listener: Listener) -> None:
+    async def _add(self, listener: Listener | Lever) -> None:
         if listener.name in self._listeners:
             raise AlreadyExists(f"listener {listener.name!r} exists")
         await listener.start()
         self._listeners[listener.name] = listener
 
-    async def _drop(self, listener: Listener) -> None:
+    async def _drop(self, listener: Listener | Lever) -> None:
         self._leases.forget(listener.name)
         self._listeners.pop(listener.name, None)
         await listener.stop()

@@ -12,6 +12,8 @@ already holds replaces it. What each does to the traffic:
 ``HttpErrors``   a share ``rate`` of HTTP requests answered ``status`` by the proxy itself
                  (the connection is then closed); the others reach the upstream.
 ``SlowClose``    when one side closes, the other is closed ``delay_s`` later.
+``Engage``       a lever's fault switched on: levers (faults that are not TCP, run by the
+                 proxy's own process, such as a local store's replica failed) take only it.
 
 ``direction`` is "downstream" (upstream to client, the answers: the default, as in
 Toxiproxy), "upstream" (client to upstream) or "both".
@@ -118,9 +120,15 @@ class SlowClose:
     delay_s: float = attrs.field(validator=_delay("slow_close"))
 
 
-Toxic = Refuse | Blackhole | Latency | Bandwidth | ResetAfter | HttpErrors | SlowClose
+@attrs.frozen
+class Engage:
+    kind: ClassVar[str] = "engage"
+
+
+Toxic = Refuse | Blackhole | Latency | Bandwidth | ResetAfter | HttpErrors | SlowClose | Engage
 KINDS: dict[str, type[Toxic]] = {
-    t.kind: t for t in (Refuse, Blackhole, Latency, Bandwidth, ResetAfter, HttpErrors, SlowClose)
+    t.kind: t
+    for t in (Refuse, Blackhole, Latency, Bandwidth, ResetAfter, HttpErrors, SlowClose, Engage)
 }
 
 
