@@ -2,12 +2,14 @@
 folder of its own (its state lives next to it), ``multiregion faultproxy`` in front of both
 regions (with ``--emulators`` for a cloud spec: the cloud's emulators and fakes behind it too),
 and each region's ``app.py`` behind it, as ``app.py --behind-proxy`` starts it. The local spec
-gets free ports so that runs never collide; a cloud spec is copied as it ships. Used by the
-tests and by ``benches/drill_outage.py`` and ``benches/drill_clouds.py``."""
+gets free ports so that runs never collide, and its DNS data plane runs apart from the drill,
+as ``multiregion serve`` does (its probes keep their own schedule); a cloud spec is copied as
+it ships. Used by the tests and by ``benches/drill_outage.py`` and ``benches/drill_clouds.py``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import re
 import shutil
@@ -21,6 +23,7 @@ from multiregion.deployment import Deployment, load
 from multiregion.errors import Unavailable
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.command import run_faultproxy
+from multiregion.providers.local.dataplane import LocalDataPlane
 from multiregion.testing.endpoints import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "active_passive"
@@ -66,7 +69,11 @@ def behind_proxy(workdir: Path, provider: str = "local") -> Iterator[Path]:
     app = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(app)
     servers = []
+    behind = contextlib.ExitStack()
     try:
+        if not cloud:
+            state_dir = load(config).settings["router"]["state_dir"]
+            behind.enter_context(LocalDataPlane(state_dir, host="127.0.0.1", port=0))
         deadline = time.monotonic() + STARTUP_S
         while proxied.announced(load(config)) is None:  # it announces once it listens
             if time.monotonic() > deadline or not proxy.is_alive():
@@ -78,6 +85,7 @@ def behind_proxy(workdir: Path, provider: str = "local") -> Iterator[Path]:
                 servers.append(app.start(deployment, region, listen))
             yield config
     finally:
+        behind.close()
         stop.set()
         proxy.join(timeout=30)
         for server in servers:

@@ -11,8 +11,9 @@ duration: how long clients kept the old answer after DNS changed):
 ``client_cache``   from the DNS switch until the client's own lookup saw it
 
 Predictions are means. The controller's health source and the router's data plane probe on
-their own schedules, so recovery waits for the later of the two; the prediction is the mean of
-that maximum, each detection spread evenly between its best and its worst case.
+their own schedules, and DNS moves at the first of the two (the router's own detection, or the
+controller pinning the failed primary out when it moves the write region); the prediction is
+the mean of that minimum, each detection spread evenly between its best and its worst case.
 """
 
 from __future__ import annotations
@@ -66,22 +67,22 @@ class Phase:
         return round(self.measured_s / self.predicted_s, 3)
 
 
-def mean_of_later(ranges: list[tuple[float, float]], steps: int = 400) -> float:
-    """E[max] of independent times, each spread evenly over its ``(low, high)``."""
+def mean_of_earlier(ranges: list[tuple[float, float]], steps: int = 400) -> float:
+    """E[min] of independent times, each spread evenly over its ``(low, high)``."""
     low = min(r[0] for r in ranges)
     high = max(r[1] for r in ranges)
     if high <= low:
-        return high
+        return low
 
-    def below(t: float) -> float:  # P(every one is done by t)
+    def after(t: float) -> float:  # P(none is done by t)
         p = 1.0
         for a, b in ranges:
-            p *= 1.0 if t >= b else 0.0 if t <= a or b <= a else (t - a) / (b - a)
+            p *= 1.0 if t < a else 0.0 if t >= b else (b - t) / (b - a)
         return p
 
     width = (high - low) / steps
-    # E[max] = low + integral over [low, high] of P(max > t)
-    return low + sum((1 - below(low + (i + 0.5) * width)) * width for i in range(steps))
+    # E[min] = low + integral over [low, high] of P(min > t)
+    return low + sum(after(low + (i + 0.5) * width) * width for i in range(steps))
 
 
 def predict(
@@ -90,7 +91,6 @@ def predict(
     effects: Effects,
     tick_s: float,
     confirm: int | None = 1,
-    request_timeout_s: float | None = None,
     promote_delay_s: float = 0.0,
     time_scale: float = 1.0,
 ) -> dict[str, float | None]:
@@ -102,9 +102,9 @@ def predict(
     ``time_scale``: the health checks run on a clock that fraction of real time (the fakes'),
     so every duration they make is scaled; the TTL is not.
 
-    ``tick_s`` is how often the drill's client and controller act; the controller decides after
-    ``confirm`` unhealthy observations, one a tick. ``confirm=None``: no controller (an
-    active-active route), so recovery is the DNS shift alone."""
+    ``tick_s`` is how often a user sends a request and the controller acts; the controller
+    decides after ``confirm`` unhealthy observations, one a tick. ``confirm=None``: no
+    controller (an active-active route), so recovery is the DNS shift alone."""
     check = route.health_check
     cache = 0.0 if effects.requests_fail else route.ttl / 2
     found: dict[str, float | None] = dict.fromkeys(PHASES)
@@ -124,10 +124,9 @@ def predict(
     own = (2 * detection[0] - detection[1], detection[1])
     found["detection"] = detection[0]
     found["dns_switch"] = dns_mean
-    # A client caught in a hanging request when the switch comes waits out its timeout.
-    probe_timeout = check.timeout_s * k
-    client_timeout = probe_timeout if request_timeout_s is None else request_timeout_s
-    waits = min(client_timeout, probe_timeout) / 2 if effects.requests_hang else tick_s / 2
+    # A user arrives every tick. The client's cached answer goes once a request fails: at
+    # once when they are refused, a tick later when they hang (one times out every tick).
+    waits = tick_s if effects.requests_hang else tick_s / 2
     if confirm is None:
         found["first_request"] = dns_mean + waits + cache
         return found
@@ -138,5 +137,9 @@ def predict(
         own[0] + tick_s * (confirm - 1) + promote_delay_s,
         own[1] + tick_s * confirm + promote_delay_s,
     )
-    found["first_request"] = mean_of_later([decided, dns]) + waits + cache
+    # DNS moves at the first of the router's own detection and the controller's move, which
+    # pins the failed primary out of the route; any other region then serves requests.
+    switch = mean_of_earlier([decided, dns])
+    found["dns_switch"] = switch
+    found["first_request"] = switch + waits + cache
     return found

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -78,6 +78,8 @@ class DrillSettings:
 
 
 ROLLBACKS = ("always", "never", "on-deviation")
+MAX_IN_FLIGHT = 32
+"""Users whose requests may hang at once (a blackhole holds each for the client's timeout)."""
 
 
 class Aborted(Exception):
@@ -115,6 +117,27 @@ class _Observations:
         return self.first.setdefault(what, at) is at  # atomic: the client has a thread
 
 
+class _OneCallAtATime:
+    """``router`` called from the drill's threads (users, the observer, the controller) one call
+    at a time: SDK clients are rarely thread-safe (httplib2, under google-api-python-client, is
+    not), and a call mangled by another thread would hang or fail for reasons no user sees."""
+
+    def __init__(self, router: TrafficRouter) -> None:
+        self._router = router
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._router, name)
+        if not callable(found):
+            return found
+
+        def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return one_at_a_time
+
+
 class Drill:
     """A drill of one route: a Failover route with its store and the active-passive controller,
     or a Weighted route (active-active) with a multi-writer store, where traffic shifts away
@@ -144,6 +167,7 @@ class Drill:
             raise InvalidInput("route.health_check", "a drill sends the route's health check")
         if region not in {e.region for e in route.endpoints}:
             raise InvalidInput("region", f"{region!r} is not a region of {route.name}")
+        router = cast(TrafficRouter, _OneCallAtATime(router))
         self.router, self.route, self.store, self.fault = router, route, store, fault
         self.region, self.health = region, health
         self.objectives = objectives or Objectives()
@@ -164,6 +188,8 @@ class Drill:
         )
         self.timeline = Timeline()
         self._obs = _Observations()
+        self._counting = threading.Lock()
+        self._lookup = threading.Lock()
         self._run_id = uuid.uuid4().hex[:8]
         self._seq = 0
         self._start = 0.0
@@ -256,12 +282,16 @@ class Drill:
         *,
         until: Callable[[], bool] | None = None,
     ) -> bool:
-        """Observe and step the controller every tick while the client sends traffic in a
-        thread of its own: a request hanging on a blackholed region delays only the client,
-        never the measurement of the other phases."""
+        """Observe and step the controller every tick while users send requests and the writer
+        writes, in threads of their own: a request hanging on a blackholed region delays
+        neither the other users nor the measurement of the other phases."""
         stop = threading.Event()
-        client = threading.Thread(target=self._client, args=(stop,), name="drill-client")
-        client.start()
+        workers = [
+            threading.Thread(target=self._users, args=(stop,), name="drill-users"),
+            threading.Thread(target=self._writer, args=(stop,), name="drill-writer"),
+        ]
+        for worker in workers:
+            worker.start()
         try:
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
@@ -275,12 +305,35 @@ class Drill:
             return until is None
         finally:
             stop.set()
-            client.join()
+            for worker in workers:
+                worker.join()
 
-    def _client(self, stop: threading.Event) -> None:
+    def _users(self, stop: threading.Event) -> None:
+        """A user arrives every tick and sends one request, in a thread of its own (at most
+        ``MAX_IN_FLIGHT`` hang at once): the first one served after the fault is the RTO,
+        whatever the ones before it still wait for."""
+        slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        sent: list[threading.Thread] = []
         while not stop.is_set():
             tick = time.monotonic()
+            if slots.acquire(blocking=False):
+                user = threading.Thread(target=self._user, args=(slots,), name="drill-user")
+                user.start()
+                sent = [t for t in sent if t.is_alive()] + [user]
+            stop.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
+        for user in sent:
+            user.join()
+
+    def _user(self, slots: threading.BoundedSemaphore) -> None:
+        try:
             self._request()
+        finally:
+            slots.release()
+
+    def _writer(self, stop: threading.Event) -> None:
+        """One write a tick, each after the last (a write region takes them in order)."""
+        while not stop.is_set():
+            tick = time.monotonic()
             self._write()
             stop.wait(max(0.0, self.settings.tick_s - (time.monotonic() - tick)))
 
@@ -402,6 +455,12 @@ class Drill:
                 self._event(f"{region} detected unhealthy")
 
     def _resolve(self) -> tuple[str, str] | None:
+        """The client's answer: cached for its TTL, one lookup at a time (as a stub resolver
+        sends one query while the users wait for it; SDK clients are rarely thread-safe)."""
+        with self._lookup:
+            return self._lookup_once()
+
+    def _lookup_once(self) -> tuple[str, str] | None:
         now = time.monotonic()
         if self._answer is not None and now < self._answer[2]:
             return self._answer[0], self._answer[1]
@@ -444,6 +503,16 @@ class Drill:
             if not ok:
                 self._answer = None  # a client retries the lookup after a failed connection
         self.timeline.mark("requests", at, "ok" if ok else "failed", ok)
+        with self._counting:  # users run in threads of their own
+            self._count(ok)
+        if ok:
+            # Recovery means being served elsewhere: a cached answer may still reach a region
+            # that was only forced out of DNS.
+            assert resolved is not None
+            if self._measuring and self._region_of(resolved[1]) != self.region:
+                self._obs.once("request-after-fault", at)
+
+    def _count(self, ok: bool) -> None:
         if self._measuring and "recovered" not in self._obs.first:
             if ok:
                 self._obs.fault_ok += 1
@@ -451,11 +520,6 @@ class Drill:
                 self._obs.fault_failed += 1
         if ok:
             self._obs.requests_ok += 1
-            # Recovery means being served elsewhere: a cached answer may still reach a region
-            # that was only forced out of DNS.
-            assert resolved is not None
-            if self._measuring and self._region_of(resolved[1]) != self.region:
-                self._obs.once("request-after-fault", at)
         else:
             self._obs.requests_failed += 1
 
@@ -672,7 +736,6 @@ class Drill:
             effects,
             settings.tick_s,
             confirm,
-            settings.request_timeout_s,
             promote_delay_s=0.0 if self.store is None else self.store.promote_delay_s,
             time_scale=settings.time_scale,
         )
