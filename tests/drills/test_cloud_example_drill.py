@@ -7,6 +7,7 @@ second); every cloud and every fault run in ``benches/drill_clouds.py``.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from multiregion import cli
 from multiregion.deployment import load
 from multiregion.faultproxy import spec as proxied
 from multiregion.testing.emulators.aws import CREDENTIALS_ENV
-from tests.drills.local_example import behind_proxy
+from tests.drills.local_example import EXAMPLE, behind_proxy
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,13 @@ def test_the_aws_example_is_drilled_on_moto_as_the_local_one_is(
     listeners = client.listeners()
     assert all(not entry["toxics"] for entry in listeners)
     assert {"us-east-1.store", "us-west-2.store"} <= {entry["name"] for entry in listeners}
+
+
+def test_a_cloud_spec_without_its_emulators_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "deploy.gcp.toml"
+    shutil.copy(EXAMPLE / config.name, config)
+    assert cli.main(["faultproxy", "--config", str(config)]) == 2
+    assert "--emulators: on gcp the endpoints are load balancers" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # nothing announced

@@ -19,12 +19,14 @@ import argparse
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 from rich.console import Console
 
 from multiregion.deployment import Deployment, DeploymentSpec, load
+from multiregion.errors import InvalidInput
 from multiregion.faultproxy import spec as proxied
 from multiregion.faultproxy.proxy import FaultProxy
 
@@ -70,13 +72,18 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run_faultproxy)
 
 
-def _stopped_by_sigterm() -> threading.Event:
-    """An event SIGTERM sets, as Ctrl-C would stop us: the emulators and the announcement are
+@contextlib.contextmanager
+def _sigterm_sets(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM sets ``stop``, as Ctrl-C would stop us: the emulators and the announcement are
     cleaned up either way (the emulators run in process groups of their own)."""
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    return stop
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _store_levers(proxy: FaultProxy, spec: DeploymentSpec, stack: contextlib.ExitStack) -> None:
@@ -98,10 +105,10 @@ def _store_levers(proxy: FaultProxy, spec: DeploymentSpec, stack: contextlib.Exi
 
 def run_faultproxy(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     console = Console()
-    stop = stop or _stopped_by_sigterm()
+    stop = stop or threading.Event()
     spec = load(args.config)
     # the proxy closes first: its levers are released while the store they act on is open
-    with contextlib.ExitStack() as behind, FaultProxy() as proxy:
+    with _sigterm_sets(stop), contextlib.ExitStack() as behind, FaultProxy() as proxy:
         emulation = None
         if args.emulators:
             from multiregion.testing.emulators import clouds
@@ -110,6 +117,12 @@ def run_faultproxy(args: argparse.Namespace, stop: threading.Event | None = None
             emulation, stack = clouds.start(spec, proxy, time_scale=args.time_scale)
             behind.enter_context(stack)
             spec = clouds.overlay(spec, emulation)
+        elif spec.providers["router"] != "local":
+            raise InvalidInput(
+                "--emulators",
+                f"on {spec.providers['router']} the endpoints are load balancers, not on this"
+                " machine: --emulators runs the cloud's emulators here, behind the proxy",
+            )
         else:
             _store_levers(proxy, spec, behind)
         port = args.app_port if emulation is None else emulation.app_port
