@@ -206,6 +206,37 @@ def test_top_level_verbosity_options(capsys: pytest.CaptureFixture[str]) -> None
     assert parser.parse_args(["-q", "demo"]).quiet
 
 
+def test_verbosity_options_are_taken_after_the_command_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = cli.build_parser()
+    for argv, verbose, quiet in (
+        (["demo", "-vv"], 2, False),
+        (["demo", "-q"], 0, True),
+        (["-v", "demo"], 1, False),
+        (["backups", "list", "-q", "--config", "x"], 0, True),
+    ):
+        parsed = parser.parse_args(argv)
+        assert (parsed.verbose, parsed.quiet) == (verbose, quiet), argv
+    assert _exit_code(["demo", "-v", "-q"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """``multiregion ... | head``: the pipe closes before the output is written."""
+    shown = subprocess.Popen(
+        [sys.executable, "-m", "multiregion", "validate", "--schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert shown.stdout is not None
+    assert shown.stderr is not None
+    shown.stdout.close()
+    err = shown.stderr.read().decode()
+    assert shown.wait(timeout=30) == cli.EXIT_BROKEN_PIPE
+    assert err == ""
+
+
 def test_q_leaves_errors_only_and_v_shows_info(capsys: pytest.CaptureFixture[str]) -> None:
     log = logging.getLogger("multiregion.anything")
     for verbose, quiet, shown in ((0, True, ["error"]), (1, False, ["info", "warning", "error"])):

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -39,6 +40,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a command whose reader went away."""
 
 REPORTED_BY_THE_COMMAND = ("multiregion.failover",)
 """Loggers whose notices repeat what the command prints: shown only with -v."""
@@ -62,23 +65,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-region failover on AWS, Azure, GCP and a local embedded provider.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_loudness(parser, verbose=0, quiet=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in dict.fromkeys(COMMAND_MODULES):  # each group once, in order
+        importlib.import_module(module_name).register(commands)
+    for command in _commands(parser):
+        # -v/-q after the command too; unset there, they leave what came before it alone
+        _add_loudness(command, verbose=argparse.SUPPRESS, quiet=argparse.SUPPRESS)
+        command.set_defaults(option_names=_option_names(command))
+    return parser
+
+
+def _add_loudness(parser: argparse.ArgumentParser, *, verbose: object, quiet: object) -> None:
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=0,
+        default=verbose,
         help="log what the library does on stderr (-vv: everything)",
     )
     loudness.add_argument(
-        "-q", "--quiet", action="store_true", help="log only errors (results still print)"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=quiet,
+        help="log only errors (results still print)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in dict.fromkeys(COMMAND_MODULES):  # each group once, in order
-        importlib.import_module(module_name).register(commands)
-    for command in _commands(parser):
-        command.set_defaults(option_names=_option_names(command))
-    return parser
 
 
 def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -153,4 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("multiregion: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (``| head``): stop quietly, as a shell tool does on SIGPIPE; stdout
+        # goes to /dev/null so that Python's flush at exit cannot fail on the pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return code

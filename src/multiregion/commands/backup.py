@@ -83,7 +83,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     actions = backups.add_subparsers(dest="backups_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="complete backups, oldest first")
     _config(listing)
-    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    add_json(listing, "the backups", as_list=True)
     listing.set_defaults(handler=run_list)
 
     prune = actions.add_parser(
@@ -107,7 +107,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         default=ORPHAN_GRACE_S,
         help=f"age before a folder without manifest is removed (default {ORPHAN_GRACE_S:g})",
     )
-    prune.add_argument("--json", action="store_true", help="print the deleted ids as JSON")
+    add_json(prune, "the deleted ids", as_list=True)
     prune.set_defaults(handler=run_prune)
 
     test = actions.add_parser(
@@ -132,7 +132,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         default=RESTORE_TEST_MAX_AGE_S,
         help=f"how old this test may get before status warns (default {RESTORE_TEST_MAX_AGE_S:g})",
     )
-    test.add_argument("--json", action="store_true", help="print the record as JSON")
+    add_json(test, "the restore test's record")
     test.set_defaults(handler=run_test_restore)
 
 

@@ -1,8 +1,9 @@
 """What every command shares: ``--json``, its consoles, and where its results go.
 
-A result goes to stdout, either as one JSON object (``--json``) or as text for a person;
-progress and log lines go to stderr. On a terminal text has colours and wraps to the terminal;
-in a pipe or a CI log it is plain and never folded (rich would wrap it at 80 columns).
+A result goes to stdout, either as JSON (``--json``: one object, or a list from a command
+that lists) or as text for a person; progress and log lines go to stderr. On a terminal text
+has colours and wraps to the terminal; in a pipe or a CI log it is plain and never folded
+(rich would wrap it at 80 columns).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ PLAIN_WIDTH = 1000
 """Columns of a console that is not a terminal: wide enough that nothing is folded."""
 
 
-def add_json(parser: argparse.ArgumentParser, what: str = "the result") -> None:
-    parser.add_argument(
-        "--json", action="store_true", help=f"print {what} as one JSON object on stdout"
-    )
+def add_json(
+    parser: argparse.ArgumentParser, what: str = "the result", *, as_list: bool = False
+) -> None:
+    shape = "a JSON list" if as_list else "one JSON object"
+    parser.add_argument("--json", action="store_true", help=f"print {what} as {shape} on stdout")
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--all", action="store_true", help="list reconciled writes too, with what was done"
     )
-    output.add_json(parser, "the divergent writes")
+    output.add_json(parser, "the divergent writes", as_list=True)
     parser.set_defaults(handler=run_reconcile)
 
 
