@@ -7,7 +7,8 @@ so nothing replicates; what it costs beyond the raw side is its own bookkeeping.
 fencing modes (``benches.sides.MODES``) side by side: the one-region store with a write lease,
 and a store of three regions (replicator off, so that only the write path is timed: the
 fencing confirmation and the oplog) in strict mode, where each write reads the two other
-voters' fencing records, and with a lease, where it reads them once per lease.
+voters' fencing records, and with a lease, where it reads them once per lease; each with its
+``put_many`` against a put loop too, since a store of several regions also logs each write.
 
     python -m benches.local_store [--n 2000] [--batch 1000]
 """
@@ -72,7 +73,9 @@ def main(n: int = 2000, batch: int = 1000) -> dict[str, Any]:
 
         figures["three_regions"] = in_modes(
             three_regions,
-            lambda mode, store: store_crud(f"local store 3 regions {mode}", store, raw, n=n),
+            lambda mode, store: store_all(
+                f"local store 3 regions {mode}", store, raw, n=n, batch=batch
+            ),
         )
         raw.conn.close()
     return figures

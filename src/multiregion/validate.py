@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _json
+import functools
 import io
 import ipaddress
 import json
@@ -9,7 +11,7 @@ import math
 import os
 import re
 import reprlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -138,12 +140,23 @@ def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES, *, utf8: bool
         raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidInput(field, "must not be empty")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(value.encode("utf-8"))
+        encodable = True
+    except UnicodeEncodeError:  # lone surrogates: counted as UTF-8 would if it could
+        size = len(value.encode("utf-8", "surrogatepass"))
+        encodable = False
     if size > max_bytes:
         raise InvalidInput(field, f"is {size} bytes long; at most {max_bytes} are allowed")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         raise InvalidInput(field, "must not contain control characters")
-    return utf8_text(field, value) if utf8 else value
+    if utf8 and not encodable:
+        raise InvalidInput(field, _NOT_UTF8)
+    return value
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_NOT_UTF8 = "must be valid Unicode text (no lone surrogates)"
 
 
 def utf8_text(field: str, value: str) -> str:
@@ -151,7 +164,7 @@ def utf8_text(field: str, value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(field, "must be valid Unicode text (no lone surrogates)") from None
+        raise InvalidInput(field, _NOT_UTF8) from None
     return value
 
 
@@ -161,8 +174,29 @@ def prefix(field: str, value: object) -> str:
     return value if not value else key(field, value)
 
 
-_DOCUMENT_JSON = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
-"""Built once: ``json.dumps`` with options builds an encoder per call."""
+def canonical_json(*, allow_nan: bool) -> Callable[[object], str]:
+    """An encoder to compact JSON with sorted keys (ASCII), built once: ``json.dumps`` and
+    ``JSONEncoder.encode`` build one on every call, which costs as much as encoding a small
+    document. It does not look for cycles: a cycle raises RecursionError, which ``document``
+    never meets, since it refuses anything nested too deep first."""
+    encoder = _json.make_encoder(
+        None, _unserialisable, _json.encode_basestring_ascii, None, ":", ",", True, False, allow_nan
+    )
+
+    def encode(value: object) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+def _unserialisable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_DOCUMENT_JSON = canonical_json(allow_nan=False)
+_PARSE: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""``json.loads`` without its checks for surrounding whitespace (set in ``__init__``, which
+typeshed does not declare): for text encoded here, at half its cost."""
 
 
 def document(field: str, value: object, max_bytes: int | None = None) -> dict[str, Any]:
@@ -171,12 +205,15 @@ def document(field: str, value: object, max_bytes: int | None = None) -> dict[st
     With ``max_bytes``, also at most that many bytes as ``document_size`` counts them."""
     if not isinstance(value, Mapping):
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
-    depth(field, value)
     try:
-        text = _DOCUMENT_JSON.encode(value)
-    except (TypeError, ValueError) as exc:
+        text = _DOCUMENT_JSON(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        depth(field, value)  # too deep (a cycle is) or too big is what the caller hears first
         raise InvalidInput(field, f"is not JSON-serialisable: {shown(str(exc))}") from None
-    copied: dict[str, Any] = json.loads(text)
+    if text.count("{") + text.count("[") > MAX_DEPTH or len(text) > MAX_NODES:
+        depth(field, value)  # else the text proves it: a container opens a bracket, a value
+        # takes a character at least (brackets inside strings only make this cautious)
+    copied: dict[str, Any] = _PARSE(text, 0)[0]
     if max_bytes is not None:
         size = len(text)  # document_size(copied): compact, sorted and (ASCII) one byte a char
         if size > max_bytes:
@@ -188,30 +225,33 @@ MAX_DEPTH = 64
 """Deepest nesting of objects and lists in a document (DynamoDB holds 32, Cosmos DB 128)."""
 MAX_NODES = 1_000_000
 """Most values in one document (a bound on the walk, far above what any service stores)."""
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def depth(field: str, value: object) -> None:
-    """Refuses a document nested deeper than MAX_DEPTH (walked without recursion)."""
-    pending: list[tuple[object, int]] = [(value, 1)]
-    seen = 0
-    while pending:
-        node, level = pending.pop()
-        seen += 1
-        if seen > MAX_NODES:
-            raise InvalidInput(field, f"holds more than {MAX_NODES} values")
-        children: Iterable[object]
-        kind = type(node)
-        if kind is str or kind is int or kind is float or kind is bool or node is None:
-            continue  # the leaves, told apart first: an ABC's isinstance is slow
-        if isinstance(node, Mapping):
-            children = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            continue
-        if level > MAX_DEPTH:
-            raise InvalidInput(field, f"is nested more than {MAX_DEPTH} levels deep")
-        pending.extend((child, level + 1) for child in children)
+    """Refuses a document nested deeper than MAX_DEPTH or holding more than MAX_NODES values,
+    walked a level at a time without recursion; only containers are kept for the next level."""
+    level = 1
+    seen = 1
+    layer: list[object] = [value]
+    while layer:
+        below: list[object] = []
+        for node in layer:
+            children: Collection[object]
+            if isinstance(node, Mapping):
+                children = node.values()
+            elif isinstance(node, list | tuple):
+                children = node
+            else:
+                continue
+            if level > MAX_DEPTH:
+                raise InvalidInput(field, f"is nested more than {MAX_DEPTH} levels deep")
+            seen += len(children)
+            if seen > MAX_NODES:
+                raise InvalidInput(field, f"holds more than {MAX_NODES} values")
+            below += [child for child in children if type(child) not in _LEAVES]
+        layer = below
+        level += 1
 
 
 def document_size(value: Mapping[str, Any]) -> int:
@@ -232,11 +272,19 @@ def if_version(value: object) -> str | None:
 
 def fence(value: object) -> FencingToken | None:
     """The ``fence`` argument of a store write: None or a FencingToken."""
-    from multiregion.model import FencingToken
-
-    if value is not None and not isinstance(value, FencingToken):
+    if value is None:
+        return None
+    if not isinstance(value, _token_type()):
         raise InvalidInput("fence", "must be a FencingToken from promote() or fence()")
     return value
+
+
+@functools.cache
+def _token_type() -> type[FencingToken]:
+    """``model.FencingToken``, imported on first use (``model`` imports this module)."""
+    from multiregion.model import FencingToken
+
+    return FencingToken
 
 
 def store_conditions(wanted: object, token: object, create_only: object = False) -> None:

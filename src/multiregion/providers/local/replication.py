@@ -19,7 +19,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +343,10 @@ def write_local(
     """
     now = time.time()
     writer = actor(region, epoch)
-    seq = current.last_seq + 1 if unlogged is None else unlogged.take(conn, current, writer)
+    if unlogged is None:
+        seq = current.last_seq + 1
+    else:
+        seq = unlogged.take(conn, current.last_seq, 1, current.clock.get(writer, 0))
     clock = dict(current.clock)
     clock[writer] = seq
     updated_at = now if current.version is None else max(now, current.updated_at + 1e-6)
@@ -351,17 +354,23 @@ def write_local(
     head = _clock_and_epoch(clock, epoch)
     conn.execute(_STORE, (key, text, version, updated_at, region, head))
     if unlogged is None:
-        write = (
-            f'{head[:-1]},"region":{dumps(region)},"updated_at":{updated_at!r},'
-            f'"value":{text or "null"},"version":{dumps(version)}}}'
-        )
-        conn.execute(
-            "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES (?, ?, ?, ?, ?)",
-            (seq, key, write, epoch, now),
-        )
+        conn.execute(_LOG, (seq, key, _logged(head, region, updated_at, text, version), epoch, now))
     if value is None:
         return None, seq
     return stored_item(key, value, version, updated_at, region), seq
+
+
+_LOG = "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES (?, ?, ?, ?, ?)"
+
+
+def _logged(head: str, region: str, updated_at: float, text: str | None, version: str) -> str:
+    """The oplog's JSON of a write, ``dumps(write.to_json())``, built around the row's
+    ``writes`` column (``head``) and its serialised value (``text``, None for a delete): region
+    names and versions need no escaping."""
+    return (
+        f'{head[:-1]},"region":"{region}","updated_at":{updated_at!r},'
+        f'"value":{text or "null"},"version":"{version}"}}'
+    )
 
 
 def _clock_and_epoch(clock: Clock, epoch: int) -> str:
@@ -369,6 +378,87 @@ def _clock_and_epoch(clock: Clock, epoch: int) -> str:
     region names (lowercase letters, digits and -), a slash and a number, nothing to escape."""
     entries = ",".join(f'"{entry}":{count}' for entry, count in sorted(clock.items()))
     return f'{{"clock":{{{entries}}},"epoch":{epoch}}}'
+
+
+_STATE_FOR_BATCH = (
+    "SELECT "  # noqa: S608 (constant text)
+    + fencing.COLUMNS
+    + ", (SELECT seq FROM sqlite_sequence WHERE name = 'oplog')"
+)
+
+
+def read_for_batch(
+    conn: sqlite3.Connection, keys: list[str]
+) -> tuple[fencing.VoterState, int, dict[str, tuple[float, str]]]:
+    """Inside a batch's transaction, in two statements: the region's fencing state, its last
+    oplog number, and the time and ``writes`` column of each key that has a row."""
+    committed, pending, synced, seq = conn.execute(_STATE_FOR_BATCH).fetchone()
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT key, updated_at, writes FROM items WHERE key IN ({marks})",  # noqa: S608
+        keys,
+    )
+    found = {key: (updated_at, writes) for key, updated_at, writes in rows}
+    return fencing.state(committed, pending, synced), 0 if seq is None else int(seq), found
+
+
+def write_many(
+    conn: sqlite3.Connection,
+    region: str,
+    epoch: int,
+    writes: Sequence[tuple[str, dict[str, Any] | None]],
+    versions: str,
+    last_seq: int,
+    found: dict[str, tuple[float, str]],
+    *,
+    unlogged: BlockSequence | None = None,
+) -> int:
+    """A batch of writes of distinct keys accepted by ``region`` (inside the caller's
+    transaction, after ``read_for_batch`` gave ``last_seq`` and ``found``), each as
+    ``write_local`` would write it, with two statements in all (one without an oplog).
+    ``versions``: the writes' versions, 32 characters each. Returns the last write's number.
+    """
+    now = time.time()
+    writer = actor(region, epoch)
+    clocks = {key: merged_clock_of(json.loads(found[key][1])) for key, _ in writes if key in found}
+    if unlogged is None:
+        first = last_seq + 1
+    else:
+        seen = max((clock.get(writer, 0) for clock in clocks.values()), default=0)
+        first = unlogged.take(conn, last_seq, len(writes), seen)
+    fresh = f'{{"clock":{{"{writer}":'  # the clock of a key without a row: the write alone
+    rows = []
+    for number, (key, value) in enumerate(writes):
+        seq = first + number
+        clock = clocks.get(key)
+        if clock is None:
+            updated_at = now
+            head = f'{fresh}{seq}}},"epoch":{epoch}}}'
+        else:
+            clock[writer] = seq
+            updated_at = max(now, found[key][0] + 1e-6)
+            head = _clock_and_epoch(clock, epoch)
+        start = number * 32
+        rows.append(
+            (
+                key,
+                None if value is None else dumps(value),
+                versions[start : start + 32],
+                updated_at,
+                region,
+                head,
+            )
+        )
+    conn.executemany(_STORE, rows)
+    if unlogged is None:
+        conn.executemany(
+            _LOG,
+            [
+                (first + number, key, _logged(head, region, at, text, version), epoch, now)
+                for number, (key, text, version, at, _, head) in enumerate(rows)
+            ],
+        )
+    return first + len(writes) - 1
 
 
 class BlockSequence:
@@ -387,20 +477,22 @@ class BlockSequence:
         self._next = 1
         self._end = 0
 
-    def take(self, conn: sqlite3.Connection, current: Current, writer: str) -> int:
-        """Inside the write's transaction, with ``current`` read there."""
-        seq = self._next
-        if seq > self._end or seq <= current.clock.get(writer, 0):
-            seq = current.last_seq + 1
-            self._end = seq + self.BLOCK - 1
+    def take(self, conn: sqlite3.Connection, last_seq: int, count: int, seen: int) -> int:
+        """The first of ``count`` consecutive numbers, inside the write's transaction:
+        ``last_seq`` is the oplog's counter read there, ``seen`` the highest number of this
+        writer in the clocks of the keys written."""
+        first = self._next
+        if first + count - 1 > self._end or first <= seen:
+            first = last_seq + 1
+            self._end = first + max(self.BLOCK, count) - 1
             if not conn.execute(
                 "UPDATE sqlite_sequence SET seq = ? WHERE name = 'oplog'", (self._end,)
             ).rowcount:
                 conn.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('oplog', ?)", (self._end,)
                 )
-        self._next = seq + 1
-        return seq
+        self._next = first + count
+        return first
 
     def reset(self) -> None:
         """After a transaction that may have reserved a block rolled back: reserve anew."""

@@ -16,7 +16,6 @@ version), or the merge of the live siblings in that order.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import attrs
@@ -27,13 +26,8 @@ from multiregion.model import ConflictPolicy, Item, Merge
 Clock = dict[str, int]
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-
-
-def dumps(value: object) -> str:
-    """Compact JSON with sorted keys, as every replica stores it (so equal content is equal
-    text); one encoder for all, since building one per call costs as much as a small value."""
-    return _ENCODER.encode(value)
+dumps = validate.canonical_json(allow_nan=True)
+"""Compact JSON with sorted keys, as every replica stores it (so equal content is equal text)."""
 
 
 @attrs.frozen
