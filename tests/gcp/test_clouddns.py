@@ -3,6 +3,7 @@ sets and health checks through the raw REST clients, and what Cloud DNS cannot e
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -363,3 +364,15 @@ def test_a_health_check_changed_out_of_band_is_planned_as_drift_and_repaired(
     repaired = checks.get(project=project, healthCheck=check_name).execute()
     assert repaired["checkIntervalSec"] == 30
     assert not router.plan(route)
+
+
+def test_one_router_answers_from_many_threads_at_once(
+    router: CloudDnsRouter, servers: list[LoopbackEndpoint]
+) -> None:
+    """httplib2 is not thread-safe: a connection shared by threads mixes up their responses
+    (an AttributeError out of the SDK) or hangs. Each thread has its own."""
+    route = _failover_route(servers, None)
+    router.apply(route)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: router.resolve(route.name), range(48)))
+    assert {a.endpoints for a in answers} == {("primary",)}

@@ -9,6 +9,7 @@ them); google-cloud-dns cannot express routing policies. ``endpoint`` replaces G
 from __future__ import annotations
 
 import json
+import threading
 import time
 from functools import cache
 from importlib import resources
@@ -63,6 +64,7 @@ class RestApis:
         self.timeout_s = validate.seconds("timeout_s", timeout_s, 0, 600)
         self.num_retries = validate.int_range("num_retries", num_retries, 0, 10)
         self._credentials = connection.credentials(self.emulated, credentials)
+        self._threads = threading.local()
         dns_options = compute_options = None
         if self.endpoint is not None:  # compute's method paths leave out its service path
             dns_options = {"api_endpoint": self.endpoint}
@@ -83,10 +85,19 @@ class RestApis:
             self._credentials, http=httplib2.Http(timeout=self.timeout_s)
         )
 
+    def _thread_http(self) -> Any:
+        """This thread's own connection: httplib2 is not thread-safe, and one ``Http`` shared
+        by threads mixes their responses up or hangs (google-api-python-client's thread-safety
+        guide: a ``Http`` per thread, passed to ``execute``)."""
+        http = getattr(self._threads, "http", None)
+        if http is None:
+            http = self._threads.http = self._http()
+        return http
+
     def call(self, request: Any, operation: str) -> Any:
         """Runs one request (with the client's retries of 429 and 5xx), errors translated."""
         with translated(operation):
-            return request.execute(num_retries=self.num_retries)
+            return request.execute(http=self._thread_http(), num_retries=self.num_retries)
 
     def check_url(self, name: str) -> str:
         return f"{COMPUTE_URL}projects/{self.project}/global/healthChecks/{name}"
