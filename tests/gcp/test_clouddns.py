@@ -371,8 +371,8 @@ def test_one_router_answers_from_many_threads_at_once(
 ) -> None:
     """httplib2 is not thread-safe: a connection shared by threads mixes up their responses
     (an AttributeError out of the SDK) or hangs. Each thread has its own."""
-    route = _failover_route(servers, None)
-    router.apply(route)
+    route = attrs.evolve(_failover_route(servers, None), name=f"threads.{DOMAIN}")
+    router.apply(route)  # a name of its own: the fake's DNS server answers for every project
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: router.resolve(route.name), range(48)))
     assert {a.endpoints for a in answers} == {("primary",)}
