@@ -104,30 +104,46 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="the fault proxy's control API (default: the one `multiregion faultproxy` announced)",
     )
     parser.add_argument(
-        "--latency", type=float, default=0.2, metavar="SECONDS", help="brownout: seconds added"
+        "--latency",
+        type=float,
+        default=0.2,
+        metavar="SECONDS",
+        help="brownout: seconds added (default %(default)s)",
     )
     parser.add_argument(
-        "--jitter", type=float, default=0.05, metavar="SECONDS", help="brownout: +/- seconds"
+        "--jitter",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="brownout: +/- seconds (default %(default)s)",
     )
     parser.add_argument(
         "--error-rate",
         type=float,
         default=0.5,
         metavar="SHARE",
-        help="brownout: share of requests answered 503",
+        help="brownout: share of requests answered 503 (default %(default)s)",
     )
     parser.add_argument(
         "--lease",
         type=float,
         default=DEFAULT_LEASE_S,
         metavar="SECONDS",
-        help="seconds a proxy fault outlives the drill if it dies (dead-man switch)",
+        help="seconds a proxy fault outlives the drill if it dies (default %(default)s)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait to recover"
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait to recover (default %(default)s)",
     )
     parser.add_argument(
-        "--steady", type=float, default=3.0, metavar="SECONDS", help="traffic before the fault"
+        "--steady",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="traffic before the fault (default %(default)s)",
     )
     parser.add_argument(
         "--rollback",
