@@ -140,15 +140,19 @@ def key(field: str, value: object, max_bytes: int = MAX_KEY_BYTES, *, utf8: bool
         raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidInput(field, "must not be empty")
-    try:
-        size = len(value.encode("utf-8"))
-        encodable = True
-    except UnicodeEncodeError:  # lone surrogates: counted as UTF-8 would if it could
-        size = len(value.encode("utf-8", "surrogatepass"))
-        encodable = False
+    is_ascii = value.isascii()
+    encodable = True
+    if is_ascii:
+        size = len(value)
+    else:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:  # lone surrogates: counted as UTF-8 would if it could
+            size = len(value.encode("utf-8", "surrogatepass"))
+            encodable = False
     if size > max_bytes:
         raise InvalidInput(field, f"is {size} bytes long; at most {max_bytes} are allowed")
-    if _CONTROL.search(value):
+    if not (is_ascii and value.isprintable()) and _CONTROL.search(value):  # printable ASCII: none
         raise InvalidInput(field, "must not contain control characters")
     if utf8 and not encodable:
         raise InvalidInput(field, _NOT_UTF8)
@@ -203,7 +207,7 @@ def document(field: str, value: object, max_bytes: int | None = None) -> dict[st
     """A JSON object; returned as a deep copy so that later changes by the caller cannot leak in.
 
     With ``max_bytes``, also at most that many bytes as ``document_size`` counts them."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC's check is slow
         raise InvalidInput(field, f"must be a JSON object (a dict), not {type(value).__name__}")
     try:
         text = _DOCUMENT_JSON(value)
@@ -311,17 +315,18 @@ def write_conditions(create_only: object, if_match: object) -> None:
 
 def pairs(items: object) -> Iterator[tuple[object, object]]:
     """The (key, value) pairs of a mapping or of an iterable of pairs, each checked as it comes."""
-    found = items.items() if isinstance(items, Mapping) else items
-    if isinstance(found, str | bytes) or not isinstance(found, Iterable):
+    if isinstance(items, Mapping):
+        return iter(items.items())  # pairs, every one
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise InvalidInput("items", "must be a mapping or an iterable of (key, value) pairs")
-    return _pairs(found)
+    return _pairs(items)
 
 
 def _pairs(found: Iterable[object]) -> Iterator[tuple[object, object]]:
     for index, pair in enumerate(found):
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise InvalidInput(f"items[{index}]", "must be a (key, value) pair")
-        yield pair[0], pair[1]
+        yield pair
 
 
 def data(value: object) -> bytes | IO[bytes]:

@@ -15,6 +15,7 @@ applied anywhere but logged as divergent, so nothing acknowledged disappears wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import sqlite3
@@ -252,10 +253,10 @@ def read_page(
     return page
 
 
-_STORE = (
-    "INSERT OR REPLACE INTO items (key, value, version, updated_at, region, writes)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+_INTO_ITEMS = (
+    "INSERT OR REPLACE INTO items (key, value, version, updated_at, region, writes) VALUES "
 )
+_STORE = _INTO_ITEMS + "(?, ?, ?, ?, ?, ?)"
 
 
 def _store(conn: sqlite3.Connection, version: Version) -> None:
@@ -360,7 +361,15 @@ def write_local(
     return stored_item(key, value, version, updated_at, region), seq
 
 
-_LOG = "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES (?, ?, ?, ?, ?)"
+_INTO_OPLOG = "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES "
+_LOG = _INTO_OPLOG + "(?, ?, ?, ?, ?)"
+
+
+@functools.lru_cache(maxsize=256)
+def _groups(width: int, count: int) -> str:
+    """``count`` groups of ``width`` parameters, ``(?,?),(?,?)``: the rows of one statement,
+    which costs less than ``executemany`` of one row (and updates the oplog's counter once)."""
+    return ",".join(["(" + ",".join("?" * width) + ")"] * count)
 
 
 def _logged(head: str, region: str, updated_at: float, text: str | None, version: str) -> str:
@@ -393,9 +402,8 @@ def read_for_batch(
     """Inside a batch's transaction, in two statements: the region's fencing state, its last
     oplog number, and the time and ``writes`` column of each key that has a row."""
     committed, pending, synced, seq = conn.execute(_STATE_FOR_BATCH).fetchone()
-    marks = ",".join("?" * len(keys))
     rows = conn.execute(
-        f"SELECT key, updated_at, writes FROM items WHERE key IN ({marks})",  # noqa: S608
+        f"SELECT key, updated_at, writes FROM items WHERE key IN ({_groups(1, len(keys))})",  # noqa: S608
         keys,
     )
     found = {key: (updated_at, writes) for key, updated_at, writes in rows}
@@ -415,7 +423,8 @@ def write_many(
 ) -> int:
     """A batch of writes of distinct keys accepted by ``region`` (inside the caller's
     transaction, after ``read_for_batch`` gave ``last_seq`` and ``found``), each as
-    ``write_local`` would write it, with two statements in all (one without an oplog).
+    ``write_local`` would write it, with two statements in all (one without an oplog), so at
+    most ``999 // 6`` writes (the oldest SQLite's limit of parameters per statement).
     ``versions``: the writes' versions, 32 characters each. Returns the last write's number.
     """
     now = time.time()
@@ -427,7 +436,9 @@ def write_many(
         seen = max((clock.get(writer, 0) for clock in clocks.values()), default=0)
         first = unlogged.take(conn, last_seq, len(writes), seen)
     fresh = f'{{"clock":{{"{writer}":'  # the clock of a key without a row: the write alone
-    rows = []
+    logged = unlogged is None
+    rows: list[object] = []
+    ops: list[object] = []
     for number, (key, value) in enumerate(writes):
         seq = first + number
         clock = clocks.get(key)
@@ -438,26 +449,14 @@ def write_many(
             clock[writer] = seq
             updated_at = max(now, found[key][0] + 1e-6)
             head = _clock_and_epoch(clock, epoch)
-        start = number * 32
-        rows.append(
-            (
-                key,
-                None if value is None else dumps(value),
-                versions[start : start + 32],
-                updated_at,
-                region,
-                head,
-            )
-        )
-    conn.executemany(_STORE, rows)
-    if unlogged is None:
-        conn.executemany(
-            _LOG,
-            [
-                (first + number, key, _logged(head, region, at, text, version), epoch, now)
-                for number, (key, text, version, at, _, head) in enumerate(rows)
-            ],
-        )
+        text = None if value is None else dumps(value)
+        version = versions[number * 32 : number * 32 + 32]
+        rows += (key, text, version, updated_at, region, head)
+        if logged:
+            ops += (seq, key, _logged(head, region, updated_at, text, version), epoch, now)
+    conn.execute(_INTO_ITEMS + _groups(6, len(writes)), rows)
+    if logged:
+        conn.execute(_INTO_OPLOG + _groups(5, len(writes)), ops)
     return first + len(writes) - 1
 
 

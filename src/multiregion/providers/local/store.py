@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 MAX_ITEM_BYTES = 400_000
 MAX_BATCH = 100
+"""Writes per ``put_many`` transaction: its rows are one statement, 6 parameters each, within
+the 999 that SQLite before 3.32 takes."""
 _SCAN_PAGE = 100
 REPLICATION_MODES = frozenset({"async", "sync"})
 _LAST_WRITER_WINS = LastWriterWins()
