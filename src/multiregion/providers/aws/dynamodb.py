@@ -416,7 +416,14 @@ class DynamoStore(ReplicatedStore):
             if create_only:
                 raise AlreadyExists(f"{key} already exists") from exc
             raise PreconditionFailed(f"{key} is not at version {if_version}") from exc
-        return _to_item(attributes)
+        # ``value`` is the caller's copy already: the JSON just sent is not parsed back.
+        return Item(
+            key,
+            value,
+            attributes["v"]["S"],
+            float(attributes["t"]["N"]),
+            attributes["r"]["S"],  # the region the write went to, after following a promote
+        )
 
     def _delete(
         self,

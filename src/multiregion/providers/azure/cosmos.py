@@ -157,6 +157,7 @@ class CosmosStore(ReplicatedStore):
             max_batch=MAX_BATCH,
         )
         self._clients: dict[str, CosmosClient] = {}
+        self._containers: dict[str, ContainerProxy] = {}
         self._lock = threading.Lock()
         self._home = self._initial
         if create:
@@ -199,8 +200,14 @@ class CosmosStore(ReplicatedStore):
             return client
 
     def _container(self, region: str) -> ContainerProxy:
-        database = self._client(region).get_database_client(self._database)
-        return database.get_container_client(self._container_name)
+        """The container through ``region``'s client, built once per region (a proxy holds no
+        connection of its own)."""
+        container = self._containers.get(region)
+        if container is None:
+            database = self._client(region).get_database_client(self._database)
+            container = database.get_container_client(self._container_name)
+            self._containers[region] = container
+        return container
 
     def _create_container(self) -> None:
         def create(region: str) -> None:
@@ -404,10 +411,10 @@ class CosmosStore(ReplicatedStore):
         operation = f"put {key!r}"
         if create_only:
             with translated(operation):
-                return _item(container.create_item(body))
+                return _item(container.create_item(body), document)
         if if_version is None:
             with translated(operation):
-                return _item(container.upsert_item(body))
+                return _item(container.upsert_item(body), document)
         try:
             with translated(operation):
                 written = container.replace_item(
@@ -417,7 +424,7 @@ class CosmosStore(ReplicatedStore):
             raise PreconditionFailed(
                 f"{operation}: if_version given but no item is stored"
             ) from exc
-        return _item(written)
+        return _item(written, document)
 
     def _delete(
         self,
@@ -469,6 +476,7 @@ class CosmosStore(ReplicatedStore):
     def close(self) -> None:
         with self._lock:
             clients, self._clients = self._clients, {}
+            self._containers = {}
         for client in clients.values():
             client.close()
 
@@ -501,10 +509,12 @@ def _envelope(key: str, document: dict[str, Any], region: str, epoch: int) -> di
     }
 
 
-def _item(doc: Mapping[str, Any]) -> Item:
+def _item(doc: Mapping[str, Any], value: dict[str, Any] | None = None) -> Item:
+    """The item a stored document holds; ``value``: its document when the caller has it (a
+    write's own copy), so that the JSON just sent is not parsed back."""
     return Item(
         key=str(doc["key"]),
-        value=json.loads(doc["json"]),
+        value=json.loads(doc["json"]) if value is None else value,
         version=str(doc["_etag"]),
         updated_at=float(doc["updated_at"]),
         region=str(doc["region"]),
