@@ -6,9 +6,10 @@ clients with the adapter's retry setting (one attempt). moto has no streams here
 adapter's fencing (a TransactWriteItems with a ConditionCheck per write) is its only extra.
 moto deep-copies every table a transaction names (to roll back), so a transaction costs
 more the more items the table holds: the batch comparison runs in a region of its own
-and the counts stay small.
+and the counts stay small. Lease mode needs no transaction and runs ``--lease-n`` operations
+per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
 
-    python -m benches.aws [--n 20] [--batch 50]
+    python -m benches.aws [--n 20] [--lease-n 40] [--batch 50]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from benches.sides import bucket_crud, in_modes, store_batch, store_crud
+from benches.sides import bucket_crud, in_modes, mode_sizes, store_batch, store_crud
 from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.aws.dynamodb import DynamoStore
 from multiregion.providers.aws.s3 import S3Bucket
@@ -65,7 +66,7 @@ class RawS3:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
 
-def main(n: int = 20, batch: int = 50) -> dict[str, Any]:
+def main(n: int = 20, batch: int = 50, lease_n: int = 40) -> dict[str, Any]:
     os.environ.update(CREDENTIALS_ENV)  # never the user's real credentials
     figures: dict[str, Any] = {}
     with MotoServer() as moto:
@@ -87,7 +88,7 @@ def main(n: int = 20, batch: int = 50) -> dict[str, Any]:
         def crud(mode: str, store: ReplicatedStore) -> dict[str, Any]:
             assert isinstance(store, DynamoStore)
             raw = RawDynamo(dynamodb, store.table)
-            return store_crud(f"DynamoDB ({mode})", store, raw, n=n)
+            return store_crud(f"DynamoDB ({mode})", store, raw, **mode_sizes(mode, n, lease_n))
 
         figures["dynamodb"] = in_modes(open_store, crud)
         store = DynamoStore(
@@ -110,5 +111,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--lease-n", type=int, default=40)
     args = parser.parse_args()
-    main(args.n, args.batch)
+    main(args.n, args.batch, args.lease_n)

@@ -7,9 +7,10 @@ plus ``upload_file``/``download_file`` of a file against the raw client with the
 size and concurrency; the download also against the raw one followed by a SHA-256 of the file
 (what the adapter verifies, done the plain way). cosmosdb-server closes every connection (a
 TLS handshake per request): its absolute rates are the emulator's, the ratios are the point;
-Cosmos runs half the operations (and a batch of half the size) to stay within a minute.
+Cosmos runs half the operations (and a batch of half the size) to stay within a minute; in
+lease mode ``--lease-n`` operations per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
 
-    python -m benches.azure [--n 20] [--batch 50] [--size-mb 32]
+    python -m benches.azure [--n 20] [--lease-n 40] [--batch 50] [--size-mb 32]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from azure.storage.blob import BlobServiceClient
 from urllib3.exceptions import InsecureRequestWarning
 
 from benches.measure import compare, show
-from benches.sides import bucket_crud, in_modes, random_file, store_all, upload_file
+from benches.sides import bucket_crud, in_modes, mode_sizes, random_file, store_all, upload_file
 from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.azure import loopback_tls
 from multiregion.providers.azure.blob import BlobBucket
@@ -77,7 +78,7 @@ class RawBlob:
         self.container.delete_blob(key)
 
 
-def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
+def cosmos_figures(n: int, batch: int, lease_n: int) -> dict[str, Any]:
     # The certificate is self-signed (azure-cosmos skips verification for 127.0.0.1 only, and
     # urllib3 warns each time); the emulator lists no account regions, which the SDK warns of.
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
@@ -108,7 +109,9 @@ def cosmos_figures(n: int, batch: int) -> dict[str, Any]:
         def measure(mode: str, store: ReplicatedStore) -> dict[str, Any]:
             assert isinstance(store, CosmosStore)
             raw = RawCosmos(database.get_container_client(store._container_name))
-            return store_all(f"Cosmos ({mode})", store, raw, n=n, batch=batch)
+            return store_all(
+                f"Cosmos ({mode})", store, raw, batch=batch, **mode_sizes(mode, n, lease_n)
+            )
 
         figures = in_modes(open_store, measure)
         client.close()
@@ -171,10 +174,10 @@ def blob_figures(n: int, size_mb: int) -> dict[str, Any]:
     return figures
 
 
-def main(n: int = 20, batch: int = 50, size_mb: int = 32) -> dict[str, Any]:
+def main(n: int = 20, batch: int = 50, size_mb: int = 32, lease_n: int = 40) -> dict[str, Any]:
     # cosmosdb-server costs a TLS handshake per request: half the operations keep it bounded.
     halved = max(n // 2, 1), max(batch // 2, 1)
-    return {"cosmos": cosmos_figures(*halved), "blob": blob_figures(n, size_mb)}
+    return {"cosmos": cosmos_figures(*halved, lease_n), "blob": blob_figures(n, size_mb)}
 
 
 if __name__ == "__main__":
@@ -182,5 +185,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--size-mb", type=int, default=32)
+    parser.add_argument("--lease-n", type=int, default=40)
     args = parser.parse_args()
-    main(args.n, args.batch, args.size_mb)
+    main(args.n, args.batch, args.size_mb, args.lease_n)

@@ -4,9 +4,10 @@ Raw sides: ``document(id).set/get/delete`` in a collection beside the adapter's 
 Firestore emulator, and ``blob.upload_from_string/download_as_bytes/delete`` in the adapter's
 bucket on the same fake-gcs-server. Also ``upload_file`` of a file against the raw resumable
 upload with the same chunk size. The Firestore emulator comes with the Google Cloud SDK:
-without it that part is skipped, and says so.
+without it that part is skipped, and says so. Firestore's lease mode runs ``--lease-n``
+operations per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
 
-    python -m benches.gcp [--n 50] [--batch 200] [--size-mb 32]
+    python -m benches.gcp [--n 50] [--lease-n 100] [--batch 200] [--size-mb 32]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 
-from benches.sides import bucket_crud, in_modes, random_file, store_all, upload_file
+from benches.sides import bucket_crud, in_modes, mode_sizes, random_file, store_all, upload_file
 from multiregion.errors import Unavailable
 from multiregion.interfaces import ReplicatedStore
 from multiregion.providers.gcp.firestore import FirestoreStore
@@ -61,7 +62,7 @@ class RawGcs:
         self.bucket.blob(key).delete()
 
 
-def firestore_figures(n: int, batch: int) -> dict[str, Any]:
+def firestore_figures(n: int, batch: int, lease_n: int) -> dict[str, Any]:
     try:
         firestore_script()
     except Unavailable as exc:
@@ -79,7 +80,9 @@ def firestore_figures(n: int, batch: int) -> dict[str, Any]:
 
         def measure(mode: str, store: ReplicatedStore) -> dict[str, Any]:
             raw = RawFirestore(client.collection(f"bench-{uuid.uuid4().hex[:8]}-raw"))
-            return store_all(f"Firestore ({mode})", store, raw, n=n, batch=batch)
+            return store_all(
+                f"Firestore ({mode})", store, raw, batch=batch, **mode_sizes(mode, n, lease_n)
+            )
 
         figures = in_modes(open_store, measure)
         client.close()
@@ -108,8 +111,8 @@ def gcs_figures(n: int, size_mb: int) -> dict[str, Any]:
     return figures
 
 
-def main(n: int = 50, batch: int = 200, size_mb: int = 32) -> dict[str, Any]:
-    return {"firestore": firestore_figures(n, batch), "gcs": gcs_figures(n, size_mb)}
+def main(n: int = 50, batch: int = 200, size_mb: int = 32, lease_n: int = 100) -> dict[str, Any]:
+    return {"firestore": firestore_figures(n, batch, lease_n), "gcs": gcs_figures(n, size_mb)}
 
 
 if __name__ == "__main__":
@@ -117,5 +120,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--size-mb", type=int, default=32)
+    parser.add_argument("--lease-n", type=int, default=100)
     args = parser.parse_args()
-    main(args.n, args.batch, args.size_mb)
+    main(args.n, args.batch, args.size_mb, args.lease_n)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from benches.measure import MB, compare, show
+from benches.measure import MB, ROUNDS, compare, show
 from multiregion.interfaces import BackupBucket, ReplicatedStore
 
 VALUE: dict[str, Any] = {"name": "bench", "n": 1, "tags": ["a", "b"], "note": "x" * 100}
@@ -23,6 +23,19 @@ VALUE: dict[str, Any] = {"name": "bench", "n": 1, "tags": ["a", "b"], "note": "x
 MODES: dict[str, dict[str, Any]] = {"strict": {}, "lease": {"lease_s": 10.0}}
 """The fencing modes compared: a check per write, and a write lease long enough to outlast a
 round (the fencing record read once per lease)."""
+
+
+LEASE_ROUNDS = 15
+"""Counted rounds of a store's comparisons in lease mode, where the adapter sends what the raw
+side sends: a ratio near 1 is told from 0.9 only over more rounds than five on a shared machine
+(the raw side against itself gave medians of 0.81 to 1.25 over five rounds)."""
+
+
+def mode_sizes(mode: str, n: int, lease_n: int) -> dict[str, int]:
+    """``n`` and ``rounds`` for a store's get/put/delete comparisons in fencing ``mode``."""
+    if mode == "lease":
+        return {"n": lease_n, "rounds": LEASE_ROUNDS}
+    return {"n": n, "rounds": ROUNDS}
 
 
 class RawStore(Protocol):
@@ -50,17 +63,21 @@ def _each(n: int, prefix: str, call: Callable[[str], object]) -> Callable[[int],
 
 
 def _crud(
-    title: str, calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]], n: int
+    title: str,
+    calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]],
+    n: int,
+    rounds: int = ROUNDS,
 ) -> dict[str, dict[str, Any]]:
     figures = {}
     for op, (ours, theirs) in calls.items():
-        figures[op] = compare({"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}, ops=n)
+        sides = {"adapter": _each(n, "a", ours), "raw": _each(n, "r", theirs)}
+        figures[op] = compare(sides, ops=n, rounds=rounds)
         show(f"{title} {op}", figures[op])
     return figures
 
 
 def store_crud(
-    title: str, store: ReplicatedStore, raw: RawStore, *, n: int
+    title: str, store: ReplicatedStore, raw: RawStore, *, n: int, rounds: int = ROUNDS
 ) -> dict[str, dict[str, Any]]:
     """put, get and delete: the adapter's rate over the raw one's (above 1: faster)."""
     calls: dict[str, tuple[Callable[[str], object], Callable[[str], object]]] = {
@@ -68,7 +85,7 @@ def store_crud(
         "get": (store.get, raw.get),
         "delete": (store.delete, raw.delete),
     }
-    return _crud(title, calls, n)
+    return _crud(title, calls, n, rounds)
 
 
 def in_modes(
@@ -102,10 +119,10 @@ def store_batch(title: str, store: ReplicatedStore, *, n: int) -> dict[str, Any]
 
 
 def store_all(
-    title: str, store: ReplicatedStore, raw: RawStore, *, n: int, batch: int
+    title: str, store: ReplicatedStore, raw: RawStore, *, n: int, batch: int, rounds: int = ROUNDS
 ) -> dict[str, Any]:
     """``store_crud`` and then ``store_batch``, as each store's bench reports them."""
-    figures: dict[str, Any] = store_crud(title, store, raw, n=n)
+    figures: dict[str, Any] = store_crud(title, store, raw, n=n, rounds=rounds)
     figures["batch"] = store_batch(title, store, n=batch)
     return figures
 
