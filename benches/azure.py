@@ -10,7 +10,7 @@ TLS handshake per request): its absolute rates are the emulator's, the ratios ar
 Cosmos runs half the operations (and a batch of half the size) to stay within a minute; in
 lease mode ``--lease-n`` operations per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
 
-    python -m benches.azure [--n 20] [--lease-n 40] [--batch 50] [--size-mb 32]
+    python -m benches.azure [--n 20] [--lease-n 60] [--batch 50] [--size-mb 32]
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def blob_figures(n: int, size_mb: int) -> dict[str, Any]:
     return figures
 
 
-def main(n: int = 20, batch: int = 50, size_mb: int = 32, lease_n: int = 40) -> dict[str, Any]:
+def main(n: int = 20, batch: int = 50, size_mb: int = 32, lease_n: int = 60) -> dict[str, Any]:
     # cosmosdb-server costs a TLS handshake per request: half the operations keep it bounded.
     halved = max(n // 2, 1), max(batch // 2, 1)
     return {"cosmos": cosmos_figures(*halved, lease_n), "blob": blob_figures(n, size_mb)}
@@ -185,6 +185,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--size-mb", type=int, default=32)
-    parser.add_argument("--lease-n", type=int, default=40)
+    parser.add_argument("--lease-n", type=int, default=60)
     args = parser.parse_args()
     main(args.n, args.batch, args.size_mb, args.lease_n)

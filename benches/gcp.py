@@ -7,7 +7,7 @@ upload with the same chunk size. The Firestore emulator comes with the Google Cl
 without it that part is skipped, and says so. Firestore's lease mode runs ``--lease-n``
 operations per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
 
-    python -m benches.gcp [--n 50] [--lease-n 100] [--batch 200] [--size-mb 32]
+    python -m benches.gcp [--n 50] [--lease-n 200] [--batch 200] [--size-mb 32]
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def gcs_figures(n: int, size_mb: int) -> dict[str, Any]:
     return figures
 
 
-def main(n: int = 50, batch: int = 200, size_mb: int = 32, lease_n: int = 100) -> dict[str, Any]:
+def main(n: int = 50, batch: int = 200, size_mb: int = 32, lease_n: int = 200) -> dict[str, Any]:
     return {"firestore": firestore_figures(n, batch, lease_n), "gcs": gcs_figures(n, size_mb)}
 
 
@@ -120,6 +120,6 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--size-mb", type=int, default=32)
-    parser.add_argument("--lease-n", type=int, default=100)
+    parser.add_argument("--lease-n", type=int, default=200)
     args = parser.parse_args()
     main(args.n, args.batch, args.size_mb, args.lease_n)
