@@ -365,11 +365,24 @@ _INTO_OPLOG = "INSERT INTO oplog (seq, key, write, epoch, written_at) VALUES "
 _LOG = _INTO_OPLOG + "(?, ?, ?, ?, ?)"
 
 
+PARAMETERS = 999
+"""The most parameters a statement takes in every SQLite (the limit before 3.32)."""
+
+
 @functools.lru_cache(maxsize=256)
 def _groups(width: int, count: int) -> str:
-    """``count`` groups of ``width`` parameters, ``(?,?),(?,?)``: the rows of one statement,
-    which costs less than ``executemany`` of one row (and updates the oplog's counter once)."""
+    """``count`` groups of ``width`` parameters, ``(?,?),(?,?)``: the rows of one statement."""
     return ",".join(["(" + ",".join("?" * width) + ")"] * count)
+
+
+def _insert(conn: sqlite3.Connection, into: str, width: int, params: list[object]) -> None:
+    """Rows of ``width`` parameters each (``params``, flattened) in as few statements as
+    ``PARAMETERS`` allows: cheaper than ``executemany`` of one row (and an oplog's counter is
+    updated once per statement, not per row)."""
+    step = PARAMETERS // width * width
+    for start in range(0, len(params), step):
+        part = params[start : start + step]
+        conn.execute(into + _groups(width, len(part) // width), part)
 
 
 def _logged(head: str, region: str, updated_at: float, text: str | None, version: str) -> str:
@@ -399,14 +412,18 @@ _STATE_FOR_BATCH = (
 def read_for_batch(
     conn: sqlite3.Connection, keys: list[str]
 ) -> tuple[fencing.VoterState, int, dict[str, tuple[float, str]]]:
-    """Inside a batch's transaction, in two statements: the region's fencing state, its last
-    oplog number, and the time and ``writes`` column of each key that has a row."""
+    """Inside a batch's transaction: the region's fencing state and its last oplog number (one
+    statement), and the time and ``writes`` column of each key that has a row (one statement
+    per ``PARAMETERS`` keys)."""
     committed, pending, synced, seq = conn.execute(_STATE_FOR_BATCH).fetchone()
-    rows = conn.execute(
-        f"SELECT key, updated_at, writes FROM items WHERE key IN ({_groups(1, len(keys))})",  # noqa: S608
-        keys,
-    )
-    found = {key: (updated_at, writes) for key, updated_at, writes in rows}
+    found = {}
+    for start in range(0, len(keys), PARAMETERS):
+        part = keys[start : start + PARAMETERS]
+        for key, updated_at, writes in conn.execute(
+            f"SELECT key, updated_at, writes FROM items WHERE key IN ({_groups(1, len(part))})",  # noqa: S608
+            part,
+        ):
+            found[key] = (updated_at, writes)
     return fencing.state(committed, pending, synced), 0 if seq is None else int(seq), found
 
 
@@ -423,8 +440,8 @@ def write_many(
 ) -> int:
     """A batch of writes of distinct keys accepted by ``region`` (inside the caller's
     transaction, after ``read_for_batch`` gave ``last_seq`` and ``found``), each as
-    ``write_local`` would write it, with two statements in all (one without an oplog), so at
-    most ``999 // 6`` writes (the oldest SQLite's limit of parameters per statement).
+    ``write_local`` would write it, the rows and the oplog entries each with one statement
+    per ``PARAMETERS`` parameters.
     ``versions``: the writes' versions, 32 characters each. Returns the last write's number.
     """
     now = time.time()
@@ -454,9 +471,9 @@ def write_many(
         rows += (key, text, version, updated_at, region, head)
         if logged:
             ops += (seq, key, _logged(head, region, updated_at, text, version), epoch, now)
-    conn.execute(_INTO_ITEMS + _groups(6, len(writes)), rows)
+    _insert(conn, _INTO_ITEMS, 6, rows)
     if logged:
-        conn.execute(_INTO_OPLOG + _groups(5, len(writes)), ops)
+        _insert(conn, _INTO_OPLOG, 5, ops)
     return first + len(writes) - 1
 
 

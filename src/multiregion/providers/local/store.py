@@ -53,9 +53,8 @@ from multiregion.providers.local.versions import Version
 log = logging.getLogger(__name__)
 
 MAX_ITEM_BYTES = 400_000
-MAX_BATCH = 100
-"""Writes per ``put_many`` transaction: its rows are one statement, 6 parameters each, within
-the 999 that SQLite before 3.32 takes."""
+MAX_BATCH = 1000
+"""Writes per ``put_many`` transaction (the write lock is held for a few milliseconds)."""
 _SCAN_PAGE = 100
 REPLICATION_MODES = frozenset({"async", "sync"})
 _LAST_WRITER_WINS = LastWriterWins()
