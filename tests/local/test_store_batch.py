@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from multiregion.errors import PreconditionFailed
+from multiregion.errors import InvalidInput, NotFound, PreconditionFailed
 from multiregion.providers.local import replication as rep
 from multiregion.providers.local.store import MAX_BATCH, LocalStore
 from multiregion.providers.local.versions import Write, dumps
@@ -126,3 +126,28 @@ def test_a_batch_is_fenced_like_a_put(open_store: Opener, regions: list[str]) ->
     assert store.put_many({"k": {"n": 2}, "j": {"n": 2}}, fence=new) == 2
     assert operator.get("j", region=new.region).version == store.get("j").version
     assert store.get("k").region == new.region
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        document = {"d": document}
+    return document
+
+
+def test_the_document_check_walks_only_what_its_text_cannot_clear(open_store: Opener) -> None:
+    """The check skips its walk when the JSON text has too few brackets to be too deep: a
+    document with many brackets but shallow passes, and one too deep (or cyclic, which never
+    encodes) is refused for its depth as before."""
+    store = open_store(regions=["a"])
+    wide = {"rows": [[n, {"n": [n]}] for n in range(100)], "text": "[[[[{{{{" * 20}
+    assert store.put_many({"wide": wide, "deep": _nested(64)}) == 2
+    assert store.get("wide").value == wide
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    for bad in (_nested(65), cyclic, {"deep": _nested(70), "bad": object()}):
+        with pytest.raises(InvalidInput, match="nested more than 64 levels deep") as refused:
+            store.put_many({"ok": {"n": 1}, "bad": bad})
+        assert refused.value.field == "value"
+    with pytest.raises(NotFound):
+        store.get("ok")
