@@ -17,8 +17,10 @@ from multiregion.model import ConflictPolicy, DivergentWrite, FencingToken, Item
 @attrs.frozen
 class StoreCapabilities:
     multi_writer: bool
-    """Active-active: every region accepts writes (``put(region=...)``), conflicts resolved by
-    the store's declared policy."""
+    """The store can run active-active: a handle opened with ``multi_writer=True`` takes writes
+    in every region (``put(region=...)``), conflicts resolved by the store's declared policy.
+    A handle opened single-writer (the default) refuses other regions with
+    ``PreconditionFailed`` like any single-writer store."""
     pinned_reads: bool
     """``get``/``scan`` with ``region=`` read that region's replica, which may lag."""
     replication_lag: bool
