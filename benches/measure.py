@@ -47,6 +47,8 @@ def compare(
 ) -> dict[str, Any]:
     """Runs each side once per round, in turn; each call does ``ops`` operations.
 
+    The order turns each round (a b, b a, ...), so that what the first side leaves behind
+    (caches, a busy emulator, the machine's load) does not always fall on the same side.
     A side is called with the round number (0 is a warm-up, not counted), so that it can use
     fresh keys. Returns each side's operations per second and, for ``ratio=(a, b)`` (the
     first two sides by default), a/b per round: above 1 means ``a`` is faster.
@@ -55,7 +57,7 @@ def compare(
     first, second = ratio or (names[0], names[1])
     rates: dict[str, list[float]] = {name: [] for name in names}
     for number in range(rounds + 1):
-        for name in names:
+        for name in names if number % 2 == 0 else reversed(names):
             started = time.perf_counter()
             sides[name](number)
             elapsed = time.perf_counter() - started
