@@ -2,8 +2,9 @@
 
 ``python benches/safety_trials.py --trials 200`` runs that many trials per configuration
 (threads and processes, async and sync, last-writer-wins and a set-union merge, a two-region
-store with a witness) and prints the violations found by kind, with the acknowledged writes,
-promotes and divergent writes the trials went through. Exit status 1 if anything was violated.
+store with a witness) and prints the violations found by kind, with the acknowledged writes
+(a share of them keys of ``put_many`` batches), promotes and divergent writes the trials went
+through. Exit status 1 if anything was violated.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, object]]:
             kinds.update(v.kind for v in result.violations)
             totals.update(
                 acknowledged=result.acknowledged,
+                batches=result.batches,
                 promotes=result.promotes,
                 divergent=result.divergent,
                 faults=len(result.faults),
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, object]]:
         summary[name] = {"trials": args.trials, "violations": dict(kinds), **totals}
         print(
             f"{name:24} {args.trials} trials, {sum(kinds.values())} violations {dict(kinds)}; "
-            f"{totals['acknowledged']} acknowledged writes, {totals['promotes']} promotes, "
+            f"{totals['acknowledged']} acknowledged writes ({totals['batches']} put_many), "
+            f"{totals['promotes']} promotes, "
             f"{totals['divergent']} divergent writes, {totals['faults']} faults "
             f"({time.monotonic() - started:.0f} s)",
             flush=True,

@@ -1,13 +1,16 @@
 """What the history and the healed store say was violated.
 
 - duplicate epoch: two promotes (not forced) acknowledged with the same epoch;
-- stale write: a put acknowledged under a token older than a promote that had completed
-  before the put was invoked;
+- stale write: a put (or a key of a ``put_many``) acknowledged under a token older than a
+  promote that had completed before the put was invoked;
 - lost acknowledged write: a synchronous put acknowledged but missing once healed;
 - silent loss: an asynchronous put acknowledged, missing once healed, and not in the
   divergence log;
 - lost merge: a multi-writer set-union put acknowledged whose element the merged value lacks;
 - not converged: replicas whose contents differ once healed and settled.
+
+A key of a ``put_many`` is a put whose version the client never saw: as every key is written
+once, it is held if the key is there, and diverged if the log has an entry for the key.
 """
 
 from __future__ import annotations
@@ -67,14 +70,16 @@ def check(
         found += _lost_merges(puts, contents)
     else:
         diverged = {(entry.key, entry.version) for entry in divergence}
+        diverged |= {(entry.key, "") for entry in divergence}
         for put in puts:
             held = contents.get(put.key)
-            if held is not None and held.version == put.version:
+            if held is not None and put.version in ("", held.version):
                 continue
+            what = f"{put.key} ({put.version or 'batch ' + put.batch})"
             if sync:
-                found.append(Violation("lost acknowledged write", f"{put.key} ({put.version})"))
+                found.append(Violation("lost acknowledged write", what))
             elif (put.key, put.version) not in diverged:
-                found.append(Violation("silent loss", f"{put.key} ({put.version}) is gone"))
+                found.append(Violation("silent loss", f"{what} is gone"))
     if len(set(digests.values())) > 1:
         found.append(
             Violation("not converged", ", ".join(f"{r} {d[:12]}" for r, d in digests.items()))

@@ -25,6 +25,8 @@ class Op:
     epoch: int = 0
     """The token's epoch a put was sent with, or the epoch a promote issued."""
     region: str = ""
+    batch: str = ""
+    """The ``put_many`` a put was one key of (its version is then unknown), or empty."""
     completed_at: float | None = None
     outcome: Outcome = "info"
     forced: bool = False

@@ -38,7 +38,7 @@ class Levers:
     """Where writes go now, so that faults can aim at it."""
 
     @classmethod
-    def local(cls, store: LocalStore) -> Levers:
+    def local(cls, store: LocalStore, *, settle_s: float = 30.0) -> Levers:
         def contents() -> dict[str, str]:
             return {item.key: item.version for item in store.scan()}
 
@@ -48,7 +48,7 @@ class Levers:
             heal=store.heal_region,
             partition=lambda groups: store.partition(*groups),
             heal_partitions=store.heal_partitions,
-            settle=lambda: store.settle(timeout_s=30),
+            settle=lambda: store.settle(timeout_s=settle_s),
             digests=lambda: {r: store.content_digest(r) for r in store.regions},
             contents=contents,
             divergence=store.divergence,

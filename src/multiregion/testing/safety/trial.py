@@ -40,6 +40,10 @@ class TrialSettings:
     """Write leases instead of a majority read before every write."""
     fault_interval_s: float = 0.05
     promote_interval_s: float = 0.08
+    batch_share: float = 0.3
+    settle_s: float = 30.0
+    """How long the healed store has to converge before the trial reports it did not."""
+    """The share of writes that are a ``put_many`` of a few keys (last-writer-wins only)."""
 
 
 @attrs.frozen
@@ -47,6 +51,9 @@ class TrialResult:
     seed: int
     violations: tuple[Violation, ...]
     acknowledged: int
+    """Acknowledged puts, a batch's keys one by one."""
+    batches: int
+    """Acknowledged ``put_many`` calls."""
     promotes: int
     divergent: int
     faults: tuple[str, ...]
@@ -76,11 +83,19 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
     if workers is None:
         threads += [
             threading.Thread(
-                target=write_loop, args=(store, history, f"w{i}", stop, random.Random(rng.random()))
+                target=write_loop,
+                args=(
+                    store,
+                    history,
+                    f"w{i}",
+                    stop,
+                    random.Random(rng.random()),
+                    settings.batch_share,
+                ),
             )
             for i in range(settings.writers)
         ]
-    levers = Levers.local(store)
+    levers = Levers.local(store, settle_s=settings.settle_s)
     nemesis = Nemesis(
         levers,
         random.Random(rng.random()),
@@ -121,6 +136,7 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         seed,
         tuple(violations),
         sum(op.outcome == "ok" for op in history.ops if op.kind == "put"),
+        len({op.batch for op in history.ops if op.batch and op.outcome == "ok"}),
         sum(op.outcome == "ok" for op in history.ops if op.kind == "promote"),
         divergent,
         tuple(nemesis.events),
@@ -133,7 +149,9 @@ class _Workers:
     def __init__(
         self, settings: TrialSettings, store: dict[str, object], folder: Path, rng: random.Random
     ) -> None:
-        self._settings = json.dumps({**store, "merge": settings.merge})
+        self._settings = json.dumps(
+            {**store, "merge": settings.merge, "batch_share": settings.batch_share}
+        )
         self._folder, self._rng, self._count = folder, rng, settings.writers
         self._running: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()

@@ -45,10 +45,12 @@ class FileHistory(History):
 
 def main(argv: list[str]) -> None:
     settings, name, path, seed = json.loads(argv[0]), argv[1], Path(argv[2]), int(argv[3])
+    batch_share = settings.pop("batch_share", 0.0)
     if settings.pop("merge", False):
         settings["conflict_policy"] = Merge(union)
     store = LocalStore(**settings)
-    write_loop(store, FileHistory(path), name, threading.Event(), random.Random(seed))
+    history = FileHistory(path)
+    write_loop(store, history, name, threading.Event(), random.Random(seed), batch_share)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The clients: writers that hold fencing tokens, a promoter, and a writer in its own process.
 
-Every put goes to a key of its own, so the checker can tell each write from every other. In a
+Every put goes to a key of its own, so the checker can tell each write from every other; so
+does every key of a batch (``put_many``), which is acknowledged when the whole batch is. In a
 multi-writer store with a set-union merge, writers instead add their own element to one of a
 few shared sets through compare-and-swap in a region of their choice.
 """
@@ -31,8 +32,10 @@ def write_loop(
     name: str,
     stop: threading.Event,
     rng: random.Random,
+    batch_share: float = 0.0,
 ) -> None:
-    """Puts until ``stop``: each with the token last read, which is read again after an error."""
+    """Puts until ``stop``: each with the token last read, which is read again after an error.
+    A ``batch_share`` of them are ``put_many`` of a few keys instead, with the same token."""
     token: FencingToken | None = None
     merge = isinstance(store.conflict_policy, Merge)
     n = 0
@@ -47,16 +50,38 @@ def write_loop(
             except MultiregionError:
                 time.sleep(0.01)
                 continue
-        key = f"{name}/{n:05d}"
-        op = history.invoke(name, "put", key=key, epoch=token.epoch, region=token.region)
-        try:
-            item = store.put(key, {"by": name, "n": n}, fence=token)
-        except MultiregionError as exc:
-            history.complete(op, "info", error=str(exc)[:200])
+        size = rng.randint(2, 5) if rng.random() < batch_share else 0
+        if not _write(store, history, name, n, token, size):
             token = None
             time.sleep(0.005)
+
+
+def _write(
+    store: ReplicatedStore, history: History, name: str, n: int, token: FencingToken, size: int
+) -> bool:
+    """One put (``size`` 0) or a ``put_many`` of ``size`` keys, each key an operation of the
+    history acknowledged only once the whole call returned; False after an error."""
+    fields = {"epoch": token.epoch, "region": token.region}
+    if not size:
+        keys = [f"{name}/{n:05d}"]
+        ops = [history.invoke(name, "put", key=keys[0], **fields)]
+    else:
+        keys = [f"{name}/{n:05d}.{i}" for i in range(size)]
+        batch = f"{name}/{n:05d}"
+        ops = [history.invoke(name, "put", key=key, batch=batch, **fields) for key in keys]
+    try:
+        if size:
+            store.put_many({key: {"by": name, "n": n} for key in keys}, fence=token)
+            versions = [""] * size
         else:
-            history.complete(op, "ok", version=item.version)
+            versions = [store.put(keys[0], {"by": name, "n": n}, fence=token).version]
+    except MultiregionError as exc:
+        for op in ops:
+            history.complete(op, "info", error=str(exc)[:200])
+        return False
+    for op, version in zip(ops, versions, strict=True):
+        history.complete(op, "ok", version=version)
+    return True
 
 
 def _add_to_set(
