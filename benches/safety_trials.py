@@ -1,10 +1,10 @@
 """Thousands of fault trials on the local store through the Jepsen-style checker.
 
 ``python benches/safety_trials.py --trials 200`` runs that many trials per configuration
-(threads and processes, async and sync, last-writer-wins and a set-union merge, a two-region
-store with a witness) and prints the violations found by kind, with the acknowledged writes
-(a share of them keys of ``put_many`` batches), promotes and divergent writes the trials went
-through. Exit status 1 if anything was violated.
+(threads sharing a handle or with one each, processes, async and sync, last-writer-wins and a
+set-union merge, a two-region store with a witness) and prints the violations found by kind,
+with the acknowledged writes (a share of them keys of ``put_many`` batches), promotes and
+divergent writes the trials went through. Exit status 1 if anything was violated.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ CONFIGURATIONS = {
     "threads async merge": TrialSettings(merge=True, lag_s=0.1),
     "threads sync merge": TrialSettings(merge=True, replication="sync"),
     "witness async lww": TrialSettings(regions=("a", "b"), witness="w", lag_s=0.2),
+    "handles async lww": TrialSettings(handles=True, lag_s=0.2),
+    "handles sync lww": TrialSettings(handles=True, replication="sync"),
     "leases async lww": TrialSettings(lease_s=0.05, lag_s=0.2),
     "leases sync lww": TrialSettings(lease_s=0.05, replication="sync"),
     "processes async lww": TrialSettings(processes=True, duration_s=1.5, lag_s=0.2),

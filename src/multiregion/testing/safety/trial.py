@@ -32,6 +32,10 @@ class TrialSettings:
     processes: bool = False
     """Writers in processes of their own, killed with SIGKILL and restarted by the nemesis."""
     writers: int = 3
+    handles: bool = False
+    """Each writer thread with a store handle of its own (its own lock, confirmed epoch and
+    lease), as separate clients have: a promote can then land between a write's admission and
+    its transaction."""
     duration_s: float = 0.5
     regions: tuple[str, ...] = ("a", "b", "c")
     witness: str | None = None
@@ -72,6 +76,12 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
     }
     policy = Merge(union) if settings.merge else LastWriterWins()
     store = LocalStore(**store_settings, conflict_policy=policy)  # type: ignore[arg-type]
+    clients = [
+        LocalStore(**store_settings, conflict_policy=policy)  # type: ignore[arg-type]
+        if settings.handles and not settings.processes
+        else store
+        for _ in range(settings.writers)
+    ]
     history = History()
     stop = threading.Event()
     workers = _Workers(settings, store_settings, folder, rng) if settings.processes else None
@@ -85,7 +95,7 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
             threading.Thread(
                 target=write_loop,
                 args=(
-                    store,
+                    clients[i],
                     history,
                     f"w{i}",
                     stop,
@@ -113,6 +123,8 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         stop.set()
         for thread in threads:
             thread.join()
+        for client in {id(c): c for c in clients if c is not store}.values():
+            client.close()
         if workers is not None:
             workers.stop()
             history.ops.extend(workers.history().ops)
