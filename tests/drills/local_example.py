@@ -31,8 +31,8 @@ STARTUP_S = 90.0
 """The Firestore emulator's JVM alone may take half a minute on a loaded machine."""
 
 
-def _local_copy(workdir: Path) -> tuple[Path, int]:
-    source = EXAMPLE / "deploy.local.toml"
+def _local_copy(workdir: Path, example: Path) -> tuple[Path, int]:
+    source = example / "deploy.local.toml"
     addresses = [r.endpoint for r in load(source).regions]
     front, back = free_port(addresses), free_port(addresses)
     text, found = re.subn(r"^port = 8080\b", f"port = {front}", source.read_text(), flags=re.M)
@@ -43,16 +43,16 @@ def _local_copy(workdir: Path) -> tuple[Path, int]:
 
 
 @contextmanager
-def behind_proxy(workdir: Path, provider: str = "local") -> Iterator[Path]:
-    """The example's ``deploy.<provider>.toml`` in ``workdir``, served behind the fault proxy
-    (and on the cloud's emulators); yields the spec's path."""
+def behind_proxy(workdir: Path, provider: str = "local", example: Path = EXAMPLE) -> Iterator[Path]:
+    """``example``'s ``deploy.<provider>.toml`` in ``workdir``, served by its ``app.py`` behind
+    the fault proxy (and on the cloud's emulators); yields the spec's path."""
     cloud = provider != "local"
     if cloud:
         config = workdir / f"deploy.{provider}.toml"
-        shutil.copy(EXAMPLE / config.name, config)
+        shutil.copy(example / config.name, config)
         back = None
     else:
-        config, back = _local_copy(workdir)
+        config, back = _local_copy(workdir, example)
     stop = threading.Event()
     args = argparse.Namespace(
         config=str(config),
@@ -63,7 +63,7 @@ def behind_proxy(workdir: Path, provider: str = "local") -> Iterator[Path]:
     )
     proxy = threading.Thread(target=run_faultproxy, args=(args, stop), daemon=True)
     proxy.start()
-    loader = importlib.util.spec_from_file_location("active_passive_app", EXAMPLE / "app.py")
+    loader = importlib.util.spec_from_file_location(f"{example.name}_app", example / "app.py")
     assert loader is not None
     assert loader.loader is not None
     app = importlib.util.module_from_spec(loader)

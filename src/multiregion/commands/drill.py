@@ -353,6 +353,7 @@ def run_drill(args: argparse.Namespace) -> int:
             objectives=spec.objectives,
             settings=_settings(args, route, emulation),
             on_event=lambda at, text: console.print(f"[dim]{at:7.2f}s[/] {text}"),
+            multi_writer=spec.settings["store"].get("multi_writer") is True,
         )
         if args.dry_run:
             return _show_plan(drill.plan(), console, as_json=args.json)

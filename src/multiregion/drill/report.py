@@ -64,6 +64,9 @@ class DrillReport:
     content; None when not measured (or never)."""
     divergent_writes: int | None
     """Entries in the store's divergence log after healing, where the store keeps one."""
+    conflicts: int | None
+    """Active-active, on a store without a content digest: the drill's keys its replicas still
+    disagreed on after healing (``conflicts()``); None when not measured."""
     failback: Failback
     timeline: Timeline = attrs.field(eq=False, repr=False)
 
@@ -142,6 +145,8 @@ class DrillReport:
             table.add_row("replicas converged", seconds(self.converged_s), "", "after healing")
         if self.divergent_writes is not None:
             table.add_row("divergent writes", str(self.divergent_writes), "", "to reconcile")
+        if self.conflicts is not None:
+            table.add_row("conflicting keys", str(self.conflicts), "", "after healing")
         if self.error_rate_during_fault is not None:
             table.add_row("errors during the fault", f"{self.error_rate_during_fault:.0%}", "", "")
         back = self.failback

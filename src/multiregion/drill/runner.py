@@ -110,6 +110,8 @@ class _Observations:
     """Active-active: seconds from the start of failback until every replica matched."""
     divergent: int | None = None
     """Entries in the store's divergence log after healing (superseded or conflicting)."""
+    conflicts: int | None = None
+    """The drill's keys the replicas still disagreed on after healing (no digest)."""
     writes_failed: int = 0
 
     def once(self, what: str, at: float) -> bool:
@@ -156,13 +158,20 @@ class Drill:
         settings: DrillSettings | None = None,
         ssl_context: ssl.SSLContext | None = None,
         on_event: OnEvent | None = None,
+        multi_writer: bool | None = None,
     ) -> None:
+        """``multi_writer``: whether ``store`` takes writes in every region, as its spec says
+        (None: its own ``multi_writer``, which the local store has). A Weighted route on a
+        single-writer store is drilled with every write sent to the write region."""
         route = router.get(route_name)
         if not isinstance(route.policy, Failover | Weighted):
             raise InvalidInput("route.policy", "a drill needs a Failover or a Weighted route")
         self.active_active = isinstance(route.policy, Weighted)
-        if self.active_active and store is not None and not getattr(store, "multi_writer", False):
-            raise InvalidInput("store", "an active-active drill writes in every region")
+        if multi_writer is None:
+            multi_writer = getattr(store, "multi_writer", False) is True
+        self.local_writes = self.active_active and multi_writer
+        """Each write goes to the region DNS sent the client to; otherwise to the store's
+        write region, as an active-active app on a single-writer store (Firestore) does."""
         if route.health_check is None:
             raise InvalidInput("route.health_check", "a drill sends the route's health check")
         if region not in {e.region for e in route.endpoints}:
@@ -544,9 +553,10 @@ class Drill:
                 # healing must then reconcile.
                 answer = self._answer
                 region = self._region_of(answer[1]) if answer is not None else self.region
-                self.store.put(key, {"seq": self._seq, "region": region}, region=region)
+                target = region if self.local_writes else None
+                self.store.put(key, {"seq": self._seq, "region": region}, region=target)
                 shared = {"seq": self._seq, "region": region}
-                self.store.put(f"multiregion-drill/{self._run_id}/shared", shared, region=region)
+                self.store.put(f"multiregion-drill/{self._run_id}/shared", shared, region=target)
             else:
                 self.store.put(key, {"seq": self._seq})
         except MultiregionError:
@@ -625,7 +635,13 @@ class Drill:
         """Wait until every replica holds the same content (where the store can say), and
         count what healing had to reconcile."""
         digest = getattr(self.store, "content_digest", None)
-        if self.store is None or not callable(digest):
+        if self.store is None:
+            return
+        if not self.local_writes:
+            self._event("one write region: no concurrent writes to reconcile")
+            return
+        if not callable(digest):
+            self._count_conflicts(started, abort)
             return
         while len({digest(r) for r in self.store.regions}) > 1:
             if time.monotonic() > deadline:
@@ -636,6 +652,28 @@ class Drill:
         self._event(f"replicas converged {self._obs.converged_s:.2f}s after healing")
         with contextlib.suppress(MultiregionError):
             self._obs.divergent = len(self.store.divergence(include_resolved=True))
+
+    def _count_conflicts(self, started: float, abort: threading.Event) -> None:
+        """The drill's keys the replicas disagree on (``conflicts()``: DynamoDB, Cosmos), waited
+        for at most ``catch_up_s`` to settle; converged when none is left."""
+        assert self.store is not None
+        prefix = f"multiregion-drill/{self._run_id}/"
+        deadline = time.monotonic() + self.settings.catch_up_s
+        while True:
+            try:
+                found = [v for v in self.store.conflicts() if v[0].key.startswith(prefix)]
+            except MultiregionError as exc:  # Unsupported included: nothing to say
+                self._event(f"conflicts not counted: {exc}")
+                return
+            if not found or time.monotonic() > deadline:
+                break
+            abort.wait(self.settings.tick_s)
+        self._obs.conflicts = len(found)
+        if found:
+            self._event(f"{len(found)} keys still differ between replicas after healing")
+        else:
+            self._obs.converged_s = round(self._now() - started, 3)
+            self._event(f"replicas agree {self._obs.converged_s:.2f}s after healing")
 
     def _restore(self, overrides: dict[str, EndpointStatus], write_region: str | None) -> None:
         with contextlib.suppress(MultiregionError):
@@ -722,6 +760,7 @@ class Drill:
             phases=phases,
             converged_s=self._obs.converged_s,
             divergent_writes=self._obs.divergent,
+            conflicts=self._obs.conflicts,
             failback=failback,
             timeline=self.timeline,
         )
