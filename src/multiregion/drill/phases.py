@@ -117,9 +117,11 @@ def predict(
         return found
     k = time_scale
     detection = (check.expected_detection_s() * k, check.worst_detection_s() * k)
-    # The router's data plane: its mean and worst, from which an even spread follows.
-    dns_mean = (router.expected_failover_s(route) - route.ttl / 2) * k
+    # The router's data plane: its mean and worst, from which an even spread follows. A
+    # provider whose expected figure is its documented worst case, a whole TTL included
+    # (Traffic Manager), would otherwise put the mean past the worst.
     dns_worst = (router.worst_failover_s(route) - route.ttl) * k
+    dns_mean = min(dns_worst, (router.expected_failover_s(route) - route.ttl / 2) * k)
     dns = (max(0.0, 2 * dns_mean - dns_worst), max(dns_mean, dns_worst))
     own = (2 * detection[0] - detection[1], detection[1])
     found["detection"] = detection[0]
