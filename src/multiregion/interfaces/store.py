@@ -73,6 +73,12 @@ class ReplicatedStore(Closing):
     def write_region(self) -> str:
         """The region that takes writes (in active-active stores, the default one)."""
 
+    @property
+    def multi_writer(self) -> bool:
+        """This handle takes writes in every region: opened with ``multi_writer=True`` on a
+        store whose capabilities say ``multi_writer``."""
+        return False
+
     # ------------------------------------------------------------------ reads
 
     def get(self, key: str, *, region: str | None = None) -> Item:

@@ -223,6 +223,10 @@ class DynamoStore(ReplicatedStore):
         return self._regions
 
     @property
+    def multi_writer(self) -> bool:
+        return self._multi_writer
+
+    @property
     def write_region(self) -> str:
         return self.fence().region
 

@@ -260,6 +260,10 @@ class CosmosStore(ReplicatedStore):
         return self._regions
 
     @property
+    def multi_writer(self) -> bool:
+        return self._multi_writer
+
+    @property
     def write_region(self) -> str:
         return self.fence().region
 

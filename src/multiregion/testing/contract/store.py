@@ -412,6 +412,7 @@ class StoreContract:
         assert _field(excinfo) == "region"
 
     def test_multi_writer_converges(self, store_harness: StoreHarness) -> None:
+        assert store_harness.store.multi_writer is False  # single-writer unless opened so
         if not store_harness.store.capabilities.multi_writer:
             assert store_harness.multi_writer is None
             with pytest.raises(Unsupported):
@@ -423,6 +424,7 @@ class StoreContract:
         if store_harness.multi_writer is None:
             pytest.fail("capabilities say multi_writer but the harness opens no such store")
         store = store_harness.multi_writer()
+        assert store.multi_writer is True
         first, second = _two_regions(store)
         assert store.put("mine", {"from": second}, region=second).region == second
         written: list[dict[str, Any]] = [
