@@ -315,3 +315,25 @@ def test_concurrent_versions_are_listed_as_conflicts_until_a_write_supersedes_th
     store.put("k", {"from": "c"}, region="c")  # has seen both: supersedes them
     store.settle()
     assert store.conflicts() == []
+
+
+def test_an_older_promote_committed_late_leaves_the_newer_write_region_writable(
+    tmp_path: Path,
+) -> None:
+    """A handle finishing a promote that stalled between its phases commits it after a newer
+    promote of the same region went through (found by the safety checker's process trials):
+    the region stays synced to the newer epoch, takes writes, and the replicas converge."""
+    late = LocalStore(tmp_path, ["a", "b", "c"])
+    other = LocalStore(tmp_path, ["a", "b", "c"])
+    stalled = fencing.Record(2, "b", "stalled-ballot", time.time())
+    assert all(late._prepare(voter, stalled) for voter in "abc")
+    token = other.promote("b")
+    assert token.epoch == 3
+    late._commit("b", stalled, reached=3)
+    state = fencing.read(other._dbs.get("b"))
+    assert (state.committed.epoch, state.synced) == (3, 3)
+    other.put("k", {"v": 1}, fence=token)
+    other.settle(timeout_s=5)
+    assert all(other.get("k", region=r).value == {"v": 1} for r in "abc")
+    late.close()
+    other.close()

@@ -131,7 +131,13 @@ def adopt(conn: sqlite3.Connection, state: VoterState, record: Record) -> VoterS
 
 
 def mark_synced(conn: sqlite3.Connection, epoch: int) -> None:
-    _set(conn, "synced", str(epoch))
+    """Never lowers it: a promote's commit arriving after a newer one's must not leave the
+    region committed to the newer epoch but synced to the older (it would refuse writes, and
+    its replicas wait for it, until the next promote)."""
+    conn.execute(
+        "UPDATE meta SET value = ? WHERE name = 'synced' AND CAST(value AS INTEGER) < ?",
+        (str(epoch), epoch),
+    )
 
 
 def prepare(conn: sqlite3.Connection, record: Record) -> bool:

@@ -295,8 +295,8 @@ class LocalStore(ReplicatedStore):
         try:
             conn = self._dbs.get(voter)
             with rep.transaction(conn):
-                fencing.commit(conn, record)
-                if voter == record.region:
+                committed = fencing.commit(conn, record).committed
+                if voter == record.region and committed.ballot == record.ballot:
                     fencing.mark_synced(conn, record.epoch)
                 rep.record_promotion(conn, record, reached, len(self._voters))
         except (Unavailable, sqlite3.Error) as exc:
