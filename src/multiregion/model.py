@@ -450,6 +450,9 @@ class Plan:
 
     name: str = attrs.field(validator=_typed("plan.name", str))
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_changes)
+    existing: Any = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    """What the router read to make this plan, opaque to everyone else: ``apply`` hands the
+    plan to the router's ``_apply``, which works from it instead of reading it again."""
 
     def __bool__(self) -> bool:
         return bool(self.changes)

@@ -510,12 +510,18 @@ def test_an_update_of_a_100_endpoint_route_sends_no_needless_check_call(
     route = Route(f"hundred.{zone}", endpoints, Weighted(weights), ttl=60)
     router.apply(route)
     assert route53_rules.max_overlap("CreateHealthCheck") >= 2  # sent concurrently
+    update = Route(route.name, endpoints, Weighted(weights), ttl=30)
     before = Counter(c.operation for c in route53_rules.calls)
-    router.apply(Route(route.name, endpoints, Weighted(weights), ttl=30))
+    router.plan(update)
+    planned = Counter(c.operation for c in route53_rules.calls) - before
+    before = Counter(c.operation for c in route53_rules.calls)
+    router.apply(update)
     sent = Counter(c.operation for c in route53_rules.calls) - before
     for operation in ("CreateHealthCheck", "UpdateHealthCheck", "GetHealthCheck"):
         assert sent[operation] == 0, sent
     assert sent["ChangeResourceRecordSets"] == 1
+    # apply works from what its plan read: the records are listed once, not again
+    assert sent["ListResourceRecordSets"] == planned["ListResourceRecordSets"] > 0, sent
 
 
 def test_the_rate_limit_spaces_requests() -> None:

@@ -158,12 +158,14 @@ class TrafficRouter(Closing):
     @abc.abstractmethod
     def _plan(self, route: Route) -> Plan:
         """The changes that would bring the service to ``route``, reading only; a drift the
-        neutral diff cannot see (records changed out of band) is a change too."""
+        neutral diff cannot see (records changed out of band) is a change too. What it read
+        goes in the plan's ``existing``, for ``_apply``."""
 
     @abc.abstractmethod
     def _apply(self, route: Route, plan: Plan) -> None:
         """Bring the service to ``route``. Called only with the non-empty ``plan`` that
-        ``_plan`` just returned and that passed ``change_safety`` (or was forced)."""
+        ``_plan`` just returned and that passed ``change_safety`` (or was forced); it works
+        from ``plan.existing`` rather than reading the service again."""
 
     @abc.abstractmethod
     def _get(self, name: str) -> Route:

@@ -27,6 +27,8 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from multiregion import validate
 from multiregion.errors import InvalidInput, MultiregionError, NotFound, PreconditionFailed
 from multiregion.interfaces import RouterCapabilities, TrafficRouter
@@ -350,16 +352,15 @@ class Route53Router(TrafficRouter):
     def _plan(self, route: Route) -> Plan:
         self._in_zone(route.name)
         _route53_checks(route, private_ok=self._private_ok)
-        _meta, current = self._spec(route.name)
+        meta, current = self._spec(route.name)
         records = self._route_records(current) if current is not None else {}
-        return self._diff(route, current, records)
+        return attrs.evolve(self._diff(route, current, records), existing=(meta, records))
 
     def _apply(self, route: Route, plan: Plan) -> None:
         """Health checks first (concurrently), then every record of the route in one atomic
         change batch, then the checks no record uses any more are deleted. When Route 53
         refuses the batch, the checks this call created are deleted again."""
-        meta, current = self._spec(route.name)
-        records = self._route_records(current) if current is not None else {}
+        meta, records = plan.existing
         existing = {
             _endpoint_of(r): r["HealthCheckId"] for r in records.values() if "HealthCheckId" in r
         }

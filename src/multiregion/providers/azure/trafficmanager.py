@@ -26,6 +26,8 @@ import random
 import zlib
 from typing import Any
 
+import attrs
+
 from multiregion import planning, selection
 from multiregion.errors import InvalidInput, MultiregionError, NotFound, Unsupported
 from multiregion.interfaces import RouterCapabilities, TrafficRouter
@@ -114,11 +116,12 @@ class TrafficManagerRouter(TrafficRouter):
 
     def _plan(self, route: Route) -> Plan:
         self._body(route, {})
-        return planning.diff_routes(route.name, self._current(route.name), route)
+        profile = self._profile(route.name, missing_ok=True)
+        current = None if profile is None else _route_of(profile)
+        return attrs.evolve(planning.diff_routes(route.name, current, route), existing=profile)
 
     def _apply(self, route: Route, plan: Plan) -> None:
-        profile = self._profile(route.name, missing_ok=True)
-        body = self._body(route, profile or {})
+        body = self._body(route, plan.existing or {})
         with translated(f"apply {route.name}"):
             self._client.profiles.create_or_update(
                 self._group, tm.profile_name("route", route.name), body
@@ -237,10 +240,6 @@ class TrafficManagerRouter(TrafficRouter):
         profile = self._profile(name)
         assert profile is not None
         return profile
-
-    def _current(self, name: str) -> Route | None:
-        profile = self._profile(name, missing_ok=True)
-        return None if profile is None else _route_of(profile)
 
     def _body(self, route: Route, current: dict[str, Any]) -> dict[str, Any]:
         """The profile for ``route``, keeping the overrides ``current`` holds."""

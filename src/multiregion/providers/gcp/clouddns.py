@@ -31,6 +31,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
 from dnslib import EDNS0, QTYPE, DNSRecord, EDNSOption
 
 from multiregion import planning, validate
@@ -374,12 +375,14 @@ class CloudDnsRouter(TrafficRouter):
 
     def _plan(self, route: Route) -> Plan:
         self._refuse(route)
-        current, overrides, stored = self._stored(self._in_zone(route.name))
-        return self._diff(route, current, _kept(route, overrides), stored)
+        read = self._stored(self._in_zone(route.name))
+        current, overrides, stored = read
+        plan = self._diff(route, current, _kept(route, overrides), stored)
+        return attrs.evolve(plan, existing=read)
 
     def _apply(self, route: Route, plan: Plan) -> None:
         name = route.name
-        current, overrides, stored = self._stored(name)
+        current, overrides, stored = plan.existing
         kept = _kept(route, overrides)
         if route.health_check is not None:
             healthchecks.ensure_check(self._apis, self._check_body(route, route.health_check))
