@@ -16,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from multiregion import validate
+from multiregion.closing import Closing
 from multiregion.errors import AlreadyExists, InvalidInput, NotFound
 from multiregion.faultproxy.lease import Lease, Leases
 from multiregion.faultproxy.lever import Lever
@@ -31,7 +31,7 @@ REAP_EVERY_S = 0.02
 CALL_TIMEOUT_S = 10.0
 
 
-class FaultProxy:
+class FaultProxy(Closing):
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -62,16 +62,9 @@ class FaultProxy:
         self._thread.join(timeout=5)
         self._loop.close()
 
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def serve_control(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the HTTP control API on a loopback address; returns its base URL."""

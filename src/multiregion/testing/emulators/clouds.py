@@ -261,7 +261,6 @@ def _gcp(
 ) -> Emulation:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
-    from googleapiclient.discovery import build
 
     from multiregion.testing.emulators.gcp import FakeGcsServer, FirestoreEmulator
     from multiregion.testing.fakes.clouddns import CloudDnsFake
@@ -277,20 +276,13 @@ def _gcp(
         "bucket": {"endpoint": gcs.url},
     }
     router = spec.settings["router"]
-    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    dns = build(
-        "dns",
-        "v1",
-        credentials=anonymous,
-        client_options={"api_endpoint": fake.url},
-        static_discovery=True,
-    )
     domain = spec.route.name.split(".", 1)[1]  # the zone holding the route
-    body = {"name": router["zone"], "dnsName": domain + ".", "description": "emulated"}
-    dns.managedZones().create(project=router["project"], body=body).execute()
+    fake.create_zone(router["project"], router["zone"], domain + ".")
     bucket = spec.settings["bucket"]
     client = storage.Client(
-        project=bucket["project"], credentials=anonymous, client_options={"api_endpoint": gcs.url}
+        project=bucket["project"],
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": gcs.url},
     )
     client.create_bucket(bucket["bucket"])
     return attrs.evolve(base, overrides=parts)
