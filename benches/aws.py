@@ -7,7 +7,7 @@ adapter's fencing (a TransactWriteItems with a ConditionCheck per write) is its 
 moto deep-copies every table a transaction names (to roll back), so a transaction costs
 more the more items the table holds: the batch comparison runs in a region of its own
 and the counts stay small. Lease mode needs no transaction and runs ``--lease-n`` operations
-per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
+per round over ``PARITY_ROUNDS`` rounds (``benches.sides``).
 
     python -m benches.aws [--n 20] [--lease-n 40] [--batch 50]
 """

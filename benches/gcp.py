@@ -5,7 +5,7 @@ Firestore emulator, and ``blob.upload_from_string/download_as_bytes/delete`` in 
 bucket on the same fake-gcs-server. Also ``upload_file`` of a file against the raw resumable
 upload with the same chunk size. The Firestore emulator comes with the Google Cloud SDK:
 without it that part is skipped, and says so. Firestore's lease mode runs ``--lease-n``
-operations per round over ``LEASE_ROUNDS`` rounds (``benches.sides``).
+operations per round over ``PARITY_ROUNDS`` rounds (``benches.sides``).
 
     python -m benches.gcp [--n 50] [--lease-n 200] [--batch 200] [--size-mb 32]
 """

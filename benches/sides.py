@@ -25,16 +25,17 @@ MODES: dict[str, dict[str, Any]] = {"strict": {}, "lease": {"lease_s": 10.0}}
 round (the fencing record read once per lease)."""
 
 
-LEASE_ROUNDS = 15
-"""Counted rounds of a store's comparisons in lease mode, where the adapter sends what the raw
-side sends: a ratio near 1 is told from 0.9 only over more rounds than five on a shared machine
-(the raw side against itself gave medians of 0.81 to 1.25 over five rounds)."""
+PARITY_ROUNDS = 15
+"""Counted rounds of the comparisons where the adapter sends what the raw side sends (a store
+in lease mode, a bucket's put, get and delete, a file's transfer): a ratio near 1 is told from
+0.9 only over more rounds than five on a shared machine (the raw side against itself gave
+medians of 0.81 to 1.25 over five rounds)."""
 
 
 def mode_sizes(mode: str, n: int, lease_n: int) -> dict[str, int]:
     """``n`` and ``rounds`` for a store's get/put/delete comparisons in fencing ``mode``."""
     if mode == "lease":
-        return {"n": lease_n, "rounds": LEASE_ROUNDS}
+        return {"n": lease_n, "rounds": PARITY_ROUNDS}
     return {"n": n, "rounds": ROUNDS}
 
 
@@ -137,7 +138,7 @@ def bucket_crud(
         "get": (bucket.get, raw.get),
         "delete": (bucket.delete, raw.delete),
     }
-    return _crud(f"{title} {size} B", calls, n)
+    return _crud(f"{title} {size} B", calls, n, PARITY_ROUNDS)
 
 
 def random_file(path: Path, size_mb: int) -> Path:
@@ -159,6 +160,7 @@ def upload_file(
     figures = compare(
         {"adapter": adapter, "raw": lambda number: raw_upload(f"raw-{number}.bin")},
         ops=max(round(size_mb), 1),
+        rounds=PARITY_ROUNDS,
     )
     show(f"{title} upload_file {size_mb:.0f} MiB (MiB/s)", figures)
     return figures

@@ -2,14 +2,14 @@
 
 Each store is opened twice on its emulator (moto, cosmosdb-server, the Firestore emulator):
 with the per-write fencing check (strict, the default) and with a write lease (``lease_s``),
-where a single ``put`` is one plain request, so the loop it is compared with is as fast as
-it gets. The ratio is the batch's items per second over the loop's (above 1: the batch wins).
-cosmosdb-server closes every connection, so each Cosmos request pays a TLS handshake: on
-loopback every request is bound by this machine's CPU, and the batch's concurrent requests
-have no waiting to overlap. ``--cosmos-latency-ms`` runs Cosmos once more through a
-``multiregion.faultproxy`` listener that delays every transfer from the server by that much,
-as a network does. moto deep-copies the table for every transaction (strict DynamoDB writes),
-so that loop slows as the table grows: DynamoDB runs fewer items.
+where a single ``put`` is one plain request, so the loop it is compared with is as fast as it
+gets. The ratio is the batch's items per second over the loop's (above 1: the batch wins). On
+loopback every Cosmos request is bound by this machine's CPU (the SDK's and the single-threaded
+server's), and the batch's concurrent requests have no waiting to overlap.
+``--cosmos-latency-ms`` runs Cosmos once more through a ``multiregion.faultproxy`` listener
+that delays every transfer from the server by that much, as a network does. moto deep-copies
+the table for every transaction (strict DynamoDB writes), so that loop slows as the table
+grows: DynamoDB runs fewer items.
 
     python -m benches.store_batches [--n 500] [--dynamodb-n 100] [--cosmos-n 60]
                                     [--cosmos-latency-ms 2]

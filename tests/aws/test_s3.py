@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +25,8 @@ from multiregion.integrity import METADATA_KEY
 from multiregion.providers.aws.s3 import MIB, S3Bucket
 from multiregion.testing.contract.bucket import BucketContract
 from multiregion.testing.contract.harness import BucketHarness
-from multiregion.testing.emulators.aws import MotoServer
-from multiregion.testing.emulators.process import free_port
+from multiregion.testing.emulators.aws import CREDENTIALS_ENV, MotoServer
+from multiregion.testing.emulators.process import EmulatorProcess, free_port
 from multiregion.testing.recording import RecordingProxy
 from tests.aws.conftest import FAST
 
@@ -149,7 +150,6 @@ def test_a_delete_is_one_request_that_still_says_not_found(
             bucket=fresh_name("bucket"),
             create=True,
             endpoint_url=proxy.url,
-            match_any_on_delete=True,
             **FAST,
         )
         first = bucket.put("k", b"1")
@@ -168,23 +168,50 @@ def test_a_delete_is_one_request_that_still_says_not_found(
         ]
 
 
-def test_moto_takes_if_match_star_for_a_literal_etag(
-    moto: MotoServer, fresh_name: Callable[[str], str]
+def test_the_project_moto_answers_if_match_star_on_delete_as_s3_does(
+    moto: MotoServer, raw: Callable[..., Any], fresh_name: Callable[[str], str]
 ) -> None:
-    """Why an S3Bucket on a loopback emulator heads before an unconditional delete: moto answers
-    412 to If-Match: * on a present key, where S3 deletes it. If this fails, moto was fixed."""
-    with RecordingProxy(moto.url) as proxy:
+    """S3 user guide, conditional deletes: ``If-Match: *`` deletes a present object and gives
+    404 NoSuchKey for a missing one; an ETag still has to match."""
+    s3 = raw("s3")
+    name = fresh_name("bucket")
+    s3.create_bucket(Bucket=name)
+    etag = s3.put_object(Bucket=name, Key="k", Body=b"1")["ETag"]
+    with pytest.raises(s3.exceptions.ClientError) as stale:
+        s3.delete_object(Bucket=name, Key="k", IfMatch='"0123"')
+    assert stale.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.head_object(Bucket=name, Key="k")["ETag"] == etag
+    s3.delete_object(Bucket=name, Key="k", IfMatch="*")
+    with pytest.raises(s3.exceptions.ClientError) as gone:
+        s3.delete_object(Bucket=name, Key="k", IfMatch="*")
+    assert gone.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_plain_moto_takes_if_match_star_for_a_literal_etag(
+    fresh_name: Callable[[str], str],
+) -> None:
+    """Why ``MotoServer`` runs moto through ``moto_server``: plain moto 5.2.5 answers 412 to
+    ``If-Match: *`` on a present key, where S3 deletes it. The adapter says what to set, and
+    with ``match_any_on_delete=False`` heads first. If the first refusal stops happening, moto
+    was fixed and ``testing/emulators/moto_server.py`` can go."""
+    plain_moto = EmulatorProcess(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"],
+        env=CREDENTIALS_ENV,
+    )
+    with plain_moto, RecordingProxy(plain_moto.url) as proxy:
         settings: dict[str, Any] = {"create": True, "endpoint_url": proxy.url, **FAST}
-        star = S3Bucket(bucket=fresh_name("bucket"), match_any_on_delete=True, **settings)
+        star = S3Bucket(bucket=fresh_name("bucket"), **settings)
         stored = star.put("k", b"1")
-        with pytest.raises(PreconditionFailed):
+        with pytest.raises(PreconditionFailed, match="match_any_on_delete=False"):
             star.delete("k")
-        emulated = S3Bucket(bucket=star.bucket, **settings)
-        assert not emulated.match_any_on_delete
+        assert star.head("k").version == stored.version
+        heading = S3Bucket(bucket=star.bucket, match_any_on_delete=False, **settings)
         proxy.clear()
-        emulated.delete("k")
+        heading.delete("k")
         assert [r.method for r in proxy.requests] == ["HEAD", "DELETE"]
         assert proxy.requests[1].headers.get("if-match") == stored.version
+        with pytest.raises(NotFound):
+            heading.head("k")
 
 
 def test_sse_kms_with_a_customer_managed_key_on_every_write(

@@ -23,7 +23,6 @@ from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,7 +37,7 @@ from multiregion.interfaces import BackupBucket, BucketCapabilities, Progress
 from multiregion.interfaces.bucket import Write
 from multiregion.model import ObjectInfo
 from multiregion.providers.aws.errors import translate_error, translated
-from multiregion.providers.aws.session import Connection, is_loopback
+from multiregion.providers.aws.session import Connection
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB
@@ -74,10 +73,6 @@ class _Source:
             return self._file.read(length)
 
 
-def _is_emulator(endpoint_url: str) -> bool:
-    return is_loopback(urlsplit(endpoint_url).hostname or "")
-
-
 class S3Bucket(BackupBucket):
     """A BackupBucket on one S3 bucket.
 
@@ -86,8 +81,8 @@ class S3Bucket(BackupBucket):
     ``kms_key_id`` (a KMS key id, alias or ARN) encrypts every object at rest with that
     customer-managed key (SSE-KMS: ``x-amz-server-side-encryption: aws:kms`` on PutObject and
     CreateMultipartUpload); reads need ``kms:Decrypt`` on it, nothing else changes.
-    ``match_any_on_delete`` says whether the backend honours ``If-Match: *`` on DeleteObject
-    as S3 documents; None (the default) assumes so except on a loopback emulator (moto).
+    ``match_any_on_delete=False`` is for a backend that does not honour ``If-Match: *`` on
+    DeleteObject as S3 documents (plain moto 5.2.5; ``testing.emulators.aws.MotoServer`` does).
 
     ``retention=True`` declares that the bucket has Object Lock enabled (``create=True`` then
     creates it so); ``put(retain_until=...)`` is refused otherwise. ``part_size`` and
@@ -109,7 +104,7 @@ class S3Bucket(BackupBucket):
         max_attempts: int = 5,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 60.0,
-        match_any_on_delete: bool | None = None,
+        match_any_on_delete: bool = True,
         kms_key_id: str | None = None,
         legal_hold: bool = False,
     ) -> None:
@@ -128,10 +123,8 @@ class S3Bucket(BackupBucket):
             raise InvalidInput("legal_hold", "must be True or False")
         if legal_hold and not retention:
             raise InvalidInput("legal_hold", "needs a bucket with Object Lock (retention=True)")
-        if match_any_on_delete is None:
-            match_any_on_delete = endpoint_url is None or not _is_emulator(endpoint_url)
         if not isinstance(match_any_on_delete, bool):
-            raise InvalidInput("match_any_on_delete", "must be True, False or None")
+            raise InvalidInput("match_any_on_delete", "must be True or False")
         self.match_any_on_delete = match_any_on_delete
         connection = Connection(
             endpoint_url=endpoint_url,
@@ -426,7 +419,7 @@ class S3Bucket(BackupBucket):
         204 whatever was there (conditional deletes, AWS S3 user guide). Two cases head first:
         an Object Lock bucket, where a DELETE without a version id lays a delete marker over a
         retained version and succeeds, which its answer cannot tell; and a backend that takes
-        ``*`` for a literal ETag (``match_any_on_delete=False``: moto 5.2.5 answers 412)."""
+        ``*`` for a literal ETag (``match_any_on_delete=False``: plain moto 5.2.5 answers 412)."""
         condition = "*" if if_match is None else if_match
         if self.capabilities.retention or (if_match is None and not self.match_any_on_delete):
             info = self._refuse_retained(key)
@@ -434,8 +427,17 @@ class S3Bucket(BackupBucket):
                 raise NotFound(f"{key} does not exist")
             if if_match is None:
                 condition = info.version
-        with translated("DeleteObject"):
-            self._s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=condition)
+        try:
+            with translated("DeleteObject"):
+                self._s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=condition)
+        except PreconditionFailed as exc:
+            if condition != "*":
+                raise
+            raise PreconditionFailed(
+                f"the endpoint answered 412 to If-Match: * on DeleteObject, which S3 takes as "
+                f"'{key} exists' (plain moto 5.2.5 does this): for such an endpoint set "
+                "match_any_on_delete=False"
+            ) from exc
 
     # ------------------------------------------------------------------ download
 

@@ -2,10 +2,11 @@
 
 azure-cosmos sends requests to ``localhost`` and ``127.0.0.1`` unverified (emulators serve
 self-signed certificates). urllib3 then builds a fresh TLS context for every connection and
-loads the system's certificate store into it, unused: tens of milliseconds of CPU each time.
-cosmosdb-server closes every connection, so every request paid that, far more than the
-request itself. This transport gives those unverified connections one context built once;
-every request sent with verification (any other host) goes through requests' usual adapter.
+loads the system's certificate store into it, unused: tens of milliseconds of CPU each time. A
+server that closes every connection (cosmosdb-server's own CLI does) made every request pay
+that, far more than the request itself. This transport gives those unverified connections one
+context built once; every request sent with verification (any other host) goes through
+requests' usual adapter.
 """
 
 from __future__ import annotations

@@ -20,13 +20,16 @@ CREDENTIALS_ENV = {
 }
 """Dummy credentials for boto3's default chain, so that it never looks for real ones."""
 
+MOTO_SERVER = "multiregion.testing.emulators.moto_server"
+
 
 class MotoServer(EmulatorProcess):
-    """``moto.server`` (moto[server] 5.2.5) in its own process on a free loopback port."""
+    """``moto.server`` (moto[server] 5.2.5) in its own process on a free loopback port, with
+    S3's ``If-Match: *`` on DeleteObject as S3 answers it (see ``moto_server``)."""
 
     def __init__(self, port: int | None = None) -> None:
         super().__init__(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", "{port}"],
+            [sys.executable, "-m", MOTO_SERVER, "-H", LOOPBACK, "-p", "{port}"],
             port=port,
             env=CREDENTIALS_ENV,
         )

@@ -79,12 +79,23 @@ class Azurite(EmulatorProcess):
         return f"{self.url}/{AZURITE_ACCOUNT}"
 
 
+_KEEP_ALIVE_SERVER = (
+    "const [lib, host, port] = process.argv.slice(1);"
+    "require(lib).createHttpsServer({keepAlive: true}).listen(Number(port), host);"
+)
+"""cosmosdb-server's own CLI answers every request with ``Connection: close``, so that each
+request paid a TLS handshake on both sides; the service keeps connections open, and so does
+the server with ``keepAlive``, an option its library takes and its CLI does not pass."""
+
+
 class CosmosServer(EmulatorProcess):
     """cosmosdb-server (HTTPS, self-signed) on a free loopback port; one per emulated region."""
 
     def __init__(self, *, port: int | None = None) -> None:
-        cli = _installed("@vercel/cosmosdb-server/lib/cli.js")
-        super().__init__([_node(), str(cli), "--host", LOOPBACK, "-p", "{port}"], port=port)
+        lib = _installed("@vercel/cosmosdb-server/lib/index.js")
+        super().__init__(
+            [_node(), "-e", _KEEP_ALIVE_SERVER, str(lib), LOOPBACK, "{port}"], port=port
+        )
 
     @property
     def url(self) -> str:
