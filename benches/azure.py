@@ -151,23 +151,23 @@ def blob_figures(n: int, size_mb: int) -> dict[str, Any]:
 
         def raw_upload(key: str) -> None:
             with source.open("rb") as f:
-                container.upload_blob(key, f, max_concurrency=CONCURRENCY)
+                container.upload_blob(key, f, max_concurrency=CONCURRENCY, overwrite=True)
 
-        def adapter_download(number: int) -> None:
-            bucket.download_file(f"adapter-{number}.bin", Path(work) / "adapter.out")
+        def adapter_download(_number: int) -> None:
+            bucket.download_file("adapter.bin", Path(work) / "adapter.out")
 
-        def raw_download(number: int) -> None:
+        def raw_download(_number: int) -> None:
             with (Path(work) / "raw.out").open("wb") as f:
-                blob = container.download_blob(f"raw-{number}.bin", max_concurrency=CONCURRENCY)
+                blob = container.download_blob("raw.bin", max_concurrency=CONCURRENCY)
                 blob.readinto(f)
 
-        def raw_verified(number: int) -> None:
+        def raw_verified(_number: int) -> None:
             """The raw download, then the SHA-256 of the file: the adapter's work done plainly."""
-            raw_download(number)
+            raw_download(_number)
             with (Path(work) / "raw.out").open("rb") as f:
                 hashlib.file_digest(f, "sha256")
 
-        figures["upload_file"] = upload_file("Blob", bucket, raw_upload, source)
+        figures.update(upload_file("Blob", bucket, raw_upload, source))
         figures["download_file"] = compare(
             {"adapter": adapter_download, "raw": raw_download}, ops=size_mb, rounds=PARITY_ROUNDS
         )

@@ -105,7 +105,7 @@ def gcs_figures(n: int, size_mb: int) -> dict[str, Any]:
         def raw_upload(key: str) -> None:
             raw.blob(key, chunk_size=CHUNK).upload_from_filename(str(source), checksum="crc32c")
 
-        figures["upload_file"] = upload_file("GCS", bucket, raw_upload, source)
+        figures.update(upload_file("GCS", bucket, raw_upload, source))
         bucket.close()
         client.close()
     return figures

@@ -18,6 +18,7 @@ import collections
 import contextlib
 import datetime
 import math
+import os
 import re
 import threading
 import time
@@ -187,13 +188,15 @@ class BlobBucket(BackupBucket):
     # ----------------------------------------------------------------------- writes
 
     def _put(self, key: str, data: bytes | IO[bytes], write: Write) -> ObjectInfo:
-        return self._write(key, integrity.chunks(data, self.block_size), write, None)
+        size = len(data) if isinstance(data, bytes | bytearray | memoryview) else None
+        return self._write(key, integrity.chunks(data, self.block_size), size, write, None)
 
     def _upload_file(
         self, path: Path, key: str, write: Write, progress: Progress | None
     ) -> ObjectInfo:
         with transfer.source_file(path) as f:
-            return self._write(key, integrity.chunks(f, self.block_size), write, progress)
+            size = os.fstat(f.fileno()).st_size
+            return self._write(key, integrity.chunks(f, self.block_size), size, write, progress)
 
     def _immutability(self, retain_until: float | None) -> dict[str, Any]:
         """The version-level immutability policy (and legal hold) a write sets:
@@ -211,9 +214,13 @@ class BlobBucket(BackupBucket):
         self,
         key: str,
         pieces: Iterable[bytes],
+        size: int | None,
         write: Write,
         progress: Progress | None,
     ) -> ObjectInfo:
+        """One Put Blob for what fits a block, else blocks staged and committed. ``size``, when
+        known, spares reading two blocks ahead to tell which; each block is hashed after it is
+        handed to the stager, so that the hash overlaps its upload."""
         create_only, if_match = write.create_only, write.if_match
         if create_only or if_match is not None or self.capabilities.retention:
             self._admit(key, create_only, if_match)  # fail before streaming; enforced at commit
@@ -226,17 +233,23 @@ class BlobBucket(BackupBucket):
         elif if_match is not None:
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
         digest = integrity.Digest()
-        source = iter(digest.passing(pieces))
-        first = next(source, b"")
-        second = next(source, None)
+        source = iter(pieces)
+        single: bytes | None = None
+        if size is None or size <= self.block_size:
+            first = next(source, b"")
+            second = next(source, None)
+            if second is None:
+                single = digest.update(first)
+            else:
+                source = _chain((first, second), source)
         operation = f"put {key!r}"
         try:
-            if second is None:
+            if single is not None:
                 metadata[SHA256_METADATA] = digest.hexdigest()
                 with translated(operation):
                     result = blob.upload_blob(
-                        first,
-                        length=len(first),
+                        single,
+                        length=len(single),
                         overwrite=not create_only,
                         metadata=metadata,
                         **conditions,
@@ -244,9 +257,9 @@ class BlobBucket(BackupBucket):
                         **extra,
                     )
                 if progress is not None:
-                    progress(len(first))
+                    progress(len(single))
             else:
-                blocks = self._stage(blob, key, _chain((first, second), source), progress)
+                blocks = self._stage(blob, key, source, digest, progress)
                 metadata[SHA256_METADATA] = digest.hexdigest()
                 with translated(operation):
                     result = blob.commit_block_list(
@@ -277,6 +290,7 @@ class BlobBucket(BackupBucket):
         blob: BlobClient,
         key: str,
         pieces: Iterator[bytes],
+        digest: integrity.Digest,
         progress: Progress | None,
     ) -> Sequence[BlobBlock]:
         """Stages every piece as a block, at most ``max_concurrency`` in flight (and in memory)."""
@@ -306,6 +320,7 @@ class BlobBucket(BackupBucket):
                         encryption_scope=self._scope,
                     )
                     pending.append((future, len(piece)))
+                    digest.update(piece)
                 settle(0)
             except BaseException:
                 for future, _size in pending:
