@@ -14,6 +14,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
 from multiregion import registry
 from multiregion.errors import InvalidInput, PreconditionFailed, Unavailable, Unsupported
+from multiregion.faultproxy import Blackhole, FaultProxy
 from multiregion.model import Merge
 from multiregion.providers.azure.cosmos import HEARTBEAT_ID, LWW_PATH, META_ID, CosmosStore
 from multiregion.providers.azure.loopback_tls import transport
@@ -348,3 +349,33 @@ def test_conflicts_are_the_writes_regions_disagree_on(
         assert store.conflicts() == []
     finally:
         store.close()
+
+
+def test_a_region_blackholed_under_an_open_connection_fails_within_timeout_s(
+    cosmos_server: CosmosServer, region_proxies: dict[str, RegionProxy]
+) -> None:
+    """A region that goes silent while the client holds a kept-alive connection to it: the
+    read fails after ``timeout_s``, not after azure-cosmos's default read timeout of 65 s."""
+    with FaultProxy() as proxy:
+        host, port = proxy.add_listener(
+            "westus", ("127.0.0.1", 0), ("127.0.0.1", cosmos_server.port)
+        )
+        endpoints = {"eastus": region_proxies["eastus"].url, "westus": f"https://{host}:{port}/"}
+        store = CosmosStore(
+            endpoints["eastus"],
+            DATABASE,
+            fresh_name("store-"),
+            ["eastus", "westus"],
+            key=COSMOS_KEY,
+            region_endpoints=endpoints,
+            timeout_s=1,
+            retries=0,
+        )
+        with store:
+            store.put("k", {"n": 1})
+            assert store.get("k", region="westus").value == {"n": 1}  # the connection is open
+            with proxy.toxic("westus", Blackhole()):
+                started = time.monotonic()
+                with pytest.raises(Unavailable):
+                    store.get("k", region="westus")
+                assert time.monotonic() - started < 10

@@ -190,6 +190,10 @@ class CosmosStore(ReplicatedStore):
                         preferred_locations=[self._locations.get(r, r) for r in preferred],
                         multiple_write_locations=self._multi_writer,
                         connection_timeout=self._timeout_s,
+                        # azure-cosmos waits 65 s for an answer on an open connection by
+                        # default: a region blackholed under a kept-alive connection held
+                        # every request (and a promote) that long.
+                        read_timeout=self._timeout_s,
                         retry_total=self._retries,
                         retry_connect=self._retries,
                         retry_read=self._retries,
