@@ -337,3 +337,38 @@ def test_an_older_promote_committed_late_leaves_the_newer_write_region_writable(
     assert all(other.get("k", region=r).value == {"v": 1} for r in "abc")
     late.close()
     other.close()
+
+
+def test_a_sync_write_is_not_acknowledged_through_a_replica_that_prepared_a_newer_promote(
+    tmp_path: Path,
+) -> None:
+    """Found by ``make bench``'s safety trials (processes, sync): b writes under an epoch that
+    excluded c; c's promote prepares a, b's only replica, and catches up from it; b's write
+    then reaches a through the synchronous pull. It was acknowledged though c never took it,
+    and a's resync from c logged it as divergent: an acknowledged write lost. A replica that
+    has prepared a newer epoch no longer acknowledges the old epoch's writes."""
+    regions = ["a", "b", "c"]
+    writer = LocalStore(tmp_path, regions, replication="sync", replicate=False)
+    promoter = LocalStore(tmp_path, regions, replication="sync", replicate=False)
+    promoter.fail_region("c")
+    token = promoter.promote("b")
+    promoter.heal_region("c")
+    newer = fencing.Record(token.epoch + 1, "c", "newer-ballot", time.time(), excluded=("b",))
+    admit = writer._admit
+
+    def admitted_then_promoted(region: str | None, fence: FencingToken | None) -> Any:
+        admitted = admit(region, fence)
+        assert promoter._prepare("c", newer)
+        assert promoter._prepare("a", newer)
+        promoter._catch_up(newer, ["a", "c"])
+        return admitted
+
+    writer._admit = admitted_then_promoted  # type: ignore[method-assign]
+    with pytest.raises(PreconditionFailed, match="promote"):
+        writer.put("k", {"v": 1}, fence=token)
+    for voter in ("c", "a"):
+        promoter._commit(voter, newer, reached=2)
+    promoter.settle(timeout_s=5)
+    assert promoter.write_region == "c"
+    writer.close()
+    promoter.close()

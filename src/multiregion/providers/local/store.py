@@ -845,6 +845,14 @@ class LocalStore(ReplicatedStore):
                 single_writer=not self._multi_writer,
             )
             state = fencing.read(conn)
+            if not self._multi_writer and state.top_epoch > state.committed.epoch:
+                # A promote prepared here may have caught up from this replica already, and
+                # its region, excluded from the write's epoch, never took the write.
+                raise PreconditionFailed(
+                    f"the write is in {source} and {target}, but {target} has prepared a "
+                    f"promote to epoch {state.top_epoch} whose region may not hold it, so it "
+                    "is not acknowledged"
+                )
             moved_on = not self._multi_writer and (
                 state.committed.rank != record.rank or not state.is_synced
             )
