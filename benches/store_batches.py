@@ -24,8 +24,6 @@ import argparse
 import contextlib
 import logging
 import os
-import subprocess
-import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,6 +31,7 @@ from typing import Any
 
 from urllib3.exceptions import InsecureRequestWarning
 
+from benches.latency_proxy import delayed
 from benches.sides import in_modes, store_batch
 from multiregion.errors import Unavailable
 from multiregion.interfaces import ReplicatedStore
@@ -68,21 +67,12 @@ def dynamodb(n: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _delayed(server: CosmosServer, latency_ms: float) -> Iterator[str]:
-    """The server's URL, or with ``latency_ms`` that of a proxy (``benches.latency_proxy``, in
-    a process of its own) that delays what the server sends."""
+    """The server's URL, or with ``latency_ms`` that of a proxy that delays what it sends."""
     if not latency_ms:
         yield server.url
         return
-    command = [sys.executable, "-m", "benches.latency_proxy", str(server.port), str(latency_ms)]
-    with subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as proxy:
-        assert proxy.stdin is not None
-        assert proxy.stdout is not None
-        try:
-            yield f"https://127.0.0.1:{int(proxy.stdout.readline())}/"
-        finally:
-            proxy.stdin.close()
+    with delayed(server.port, latency_ms) as port:
+        yield f"https://127.0.0.1:{port}/"
 
 
 def cosmos(n: int, latency_ms: float = 0.0) -> dict[str, Any]:
