@@ -4,7 +4,10 @@
 (threads sharing a handle or with one each, processes, async and sync, last-writer-wins and a
 set-union merge, a two-region store with a witness) and prints the violations found by kind,
 with the acknowledged writes (a share of them keys of ``put_many`` batches), promotes and
-divergent writes the trials went through. Exit status 1 if anything was violated.
+divergent writes the trials went through. Exit status 1 if anything was violated. A failing
+trial's folder is kept in ``--keep`` (``out/safety-failures``): its regions' SQLite files, and
+``evidence.json`` with the violations, every operation's invocation and completion, and the
+faults, to read the failure back from.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +45,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, object]]:
     parser.add_argument("--trials", type=int, default=125, help="trials per configuration")
     parser.add_argument("--only", default=None, help="run the configurations containing this")
     parser.add_argument("--json", type=Path, default=None, help="also write the counts here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=Path("out/safety-failures"),
+        help="where a failing trial's folder is kept: its store and evidence.json",
+    )
     args = parser.parse_args(argv)
     summary: dict[str, dict[str, object]] = {}
     for name, settings in CONFIGURATIONS.items():
@@ -50,8 +60,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, object]]:
         kinds: collections.Counter[str] = collections.Counter()
         totals = collections.Counter[str]()
         for seed in range(args.trials):
-            with tempfile.TemporaryDirectory() as folder:
-                result = run_trial(settings, Path(folder), seed)
+            folder = Path(tempfile.mkdtemp(prefix="safety-"))
+            result = run_trial(settings, folder, seed)
+            if result.violations:
+                kept = args.keep / f"{name.replace(' ', '-')}-seed{seed}"
+                shutil.rmtree(kept, ignore_errors=True)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(folder, kept)
+                print(f"  {name} seed {seed}: store and evidence kept in {kept}", file=sys.stderr)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
             kinds.update(v.kind for v in result.violations)
             totals.update(
                 acknowledged=result.acknowledged,

@@ -3,6 +3,7 @@ trials on stores broken on purpose find what each breaks."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from multiregion.providers.local.store import LocalStore
 from multiregion.testing.safety import TrialSettings, run_trial
 from multiregion.testing.safety.checker import check
 from multiregion.testing.safety.history import History
+from multiregion.testing.safety.trial import EVIDENCE
 
 SETTINGS = {
     "async lww": TrialSettings(lag_s=0.2),
@@ -96,9 +98,15 @@ def _violations_within(
     machine's load, not on the store."""
     settings = settings or TrialSettings(lag_s=0.2)
     for seed in range(trials):
-        found = {v.kind for v in run_trial(settings, tmp_path / str(seed), seed).violations}
+        violations = run_trial(settings, tmp_path / str(seed), seed).violations
+        found = {v.kind for v in violations}
         if found & wanted:
+            evidence = json.loads((tmp_path / str(seed) / EVIDENCE).read_text())
+            assert evidence["violations"] == [str(v) for v in violations]
+            assert evidence["seed"] == seed
+            assert any(op["kind"] == "put" for op in evidence["history"])
             return found & wanted
+        assert not (tmp_path / str(seed) / EVIDENCE).exists()
     return set()
 
 

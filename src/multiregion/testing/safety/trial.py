@@ -144,6 +144,8 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         violations, divergent = [Violation("not converged", f"settle failed: {exc}")], 0
     finally:
         store.close()
+    if violations:
+        _keep_evidence(folder, seed, violations, history, nemesis.events)
     return TrialResult(
         seed,
         tuple(violations),
@@ -153,6 +155,28 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         divergent,
         tuple(nemesis.events),
     )
+
+
+EVIDENCE = "evidence.json"
+"""Written into a failing trial's folder, beside its store: what to replay the failure from."""
+
+
+def _keep_evidence(
+    folder: Path,
+    seed: int,
+    violations: list[Violation],
+    history: History,
+    faults: list[str],
+) -> None:
+    """The violations, the whole history (every process's, in invocation order) and the faults,
+    so that a failure found once can be read back from the store's files and the operations."""
+    evidence = {
+        "seed": seed,
+        "violations": [str(v) for v in violations],
+        "history": [op.to_json() for op in sorted(history.ops, key=lambda op: op.invoked_at)],
+        "faults": faults,
+    }
+    (folder / EVIDENCE).write_text(json.dumps(evidence, indent=1))
 
 
 class _Workers:
