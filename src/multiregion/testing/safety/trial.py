@@ -45,9 +45,9 @@ class TrialSettings:
     fault_interval_s: float = 0.05
     promote_interval_s: float = 0.08
     batch_share: float = 0.3
+    """The share of writes that are a ``put_many`` of a few keys (last-writer-wins only)."""
     settle_s: float = 30.0
     """How long the healed store has to converge before the trial reports it did not."""
-    """The share of writes that are a ``put_many`` of a few keys (last-writer-wins only)."""
 
 
 @attrs.frozen
@@ -123,8 +123,9 @@ def run_trial(settings: TrialSettings, folder: Path, seed: int) -> TrialResult:
         stop.set()
         for thread in threads:
             thread.join()
-        for client in {id(c): c for c in clients if c is not store}.values():
-            client.close()
+        for client in clients:
+            if client is not store:
+                client.close()
         if workers is not None:
             workers.stop()
             history.ops.extend(workers.history().ops)
